@@ -1,0 +1,279 @@
+// Package model is the one representation of a trace. Every source (live
+// eBPF, a recording, an strace log) produces a Trace; the analyzer and every
+// report read it and never learn where it came from.
+package model
+
+import (
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// Schema names the JSON document version the reports write.
+const Schema = "snag/v1"
+
+// Trace is everything observed about the traced processes over one window.
+type Trace struct {
+	Source    string        // "ebpf", "recording" or "strace"
+	Arch      string        // GOARCH whose syscall numbers Nr fields use
+	Target    Target        // the process the user named
+	Processes []Process     // every traced process, the target first
+	Start     time.Time     // wall clock when tracing began
+	StartNS   uint64        // the same instant on the event clock (Event.Time)
+	Duration  time.Duration // wall time traced
+	Threshold time.Duration // syscalls at least this slow arrive as events
+
+	Threads  []Thread
+	Syscalls []SyscallStat // exact aggregates per (pid, tid, syscall)
+	Events   []Event       // slow syscalls, connections, process lifecycle
+
+	// What was already there when tracing began.
+	Sockets []Socket       // socket fds of each traced process
+	Blocked []BlockedState // the syscall each thread was in at attach
+
+	Drops Drops
+}
+
+// Target identifies the traced process.
+type Target struct {
+	PID     int
+	Comm    string
+	Cmdline []string
+	Exe     string
+}
+
+// Process is one traced process (the target, or a child with --follow-forks).
+type Process struct {
+	PID, PPID int
+	Comm      string
+	Cmdline   []string
+	Exe       string
+	Exited    bool
+	ExitCode  int
+}
+
+// Thread is one traced thread.
+type Thread struct {
+	PID, TID int
+	Name     string
+	// OnCPU is user plus system CPU time consumed during the trace window,
+	// measured from /proc (or unknown, zero, for strace logs).
+	OnCPU   time.Duration
+	Started bool // created while tracing
+	Exited  bool // ended while tracing
+}
+
+// SyscallStat aggregates every call of one syscall by one thread. Counts are
+// exact even when events were dropped.
+type SyscallStat struct {
+	PID, TID int
+	Nr       int
+	Name     string
+	Count    uint64
+	Errors   uint64
+	Total    time.Duration
+	Max      time.Duration
+	Hist     Histogram
+}
+
+// Quantile returns the q-quantile of this syscall's latency, capped at Max.
+func (s *SyscallStat) Quantile(q float64) time.Duration {
+	d := time.Duration(s.Hist.Quantile(q))
+	if s.Max > 0 && d > s.Max {
+		d = s.Max
+	}
+	return d
+}
+
+// EventKind says what an Event records.
+type EventKind uint8
+
+const (
+	EvSyscall EventKind = iota + 1 // a syscall at or over the threshold
+	EvConnect                      // connect(2), whatever its duration
+	EvAccept                       // accept(2)/accept4(2) returning a socket
+	EvBind                         // bind(2)
+	EvSendTo                       // sendto/sendmsg with an explicit address
+	EvFork                         // a new traced process or thread
+	EvExec                         // execve completed
+	EvExit                         // a thread or process ended
+)
+
+var eventKindNames = [...]string{"", "syscall", "connect", "accept", "bind", "sendto", "fork", "exec", "exit"}
+
+func (k EventKind) String() string {
+	if int(k) < len(eventKindNames) && k != 0 {
+		return eventKindNames[k]
+	}
+	return "kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// Event is one thing the analyzer needs individually.
+type Event struct {
+	Kind     EventKind
+	Time     uint64        // event clock, ns; for syscalls the time of return
+	Duration time.Duration // syscall duration (0 for lifecycle events)
+	PID, TID int
+	Nr       int    // syscall number, -1 for lifecycle events
+	Syscall  string // syscall name
+	Ret      int64  // return value, -errno on failure
+	Args     [6]uint64
+
+	// FD is the file descriptor the call operated on, -1 when none.
+	FD int
+	// FDKnown reports that NonBlock and FDKind were read from the fd.
+	FDKnown  bool
+	NonBlock bool
+	FDKind   FDKind
+
+	// For poll/ppoll/select: number of fds, the first fd and the timeout
+	// in milliseconds (-1 for none).
+	PollNFDs    int
+	PollFD      int
+	PollTimeout int64
+
+	Peer  Addr // remote address: the connect/sendto target or the fd's peer
+	Local Addr // local address of the fd, where known
+
+	ChildPID int    // EvFork: the new process or thread
+	Thread   bool   // EvFork/EvExit: a thread rather than a process
+	Comm     string // EvExec: new comm; EvFork: child's comm
+	Filename string // EvExec: the executed file
+	ExitCode int    // EvExit
+
+	Stack []Frame // leaf first; empty when not captured
+}
+
+// Failed reports whether a syscall returned an error.
+func (e *Event) Failed() bool { return e.Ret < 0 && e.Ret > -4096 }
+
+// FDKind classifies what a file descriptor refers to.
+type FDKind uint8
+
+const (
+	FDUnknown FDKind = iota
+	FDSocket
+	FDFile
+	FDPipe
+	FDOther // eventfd, epoll, timerfd, …
+)
+
+var fdKindNames = [...]string{"unknown", "socket", "file", "pipe", "other"}
+
+func (k FDKind) String() string {
+	if int(k) < len(fdKindNames) {
+		return fdKindNames[k]
+	}
+	return "unknown"
+}
+
+// Family is a socket address family.
+type Family string
+
+const (
+	FamilyNone  Family = ""
+	FamilyInet  Family = "inet"
+	FamilyInet6 Family = "inet6"
+	FamilyUnix  Family = "unix"
+)
+
+// Addr is a socket address.
+type Addr struct {
+	Family Family
+	IP     netip.Addr // inet and inet6
+	Port   uint16
+	Path   string // unix; a leading '@' marks the abstract namespace
+}
+
+// IsZero reports whether no address is known.
+func (a Addr) IsZero() bool { return a.Family == FamilyNone }
+
+// String renders "127.0.0.1:3306", "[::1]:6379" or "unix:/run/x.sock".
+func (a Addr) String() string {
+	switch a.Family {
+	case FamilyInet, FamilyInet6:
+		return netip.AddrPortFrom(a.IP, a.Port).String()
+	case FamilyUnix:
+		if a.Path == "" {
+			return "unix:(unnamed)"
+		}
+		return "unix:" + a.Path
+	}
+	return ""
+}
+
+// Frame is one symbolized stack frame.
+type Frame struct {
+	Addr     uint64
+	Function string // "" when no symbol covers Addr
+	Offset   uint64 // Addr minus the function's start, or the module offset when Function is ""
+	Module   string // file name of the mapped object, e.g. "libmariadb.so.3"
+	Path     string // its full path
+	BuildID  string
+	Kind     FrameKind
+}
+
+// FrameKind tells what sort of code a frame belongs to.
+type FrameKind uint8
+
+const (
+	FrameNative      FrameKind = iota // machine code in a shared object or executable
+	FrameKernel                       // kernel code
+	FrameInterpreter                  // an interpreter-level frame (Python function)
+	FrameTruncated                    // the stack ended early: copy exhausted or no unwind rule
+)
+
+// String renders "function (module)" or "module+0xoffset".
+func (f Frame) String() string {
+	switch {
+	case f.Kind == FrameTruncated:
+		return "[truncated]"
+	case f.Function != "" && f.Module != "":
+		return f.Function + " (" + f.Module + ")"
+	case f.Function != "":
+		return f.Function
+	case f.Module != "":
+		return f.Module + "+0x" + strconv.FormatUint(f.Offset, 16)
+	}
+	return "[unknown 0x" + strconv.FormatUint(f.Addr, 16) + "]"
+}
+
+// Socket is a socket fd open in a traced process when tracing began.
+type Socket struct {
+	PID   int
+	FD    int
+	Inode uint64
+	Proto string // "tcp", "tcp6", "udp", "udp6", "unix"
+	Local Addr
+	Peer  Addr
+	State string // "ESTABLISHED", "LISTEN", …
+}
+
+// BlockedState is what a thread was doing at the moment of attach, read from
+// /proc/PID/task/TID/{syscall,wchan}: calls that began before the attach are
+// otherwise invisible until they return.
+type BlockedState struct {
+	PID, TID int
+	Running  bool // on CPU or runnable, not in a syscall
+	Nr       int
+	Syscall  string
+	Args     [6]uint64
+	Wchan    string
+	FD       int  // -1 when the syscall has no fd argument
+	Peer     Addr // the fd's peer when it is a socket
+}
+
+// Drops counts what tracing could not keep. Nothing is lost silently: every
+// counter here reaches the reports.
+type Drops struct {
+	RingBuffer   uint64 // events that found the ring buffer full
+	AggregateMap uint64 // (thread, syscall) slots that found the map full
+	InFlightMap  uint64 // syscall entries that found the in-flight map full
+	StackRead    uint64 // user stack copies that failed
+	Unparsed     uint64 // input lines or records that could not be read
+}
+
+// Total is the number of dropped events of every kind.
+func (d Drops) Total() uint64 {
+	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.Unparsed
+}
