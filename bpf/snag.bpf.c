@@ -1,0 +1,551 @@
+//go:build ignore
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * snag's kernel side: raw tracepoints on syscall entry and exit that keep
+ * exact per-(thread, syscall) aggregates in a map and send ring-buffer
+ * records only for what the analyzer needs one by one.
+ *
+ * Every process on the host passes through sys_enter/sys_exit, so the
+ * untraced path is a TGID check and nothing else, and the traced fast path
+ * touches two map entries per syscall: the thread's in-flight slot and its
+ * aggregate. Anything costly (fd walks, sockaddr and stack copies) sits
+ * behind the slow-call threshold or the rare connection syscalls.
+ */
+#include "vmlinux_min.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "snag.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by the loader before load; read-only afterwards. */
+const volatile __u32 targ_tgid = 0;           /* the one traced TGID when !use_traced_map */
+const volatile bool use_traced_map = false;   /* several TGIDs, --follow-forks or snag run */
+const volatile bool follow_forks = false;
+const volatile __u64 slow_ns = 10000000;      /* syscalls at least this slow become events */
+const volatile __u32 stack_pages = 0;         /* user stack copy in 4 KiB pages; 0 = none */
+const volatile __u64 wakeup_bytes = 1 << 18;  /* wake the reader once this much is pending */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);   /* tgid */
+	__type(value, __u32); /* enum trace_state */
+} traced SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tid */
+	__type(value, struct inflight);
+} calls SEC(".maps");
+
+/*
+ * Keyed by thread: only that thread ever writes its entries, so a shared
+ * hash needs no atomics and sees no cross-CPU contention, and its memory
+ * does not grow with the CPU count the way a per-CPU map's would.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct agg_key);
+	__type(value, struct agg_val);
+} aggs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALLS);
+	__type(key, __u32);
+	__type(value, struct sysinfo);
+} syscall_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DROP_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+} events SEC(".maps");
+
+static const struct agg_val zero_agg;
+
+/* Keep bpf2go's -type happy: these enums are part of the ABI. */
+const enum event_kind *_unused_event_kind __attribute__((unused));
+const enum fd_kind *_unused_fd_kind __attribute__((unused));
+const enum sys_flag *_unused_sys_flag __attribute__((unused));
+const enum drop_reason *_unused_drop_reason __attribute__((unused));
+const enum trace_state *_unused_trace_state __attribute__((unused));
+const struct event *_unused_event __attribute__((unused));
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define O_NONBLOCK 04000
+#define S_IFMT 0170000
+#define S_IFSOCK 0140000
+#define S_IFREG 0100000
+#define S_IFIFO 0010000
+#define PAGE_SIZE 4096
+#define MAX_STACK_PAGES (STACK_COPY_MAX / PAGE_SIZE)
+
+static __always_inline void count_drop(__u32 reason)
+{
+	__u64 *c = bpf_map_lookup_elem(&drops, &reason);
+	if (c)
+		(*c)++;
+}
+
+static __always_inline bool is_traced(__u32 tgid)
+{
+	if (!use_traced_map)
+		return tgid == targ_tgid;
+	__u32 *st = bpf_map_lookup_elem(&traced, &tgid);
+	return st && *st == TRACE_ACTIVE;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r, s;
+	r = (v > 0xFFFFFFFFULL) << 5; v >>= r;
+	s = (v > 0xFFFF) << 4; v >>= s; r |= s;
+	s = (v > 0xFF) << 3; v >>= s; r |= s;
+	s = (v > 0xF) << 2; v >>= s; r |= s;
+	s = (v > 0x3) << 1; v >>= s; r |= s;
+	return r | (__u32)(v >> 1);
+}
+
+static __always_inline __u32 hist_index(__u64 ns)
+{
+	if (ns < HIST_SUB)
+		return ns;
+	__u32 msb = log2_u64(ns);
+	if (msb > HIST_MAX_LOG2)
+		return HIST_BUCKETS - 1;
+	return (msb - HIST_SUB_BITS + 1) * HIST_SUB +
+	       ((ns >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1));
+}
+
+SEC("raw_tracepoint/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)id;
+
+	if (!is_traced(id >> 32))
+		return 0;
+
+	struct inflight *in = bpf_map_lookup_elem(&calls, &tid);
+	if (!in) {
+		struct inflight zero = {};
+		bpf_map_update_elem(&calls, &tid, &zero, BPF_NOEXIST);
+		in = bpf_map_lookup_elem(&calls, &tid);
+		if (!in) {
+			count_drop(DROP_INFLIGHT_FULL);
+			return 0;
+		}
+	}
+	in->nr = ctx->args[1];
+	in->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* Per-arch view of the saved user registers at syscall exit. */
+struct uregs {
+	__u64 args[6];
+	struct user_regs r;
+};
+
+static __always_inline void read_uregs(struct pt_regs *regs, struct uregs *u)
+{
+	struct pt_regs r;
+	/* One copy of the whole register frame instead of a read per field:
+	 * pt_regs is user ABI on both arches, so its layout is stable. */
+	bpf_probe_read_kernel(&r, sizeof(r), regs);
+#if defined(__TARGET_ARCH_x86)
+	u->args[0] = r.di;
+	u->args[1] = r.si;
+	u->args[2] = r.dx;
+	u->args[3] = r.r10;
+	u->args[4] = r.r8;
+	u->args[5] = r.r9;
+	u->r.ip = r.ip;
+	u->r.sp = r.sp;
+	u->r.fp = r.bp;
+	u->r.lr = 0;
+#elif defined(__TARGET_ARCH_arm64)
+	/* x0 holds the return value by now; the first argument survives in orig_x0. */
+	u->args[0] = r.orig_x0;
+	u->args[1] = r.regs[1];
+	u->args[2] = r.regs[2];
+	u->args[3] = r.regs[3];
+	u->args[4] = r.regs[4];
+	u->args[5] = r.regs[5];
+	u->r.ip = r.pc;
+	u->r.sp = r.sp;
+	u->r.fp = r.regs[29];
+	u->r.lr = r.regs[30];
+#endif
+}
+
+static __always_inline struct file *fd_file(struct task_struct *task, int fd)
+{
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	struct file **fds;
+	struct file *f = NULL;
+
+	if (fd < 0 || !fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	fds = BPF_CORE_READ(fdt, fd);
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline void sock_addrs(struct sock *sk, struct event *e)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+
+	e->peer.family = family;
+	e->local.family = family;
+	if (family == AF_INET) {
+		__be32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__be32 s = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__builtin_memcpy(e->peer.addr, &d, 4);
+		__builtin_memcpy(e->local.addr, &s, 4);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&e->peer.addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		BPF_CORE_READ_INTO(&e->local.addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+	} else {
+		return;
+	}
+	e->peer.port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	e->local.port = BPF_CORE_READ(sk, __sk_common.skc_num);
+}
+
+/* Fill what the fd refers to: its kind, O_NONBLOCK, and socket addresses. */
+static __always_inline void fill_fd(struct event *e, int fd)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct file *f = fd_file(task, fd);
+
+	e->fd = fd;
+	if (!f)
+		return;
+	e->fd_known = 1;
+	e->nonblock = (BPF_CORE_READ(f, f_flags) & O_NONBLOCK) != 0;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode) & S_IFMT;
+	if (mode == S_IFSOCK) {
+		e->fd_kind = FD_SOCKET;
+		struct socket *sock = BPF_CORE_READ(f, private_data);
+		struct sock *sk = BPF_CORE_READ(sock, sk);
+		if (sk)
+			sock_addrs(sk, e);
+	} else if (mode == S_IFREG) {
+		e->fd_kind = FD_FILE;
+	} else if (mode == S_IFIFO) {
+		e->fd_kind = FD_PIPE;
+	} else {
+		e->fd_kind = FD_OTHER;
+	}
+}
+
+static __always_inline void read_sockaddr(struct event *e, __u64 uptr, __u64 len)
+{
+	if (!uptr)
+		return;
+	if (len > SOCKADDR_MAX)
+		len = SOCKADDR_MAX;
+	if (bpf_probe_read_user(e->sa, len, (void *)uptr) == 0)
+		e->sa_len = len;
+}
+
+static __always_inline __s32 timespec_ms(__u64 uptr)
+{
+	struct { __u64 sec; __u64 nsec; } ts;
+
+	if (!uptr)
+		return -1;
+	if (bpf_probe_read_user(&ts, sizeof(ts), (void *)uptr))
+		return -1;
+	return ts.sec * 1000 + ts.nsec / 1000000;
+}
+
+/*
+ * Copy the user stack page by page from SP: one big read would fail as a
+ * whole when the copy runs past the end of the stack mapping, and a thread
+ * near the top of its stack is common.
+ */
+static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
+{
+	__u32 first = PAGE_SIZE - (sp & (PAGE_SIZE - 1));
+	__u32 n = 0;
+
+	if (bpf_probe_read_user(dst, first, (void *)sp))
+		return 0;
+	n = first;
+#pragma unroll
+	for (int i = 0; i < MAX_STACK_PAGES - 1; i++) {
+		if (i + 1 >= stack_pages)
+			break;
+		if (n > STACK_COPY_MAX)
+			break;
+		if (bpf_probe_read_user(dst + n, PAGE_SIZE, (void *)(sp + n)))
+			break;
+		n += PAGE_SIZE;
+	}
+	return n;
+}
+
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
+		       BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+}
+
+/* What sys_exit knows about a finished call; BPF calls take at most five arguments. */
+struct call {
+	__u64 now;
+	__u64 dur;
+	__s64 ret;
+	__u32 tgid;
+	__u32 tid;
+	__u32 nr;
+	__u32 flags;
+	__s32 fd_arg;
+	__u32 slow;
+};
+
+static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct call *c)
+{
+	__u32 flags = c->flags;
+	__s64 ret = c->ret;
+	bool with_stack = c->slow && stack_pages > 0;
+	struct event *e;
+
+	if (with_stack)
+		e = bpf_ringbuf_reserve(&events, sizeof(*e) + STACK_COPY_MAX + PAGE_SIZE, 0);
+	else
+		e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(DROP_RINGBUF);
+		return 0;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+
+	struct uregs u;
+	read_uregs((struct pt_regs *)ctx->args[0], &u);
+	__builtin_memcpy(e->args, u.args, sizeof(e->args));
+	e->regs = u.r;
+	e->ts = c->now;
+	e->duration_ns = c->dur;
+	e->ret = ret;
+	e->tgid = c->tgid;
+	e->tid = c->tid;
+	e->nr = c->nr;
+	e->kind = EV_SYSCALL;
+	e->fd = -1;
+	e->poll_fd = -1;
+	e->poll_timeout_ms = -1;
+
+	if (flags & SYS_CONNECT) {
+		e->kind = EV_CONNECT;
+		read_sockaddr(e, u.args[1], u.args[2]);
+	} else if (flags & SYS_BIND) {
+		e->kind = EV_BIND;
+		read_sockaddr(e, u.args[1], u.args[2]);
+	} else if (flags & SYS_SENDTO) {
+		if (u.args[4]) {
+			e->kind = EV_SENDTO;
+			read_sockaddr(e, u.args[4], u.args[5]);
+		}
+	} else if (flags & SYS_SENDMSG) {
+		struct { __u64 name; __u32 namelen; } mh = {};
+		bpf_probe_read_user(&mh, sizeof(mh), (void *)u.args[1]);
+		if (mh.name) {
+			e->kind = EV_SENDTO;
+			read_sockaddr(e, mh.name, mh.namelen);
+		}
+	} else if (flags & SYS_ACCEPT) {
+		if (ret >= 0)
+			e->kind = EV_ACCEPT;
+	}
+
+	if (flags & SYS_ACCEPT) {
+		if (ret >= 0)
+			fill_fd(e, ret);
+	} else if (flags & (SYS_POLL | SYS_PPOLL)) {
+		__s32 pfd = -1;
+		e->poll_nfds = u.args[1];
+		if (u.args[1] > 0 && bpf_probe_read_user(&pfd, sizeof(pfd), (void *)u.args[0]) == 0) {
+			e->poll_fd = pfd;
+			fill_fd(e, pfd);
+		}
+		e->poll_timeout_ms = (flags & SYS_POLL) ? (__s32)u.args[2] : timespec_ms(u.args[2]);
+	} else if (flags & SYS_EPOLL) {
+		fill_fd(e, u.args[0]);
+		e->poll_timeout_ms = u.args[3];
+	} else if (flags & SYS_SELECT) {
+		e->poll_nfds = u.args[0];
+	} else if (c->fd_arg >= 0 && c->fd_arg < 6) {
+		fill_fd(e, u.args[c->fd_arg]);
+	}
+
+	if (with_stack) {
+		long n = bpf_get_stack(ctx, e->fp_stack, sizeof(e->fp_stack), BPF_F_USER_STACK);
+		e->fp_depth = n > 0 ? (__u64)n / 8 : 0;
+		e->stack_len = copy_stack((__u8 *)(e + 1), u.r.sp);
+		if (!e->stack_len)
+			count_drop(DROP_STACK_READ);
+	}
+	bpf_ringbuf_submit(e, rb_flags());
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+
+	if (!is_traced(tgid))
+		return 0;
+
+	struct inflight *in = bpf_map_lookup_elem(&calls, &tid);
+	if (!in || !in->ts)
+		return 0; /* entered before the attach, or before exec under snag run */
+	__u64 now = bpf_ktime_get_ns();
+	__u64 dur = now - in->ts;
+	__u32 nr = in->nr;
+	__s64 ret = ctx->args[1];
+	in->ts = 0;
+
+	struct agg_key key = {.tgid = tgid, .tid = tid, .nr = nr};
+	struct agg_val *v = bpf_map_lookup_elem(&aggs, &key);
+	if (!v) {
+		bpf_map_update_elem(&aggs, &key, &zero_agg, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&aggs, &key);
+		if (!v) {
+			count_drop(DROP_AGG_FULL);
+			return 0;
+		}
+	}
+	v->count++;
+	if (ret < 0 && ret > -4096)
+		v->errors++;
+	v->total_ns += dur;
+	if (dur > v->max_ns)
+		v->max_ns = dur;
+	__u32 idx = hist_index(dur);
+	barrier_var(idx); /* keep the bound check where the verifier sees it */
+	if (idx < HIST_BUCKETS)
+		v->hist[idx]++;
+
+	if (nr >= MAX_SYSCALLS)
+		return 0;
+	struct sysinfo *si = bpf_map_lookup_elem(&syscall_info, &nr);
+	if (!si)
+		return 0;
+	bool slow = dur >= slow_ns;
+	if (!slow && !(si->flags & (SYS_CONNECT | SYS_ACCEPT | SYS_BIND | SYS_SENDTO | SYS_SENDMSG)))
+		return 0;
+	if (!slow && (si->flags & SYS_ACCEPT) && ret < 0)
+		return 0; /* a non-blocking accept finding nothing */
+	struct call c = {
+		.now = now, .dur = dur, .ret = ret, .tgid = tgid, .tid = tid, .nr = nr,
+		.flags = si->flags, .fd_arg = si->fd_arg, .slow = slow,
+	};
+	return emit_syscall(ctx, &c);
+}
+
+static __always_inline struct event *lifecycle_event(__u32 kind, __u32 tgid, __u32 tid)
+{
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(DROP_RINGBUF);
+		return NULL;
+	}
+	__builtin_memset(e, 0, sizeof(*e));
+	e->ts = bpf_ktime_get_ns();
+	e->kind = kind;
+	e->tgid = tgid;
+	e->tid = tid;
+	e->nr = -1;
+	e->fd = -1;
+	e->poll_fd = -1;
+	return e;
+}
+
+SEC("raw_tracepoint/sched_process_fork")
+int sched_fork(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct task_struct *parent = (struct task_struct *)ctx->args[0];
+	struct task_struct *child = (struct task_struct *)ctx->args[1];
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+
+	if (!is_traced(ptgid))
+		return 0;
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	bool thread = ctgid == ptgid;
+	if (!thread) {
+		if (!follow_forks)
+			return 0;
+		__u32 st = TRACE_ACTIVE;
+		bpf_map_update_elem(&traced, &ctgid, &st, BPF_ANY);
+	}
+	struct event *e = lifecycle_event(EV_FORK, ptgid, BPF_CORE_READ(parent, pid));
+	if (!e)
+		return 0;
+	e->child = BPF_CORE_READ(child, pid);
+	e->thread = thread;
+	BPF_CORE_READ_STR_INTO(&e->comm, child, comm);
+	bpf_ringbuf_submit(e, rb_flags());
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exec")
+int sched_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct linux_binprm *bprm = (struct linux_binprm *)ctx->args[2];
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+
+	if (use_traced_map) {
+		__u32 *st = bpf_map_lookup_elem(&traced, &tgid);
+		if (st && *st == TRACE_ARMED)
+			*st = TRACE_ACTIVE;
+	}
+	if (!is_traced(tgid))
+		return 0;
+	struct event *e = lifecycle_event(EV_EXEC, tgid, (__u32)id);
+	if (!e)
+		return 0;
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	bpf_probe_read_kernel_str(&e->path, sizeof(e->path), BPF_CORE_READ(bprm, filename));
+	bpf_ringbuf_submit(e, rb_flags());
+	return 0;
+}
+
+SEC("raw_tracepoint/sched_process_exit")
+int sched_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32, tid = (__u32)id;
+
+	if (!is_traced(tgid))
+		return 0;
+	bpf_map_delete_elem(&calls, &tid);
+	struct event *e = lifecycle_event(EV_EXIT, tgid, tid);
+	if (!e)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->thread = tid != tgid;
+	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, rb_flags());
+	return 0;
+}

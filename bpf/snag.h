@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Types shared by the BPF programs and the Go loader. bpf2go generates the
+ * Go mirrors from the compiled object (-type), so the layouts here are the
+ * single source of truth: fixed-width fields, explicit padding.
+ */
+#ifndef __SNAG_H__
+#define __SNAG_H__
+
+/* Log-linear latency histogram; must match internal/model/hist.go. */
+#define HIST_SUB_BITS 3
+#define HIST_SUB (1 << HIST_SUB_BITS)
+#define HIST_MAX_LOG2 40
+#define HIST_BUCKETS ((HIST_MAX_LOG2 - HIST_SUB_BITS + 2) * HIST_SUB)
+
+#define MAX_SYSCALLS 512 /* syscall numbers are below this on amd64 and arm64 */
+#define SOCKADDR_MAX 112 /* >= sizeof(struct sockaddr_un) and sockaddr_in6 */
+#define COMM_LEN 16
+#define PATH_LEN 128
+#define STACK_COPY_MAX 16384 /* upper bound of the user stack copy per event */
+#define FP_STACK_DEPTH 32
+
+enum event_kind {
+	EV_SYSCALL = 1,
+	EV_CONNECT = 2,
+	EV_ACCEPT = 3,
+	EV_BIND = 4,
+	EV_SENDTO = 5,
+	EV_FORK = 6,
+	EV_EXEC = 7,
+	EV_EXIT = 8,
+};
+
+enum fd_kind {
+	FD_UNKNOWN = 0,
+	FD_SOCKET = 1,
+	FD_FILE = 2,
+	FD_PIPE = 3,
+	FD_OTHER = 4,
+};
+
+/* Per-syscall behaviour, indexed by syscall number (map sysinfo). */
+enum sys_flag {
+	SYS_CONNECT = 1 << 0,
+	SYS_ACCEPT = 1 << 1,
+	SYS_BIND = 1 << 2,
+	SYS_SENDTO = 1 << 3,  /* address in arg 4 */
+	SYS_SENDMSG = 1 << 4, /* address in msghdr.msg_name */
+	SYS_POLL = 1 << 5,    /* pollfd array, timeout in ms */
+	SYS_PPOLL = 1 << 6,   /* pollfd array, timespec timeout */
+	SYS_EPOLL = 1 << 7,   /* epoll fd, timeout in ms in arg 3 */
+	SYS_SELECT = 1 << 8,  /* nfds in arg 0 */
+};
+
+struct sysinfo {
+	__u32 flags;
+	__s32 fd_arg; /* index of the fd argument, -1 when none */
+};
+
+/* Traced-TGID states (map traced). */
+enum trace_state {
+	TRACE_ARMED = 1,  /* snag run: start at the next exec */
+	TRACE_ACTIVE = 2,
+};
+
+enum drop_reason {
+	DROP_RINGBUF = 0,
+	DROP_AGG_FULL = 1,
+	DROP_INFLIGHT_FULL = 2,
+	DROP_STACK_READ = 3,
+	DROP_MAX = 4,
+};
+
+struct agg_key {
+	__u32 tgid;
+	__u32 tid;
+	__u32 nr;
+	__u32 _pad;
+};
+
+struct agg_val {
+	__u64 count;
+	__u64 errors;
+	__u64 total_ns;
+	__u64 max_ns;
+	__u64 hist[HIST_BUCKETS];
+};
+
+struct inflight {
+	__u64 ts;
+	__u32 nr;
+	__u32 _pad;
+};
+
+struct sock_addr {
+	__u16 family; /* AF_INET, AF_INET6, AF_UNIX, 0 when unknown */
+	__u16 port;   /* host byte order */
+	__u32 _pad;
+	__u8 addr[16];
+};
+
+struct user_regs {
+	__u64 ip;
+	__u64 sp;
+	__u64 fp;
+	__u64 lr;
+};
+
+/*
+ * One ring-buffer record. Records carrying a user stack are followed by
+ * stack_len bytes of user memory copied from regs.sp upward.
+ */
+struct event {
+	__u64 ts; /* bpf_ktime_get_ns at return or at the lifecycle event */
+	__u64 duration_ns;
+	__s64 ret;
+	__u64 args[6];
+	__u32 tgid;
+	__u32 tid;
+	__u32 nr;
+	__u8 kind;
+	__u8 fd_kind;
+	__u8 fd_known;
+	__u8 nonblock;
+	__s32 fd;
+	__s32 poll_nfds;
+	__s32 poll_fd;
+	__s32 poll_timeout_ms;
+	__u32 child; /* EV_FORK: new pid (process) or tid (thread) */
+	__s32 exit_code;
+	__u8 thread; /* EV_FORK/EV_EXIT: a thread rather than a process */
+	__u8 _pad1[3];
+	__u32 sa_len; /* bytes valid in sa */
+	__u8 sa[SOCKADDR_MAX];
+	struct sock_addr peer;  /* the fd's remote address when a socket */
+	struct sock_addr local; /* the fd's local address when a socket */
+	char comm[COMM_LEN];
+	char path[PATH_LEN]; /* EV_EXEC: filename */
+	struct user_regs regs;
+	__u32 fp_depth;  /* valid entries in fp_stack */
+	__u32 stack_len; /* user stack bytes following this record */
+	__u64 fp_stack[FP_STACK_DEPTH];
+};
+
+#endif /* __SNAG_H__ */

@@ -1,0 +1,458 @@
+//go:build linux
+
+package bpf
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
+)
+
+// Defaults sized for one busy service. Each is a flag in the CLI.
+const (
+	// DefaultRingBytes holds ~8000 plain events or ~200 with stacks between
+	// two reader wake-ups; a power of two as the kernel requires.
+	DefaultRingBytes = 8 << 20
+	// DefaultMaxSlots bounds the (thread, syscall) aggregates: 512 threads
+	// using 128 distinct syscalls each.
+	DefaultMaxSlots = 65536
+	// DefaultStackBytes copies the top 16 KiB of the user stack for slow
+	// calls: deep enough for CPython's frames above a C library.
+	DefaultStackBytes = 16 << 10
+	pageSize          = 4096
+)
+
+// Options configure what the kernel side records.
+type Options struct {
+	// PIDs to trace. With one PID and neither FollowForks nor ArmedPID,
+	// untraced processes pay a single compare per syscall.
+	PIDs        []int
+	FollowForks bool
+	// ArmedPID starts tracing that process at its next exec (snag run).
+	ArmedPID int
+	// Threshold: syscalls at least this slow become events. 0 records every call.
+	Threshold  time.Duration
+	StackBytes int // user stack copy per slow event, rounded up to pages; 0 disables
+	RingBytes  int
+	MaxSlots   int
+}
+
+// Tracer is a loaded and attached set of snag's BPF programs.
+type Tracer struct {
+	objs   snagObjects
+	links  []link.Link
+	reader *ringbuf.Reader
+	arch   string
+	rec    ringbuf.Record
+}
+
+// Record is one decoded ring-buffer record. Stack and FPStack alias the
+// Tracer's buffers and are valid until the next Read.
+type Record struct {
+	Event   model.Event
+	Regs    Regs
+	Stack   []byte   // user memory from Regs.SP upward
+	FPStack []uint64 // the kernel's frame-pointer walk, leaf first
+}
+
+// Regs are the user registers at the syscall.
+type Regs struct{ IP, SP, FP, LR uint64 }
+
+// Load loads the programs with opts and attaches them. Close releases them.
+func Load(opts Options) (*Tracer, error) {
+	if len(opts.PIDs) == 0 && opts.ArmedPID == 0 {
+		return nil, errors.New("load tracer: no process to trace")
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raise the memlock limit: %w", err)
+	}
+	spec, err := loadSnag()
+	if err != nil {
+		return nil, fmt.Errorf("load BPF object: %w", err)
+	}
+
+	useMap := len(opts.PIDs) != 1 || opts.FollowForks || opts.ArmedPID != 0
+	var target uint32
+	if len(opts.PIDs) == 1 {
+		target = uint32(opts.PIDs[0])
+	}
+	pages := uint32((opts.StackBytes + pageSize - 1) / pageSize)
+	if max := uint32(StackCopyMax / pageSize); pages > max {
+		pages = max
+	}
+	set := map[string]any{
+		"targ_tgid":      target,
+		"use_traced_map": useMap,
+		"follow_forks":   opts.FollowForks,
+		"slow_ns":        uint64(opts.Threshold),
+		"stack_pages":    pages,
+	}
+	for name, v := range set {
+		if err := spec.Variables[name].Set(v); err != nil {
+			return nil, fmt.Errorf("set %s: %w", name, err)
+		}
+	}
+	ring := opts.RingBytes
+	if ring <= 0 {
+		ring = DefaultRingBytes
+	}
+	if ring&(ring-1) != 0 || ring < pageSize {
+		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", ring, pageSize)
+	}
+	spec.Maps["events"].MaxEntries = uint32(ring)
+	// Wake the reader when a quarter is pending; it also polls on a timer.
+	if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / 4)); err != nil {
+		return nil, fmt.Errorf("set wakeup_bytes: %w", err)
+	}
+	if opts.MaxSlots > 0 {
+		spec.Maps["aggs"].MaxEntries = uint32(opts.MaxSlots)
+	}
+
+	t := &Tracer{arch: syscalls.Native()}
+	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		var verr *ebpf.VerifierError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("the kernel's verifier rejected snag's programs (run with --debug for its log): %w", err)
+		}
+		return nil, fmt.Errorf("load BPF programs: %w", err)
+	}
+	if err := t.setup(opts); err != nil {
+		t.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Tracer) setup(opts Options) error {
+	if err := t.fillSyscallInfo(); err != nil {
+		return err
+	}
+	for _, pid := range opts.PIDs {
+		if err := t.AddPID(pid); err != nil {
+			return err
+		}
+	}
+	if opts.ArmedPID != 0 {
+		st := uint32(snagTraceStateTRACE_ARMED)
+		if err := t.objs.Traced.Put(uint32(opts.ArmedPID), st); err != nil {
+			return fmt.Errorf("arm pid %d: %w", opts.ArmedPID, err)
+		}
+	}
+	var err error
+	if t.reader, err = ringbuf.NewReader(t.objs.Events); err != nil {
+		return fmt.Errorf("open ring buffer: %w", err)
+	}
+	// Lifecycle programs first, so no thread created between the two
+	// attaches escapes, then the syscall pair, exit before enter so no
+	// call is half seen.
+	for _, p := range []struct {
+		name string
+		prog *ebpf.Program
+	}{
+		{"sched_process_fork", t.objs.SchedFork},
+		{"sched_process_exec", t.objs.SchedExec},
+		{"sched_process_exit", t.objs.SchedExit},
+		{"sys_exit", t.objs.SysExit},
+		{"sys_enter", t.objs.SysEnter},
+	} {
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: p.name, Program: p.prog})
+		if err != nil {
+			return fmt.Errorf("attach raw tracepoint %s: %w", p.name, err)
+		}
+		t.links = append(t.links, l)
+	}
+	return nil
+}
+
+// AddPID starts tracing another process (when the map filter is in use).
+func (t *Tracer) AddPID(pid int) error {
+	st := uint32(snagTraceStateTRACE_ACTIVE)
+	if err := t.objs.Traced.Put(uint32(pid), st); err != nil {
+		return fmt.Errorf("trace pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// fillSyscallInfo tells the kernel side, per syscall number, which argument
+// is the fd and which calls need their addresses or poll sets decoded.
+func (t *Tracer) fillSyscallInfo() error {
+	flags := map[string]uint32{
+		"connect":      uint32(snagSysFlagSYS_CONNECT),
+		"accept":       uint32(snagSysFlagSYS_ACCEPT),
+		"accept4":      uint32(snagSysFlagSYS_ACCEPT),
+		"bind":         uint32(snagSysFlagSYS_BIND),
+		"sendto":       uint32(snagSysFlagSYS_SENDTO),
+		"sendmsg":      uint32(snagSysFlagSYS_SENDMSG),
+		"poll":         uint32(snagSysFlagSYS_POLL),
+		"ppoll":        uint32(snagSysFlagSYS_PPOLL),
+		"epoll_wait":   uint32(snagSysFlagSYS_EPOLL),
+		"epoll_pwait":  uint32(snagSysFlagSYS_EPOLL),
+		"epoll_pwait2": uint32(snagSysFlagSYS_EPOLL),
+		"select":       uint32(snagSysFlagSYS_SELECT),
+		"pselect6":     uint32(snagSysFlagSYS_SELECT),
+	}
+	var keys []uint32
+	var vals []snagSysinfo
+	for nr := 0; nr < MaxSyscalls; nr++ {
+		name := syscalls.Name(t.arch, nr)
+		if name == "" {
+			continue
+		}
+		keys = append(keys, uint32(nr))
+		vals = append(vals, snagSysinfo{Flags: flags[name], FdArg: int32(syscalls.FDArg(name))})
+	}
+	if _, err := t.objs.SyscallInfo.BatchUpdate(keys, vals, nil); err != nil {
+		// Batch ops on arrays arrived in 5.6; fall back to single updates.
+		for i := range keys {
+			if err := t.objs.SyscallInfo.Put(keys[i], vals[i]); err != nil {
+				return fmt.Errorf("fill syscall table: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// Close detaches and unloads everything.
+func (t *Tracer) Close() error {
+	for i := len(t.links) - 1; i >= 0; i-- {
+		t.links[i].Close()
+	}
+	t.links = nil
+	if t.reader != nil {
+		t.reader.Close()
+	}
+	return t.objs.Close()
+}
+
+// Detach stops recording new syscalls but keeps maps and pending records
+// readable, so the report reflects exactly the traced window.
+func (t *Tracer) Detach() {
+	for i := len(t.links) - 1; i >= 0; i-- {
+		t.links[i].Close()
+	}
+	t.links = nil
+}
+
+// ErrTimeout is returned by Read when no record arrived before the deadline.
+var ErrTimeout = os.ErrDeadlineExceeded
+
+// Read waits until deadline for the next record and decodes it into rec.
+func (t *Tracer) Read(rec *Record, deadline time.Time) error {
+	t.reader.SetDeadline(deadline)
+	if err := t.reader.ReadInto(&t.rec); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return ErrTimeout
+		}
+		return err
+	}
+	return t.decode(t.rec.RawSample, rec)
+}
+
+const eventSize = int(unsafe.Sizeof(snagEvent{}))
+
+func (t *Tracer) decode(raw []byte, rec *Record) error {
+	if len(raw) < eventSize {
+		return fmt.Errorf("short ring buffer record: %d bytes, want %d", len(raw), eventSize)
+	}
+	// The record is laid out by the same compiler rules as snagEvent.
+	e := (*snagEvent)(unsafe.Pointer(&raw[0]))
+	ev := &rec.Event
+	*ev = model.Event{
+		Kind:        model.EventKind(e.Kind),
+		Time:        e.Ts,
+		Duration:    time.Duration(e.DurationNs),
+		PID:         int(e.Tgid),
+		TID:         int(e.Tid),
+		Nr:          int(int32(e.Nr)),
+		Ret:         e.Ret,
+		Args:        e.Args,
+		FD:          int(e.Fd),
+		FDKnown:     e.FdKnown != 0,
+		NonBlock:    e.Nonblock != 0,
+		FDKind:      model.FDKind(e.FdKind),
+		PollNFDs:    int(e.PollNfds),
+		PollFD:      int(e.PollFd),
+		PollTimeout: int64(e.PollTimeoutMs),
+		ChildPID:    int(e.Child),
+		Thread:      e.Thread != 0,
+		ExitCode:    int(e.ExitCode),
+	}
+	if ev.Nr >= 0 {
+		ev.Syscall = syscalls.Name(t.arch, ev.Nr)
+	}
+	switch ev.Kind {
+	case model.EvFork, model.EvExec, model.EvExit:
+		ev.Comm = cString(e.Comm[:])
+		ev.Filename = cString(e.Path[:])
+		if ev.Kind == model.EvExit {
+			ev.ExitCode = exitStatus(int(e.ExitCode))
+		}
+	}
+	if e.SaLen > 0 {
+		n := min(int(e.SaLen), len(e.Sa))
+		ev.Peer = DecodeSockaddr(e.Sa[:n])
+	}
+	if ev.Peer.IsZero() {
+		ev.Peer = sockAddr(e.Peer.Family, e.Peer.Port, e.Peer.Addr)
+	}
+	ev.Local = sockAddr(e.Local.Family, e.Local.Port, e.Local.Addr)
+	if ev.Kind == model.EvConnect && ev.FD < 0 {
+		ev.FD = int(e.Args[0])
+	}
+
+	rec.Regs = Regs{IP: e.Regs.Ip, SP: e.Regs.Sp, FP: e.Regs.Fp, LR: e.Regs.Lr}
+	depth := min(int(e.FpDepth), len(e.FpStack))
+	rec.FPStack = e.FpStack[:depth]
+	rec.Stack = nil
+	if e.StackLen > 0 {
+		end := eventSize + int(e.StackLen)
+		if end > len(raw) {
+			return fmt.Errorf("ring buffer record claims %d stack bytes, has %d", e.StackLen, len(raw)-eventSize)
+		}
+		rec.Stack = raw[eventSize:end]
+	}
+	return nil
+}
+
+// exitStatus turns task->exit_code into a shell-style status.
+func exitStatus(code int) int {
+	if sig := code & 0x7f; sig != 0 {
+		return 128 + sig
+	}
+	return (code >> 8) & 0xff
+}
+
+func cString(b []int8) string {
+	u := unsafe.Slice((*byte)(unsafe.Pointer(&b[0])), len(b))
+	if i := bytes.IndexByte(u, 0); i >= 0 {
+		u = u[:i]
+	}
+	return string(u)
+}
+
+const (
+	afUnix  = 1
+	afInet  = 2
+	afInet6 = 10
+)
+
+func sockAddr(family, port uint16, addr [16]uint8) model.Addr {
+	switch family {
+	case afInet:
+		return model.Addr{Family: model.FamilyInet, IP: netip.AddrFrom4([4]byte(addr[:4])), Port: port}
+	case afInet6:
+		return model.Addr{Family: model.FamilyInet6, IP: netip.AddrFrom16(addr).Unmap(), Port: port}
+	case afUnix:
+		return model.Addr{Family: model.FamilyUnix}
+	}
+	return model.Addr{}
+}
+
+// DecodeSockaddr decodes a struct sockaddr as user space passed it to the
+// kernel: sockaddr_in, sockaddr_in6 or sockaddr_un (pathname, abstract or
+// unnamed). Anything else, or too short, yields the zero Addr.
+func DecodeSockaddr(b []byte) model.Addr {
+	if len(b) < 2 {
+		return model.Addr{}
+	}
+	family := binary.NativeEndian.Uint16(b)
+	switch family {
+	case afInet:
+		if len(b) < 8 {
+			return model.Addr{}
+		}
+		return model.Addr{Family: model.FamilyInet, IP: netip.AddrFrom4([4]byte(b[4:8])), Port: binary.BigEndian.Uint16(b[2:4])}
+	case afInet6:
+		if len(b) < 24 {
+			return model.Addr{}
+		}
+		return model.Addr{Family: model.FamilyInet6, IP: netip.AddrFrom16([16]byte(b[8:24])), Port: binary.BigEndian.Uint16(b[2:4])}
+	case afUnix:
+		path := b[2:]
+		if len(path) == 0 {
+			return model.Addr{Family: model.FamilyUnix}
+		}
+		if path[0] == 0 { // abstract: the name is every byte given, NULs included
+			return model.Addr{Family: model.FamilyUnix, Path: "@" + string(bytes.TrimRight(path[1:], "\x00"))}
+		}
+		if i := bytes.IndexByte(path, 0); i >= 0 {
+			path = path[:i]
+		}
+		return model.Addr{Family: model.FamilyUnix, Path: string(path)}
+	}
+	return model.Addr{}
+}
+
+// Aggregates reads the exact per-(thread, syscall) counters.
+func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
+	var (
+		key snagAggKey
+		val snagAggVal
+		out []model.SyscallStat
+	)
+	it := t.objs.Aggs.Iterate()
+	for it.Next(&key, &val) {
+		s := model.SyscallStat{
+			PID:    int(key.Tgid),
+			TID:    int(key.Tid),
+			Nr:     int(key.Nr),
+			Name:   syscalls.Name(t.arch, int(key.Nr)),
+			Count:  val.Count,
+			Errors: val.Errors,
+			Total:  time.Duration(val.TotalNs),
+			Max:    time.Duration(val.MaxNs),
+		}
+		if s.Name == "" {
+			s.Name = fmt.Sprintf("syscall_%d", key.Nr)
+		}
+		copy(s.Hist.Buckets[:], val.Hist[:])
+		out = append(out, s)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read aggregates: %w", err)
+	}
+	return out, nil
+}
+
+// Drops sums the per-CPU drop counters.
+func (t *Tracer) Drops() (model.Drops, error) {
+	var d model.Drops
+	var per []uint64
+	read := func(reason snagDropReason) (uint64, error) {
+		if err := t.objs.Drops.Lookup(uint32(reason), &per); err != nil {
+			return 0, fmt.Errorf("read drop counter %d: %w", reason, err)
+		}
+		var n uint64
+		for _, v := range per {
+			n += v
+		}
+		return n, nil
+	}
+	var err error
+	if d.RingBuffer, err = read(snagDropReasonDROP_RINGBUF); err != nil {
+		return d, err
+	}
+	if d.AggregateMap, err = read(snagDropReasonDROP_AGG_FULL); err != nil {
+		return d, err
+	}
+	if d.InFlightMap, err = read(snagDropReasonDROP_INFLIGHT_FULL); err != nil {
+		return d, err
+	}
+	if d.StackRead, err = read(snagDropReasonDROP_STACK_READ); err != nil {
+		return d, err
+	}
+	return d, nil
+}

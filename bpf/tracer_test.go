@@ -1,0 +1,91 @@
+//go:build linux
+
+package bpf
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/testutil"
+)
+
+func TestMain(m *testing.M) {
+	testutil.MaybeRunWorkload()
+	os.Exit(m.Run())
+}
+
+func statFor(stats []model.SyscallStat, tid int, name string) model.SyscallStat {
+	var out model.SyscallStat
+	for _, s := range stats {
+		if s.TID == tid && s.Name == name {
+			out.Count += s.Count
+			out.Errors += s.Errors
+			out.Total += s.Total
+			out.Max = max(out.Max, s.Max)
+			out.Hist.Merge(&s.Hist)
+		}
+	}
+	return out
+}
+
+func TestExactCountsOnAttachedProcess(t *testing.T) {
+	testutil.RequireBPF(t)
+	const n, m, k = 10000, 777, 5
+	w := testutil.StartWorkload(t, testutil.Workload{Getppid: n, BadClose: m, Sleeps: k, SleepFor: 50 * time.Millisecond, GateOnStdin: true})
+	tr, err := Load(Options{PIDs: []int{w.Cmd.Process.Pid}, Threshold: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := w.Go(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDone(); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := tr.Aggregates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := statFor(stats, w.TID, "getppid"); s.Count != n || s.Errors != 0 {
+		t.Errorf("getppid: count %d errors %d, want %d and 0", s.Count, s.Errors, n)
+	}
+	if s := statFor(stats, w.TID, "close"); s.Count != m || s.Errors != m {
+		t.Errorf("close(-1): count %d errors %d, want %d and %d", s.Count, s.Errors, m, m)
+	}
+	s := statFor(stats, w.TID, "nanosleep")
+	if s.Count != k {
+		t.Errorf("nanosleep: count %d, want %d", s.Count, k)
+	}
+	if p50 := s.Quantile(0.5); p50 < 45*time.Millisecond || p50 > 55*time.Millisecond {
+		t.Errorf("nanosleep p50 %v, want 50ms ±10%%", p50)
+	}
+
+	// The sleeps are over the threshold: each arrives as an event.
+	var sleeps int
+	var rec Record
+	for {
+		err := tr.Read(&rec, time.Now().Add(200*time.Millisecond))
+		if err == ErrTimeout {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rec.Event.Kind == model.EvSyscall && rec.Event.Syscall == "nanosleep" && rec.Event.TID == w.TID {
+			sleeps++
+		}
+	}
+	if sleeps != k {
+		t.Errorf("saw %d nanosleep events, want %d", sleeps, k)
+	}
+	d, err := tr.Drops()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Total() != 0 {
+		t.Errorf("drops %+v, want none", d)
+	}
+}
