@@ -1,0 +1,584 @@
+package recording
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"net/netip"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/snagtrace/snag/internal/model"
+)
+
+// maxWindow bounds the zstd window a recording may ask the reader for, so
+// a hostile header cannot make it reserve gigabytes.
+const maxWindow = 64 << 20
+
+// ReadStats describes how a recording was read.
+type ReadStats struct {
+	Records uint64 // records decoded, of every kind
+	Events  uint64 // events kept
+	// Truncated reports that the stream did not end cleanly after a final
+	// record: the recorder was killed, the file was cut, or a corrupt
+	// stretch ended reading. Everything before it was kept.
+	Truncated bool
+	Skipped   uint64 // records of kinds this reader does not know
+	Reason    string // why reading stopped early, one line
+	// Rebuilt reports that the final record was missing and the aggregates
+	// (Syscalls, Threads, Duration) were rebuilt from the events.
+	Rebuilt bool
+}
+
+// Read decodes a recording. A file that is not a recording, has another
+// format version or lacks a readable metadata record is an error. A cut or
+// corrupt tail is not: Read keeps what precedes it and reports it in the
+// stats. The returned trace's Source is "recording".
+func Read(r io.Reader) (*model.Trace, *ReadStats, error) {
+	var hdr [headerSize]byte
+	if n, err := io.ReadFull(r, hdr[:]); err != nil {
+		if n < len(Magic) || !Looks(hdr[:n]) {
+			return nil, nil, errors.New("not a snag recording: file too short")
+		}
+		return nil, nil, errors.New("truncated recording header")
+	}
+	if !Looks(hdr[:]) {
+		return nil, nil, errors.New("not a snag recording: bad magic")
+	}
+	if v := binary.LittleEndian.Uint16(hdr[len(Magic):]); v != Version {
+		return nil, nil, fmt.Errorf("unsupported recording format version %d (this snag reads version %d)", v, Version)
+	}
+
+	dec, err := zstd.NewReader(r,
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderMaxWindow(maxWindow),
+		zstd.WithDecoderMaxMemory(maxWindow),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open recording stream: %w", err)
+	}
+	defer dec.Close()
+
+	d := &decoder{
+		br:   bufio.NewReaderSize(dec, 64<<10),
+		strs: []string{""},
+	}
+	d.run()
+	if d.trace == nil {
+		reason := d.stats.Reason
+		if reason == "" {
+			reason = "stream ends before it"
+		}
+		return nil, nil, fmt.Errorf("recording has no readable metadata record: %s", reason)
+	}
+	t := d.trace
+	if d.final != nil {
+		d.applyFinal()
+	} else {
+		rebuild(t)
+		d.stats.Rebuilt = true
+		if !d.stats.Truncated {
+			d.stats.Truncated = true
+			d.stats.Reason = "stream ends without a final record"
+		}
+	}
+	t.Source = "recording"
+	d.stats.Events = uint64(len(t.Events))
+	return t, &d.stats, nil
+}
+
+// decoder holds the state of one Read.
+type decoder struct {
+	br      *bufio.Reader
+	payload []byte
+	crc     uint32
+
+	strs   []string
+	frames []model.Frame
+
+	prevTime         uint64
+	prevPID, prevTID int
+	prevArgs         [nrSlots][6]uint64
+
+	trace *model.Trace
+	// committed is how many events a sync record has verified; on a
+	// checksum mismatch the events after it are dropped.
+	committed int
+	// final is the final record, pending until a sync verifies it.
+	final, pendingFinal *finalRecord
+
+	stats ReadStats
+}
+
+type finalRecord struct {
+	duration  time.Duration
+	drops     model.Drops
+	processes []model.Process
+	threads   []model.Thread
+	syscalls  []model.SyscallStat
+}
+
+// run reads records until the stream ends or stops making sense.
+func (d *decoder) run() {
+	for {
+		kind, err := d.br.ReadByte()
+		if err == io.EOF {
+			d.endOfStream()
+			return
+		}
+		if err != nil {
+			d.stop("record %d: %v", d.stats.Records+1, err)
+			return
+		}
+		n, err := binary.ReadUvarint(d.br)
+		if err != nil {
+			d.stop("record %d: length: %v", d.stats.Records+1, unexpected(err))
+			return
+		}
+		if n > maxRecord {
+			d.stop("record %d: length %d over the %d limit", d.stats.Records+1, n, maxRecord)
+			return
+		}
+		if err := d.readPayload(n); err != nil {
+			d.stop("record %d: %v", d.stats.Records+1, unexpected(err))
+			return
+		}
+		if kind != kindSync {
+			var h [binary.MaxVarintLen64 + 1]byte
+			h[0] = kind
+			hl := 1 + binary.PutUvarint(h[1:], n)
+			d.crc = crc32.Update(d.crc, castagnoli, h[:hl])
+			d.crc = crc32.Update(d.crc, castagnoli, d.payload)
+		}
+		d.stats.Records++
+		if err := d.record(kind); err != nil {
+			d.stop("record %d (kind %d): %v", d.stats.Records, kind, err)
+			return
+		}
+	}
+}
+
+// readPayload reads n bytes. Small records reuse one buffer; big ones grow
+// with the data actually read, never with the length field alone.
+func (d *decoder) readPayload(n uint64) error {
+	if n <= 64<<10 {
+		if uint64(cap(d.payload)) < n {
+			d.payload = make([]byte, 64<<10)
+		}
+		d.payload = d.payload[:n]
+		_, err := io.ReadFull(d.br, d.payload)
+		return err
+	}
+	buf := make([]byte, 0, 64<<10)
+	for uint64(len(buf)) < n {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m := min(uint64(cap(buf)), n)
+		k, err := io.ReadFull(d.br, buf[len(buf):m])
+		buf = buf[:len(buf)+k]
+		if err != nil {
+			return err
+		}
+	}
+	d.payload = buf
+	return nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// stop ends reading early and records why.
+func (d *decoder) stop(format string, args ...any) {
+	d.stats.Truncated = true
+	d.stats.Reason = fmt.Sprintf(format, args...)
+}
+
+func (d *decoder) endOfStream() {
+	// Records after the last sync decoded cleanly but cannot be verified;
+	// a killed recorder leaves such a tail, so keep it.
+	if d.pendingFinal != nil {
+		d.final = d.pendingFinal
+	}
+}
+
+func (d *decoder) record(kind byte) error {
+	c := cursor{b: d.payload}
+	switch kind {
+	case kindString:
+		d.strs = append(d.strs, string(c.b))
+		return nil
+	case kindFrame:
+		f := model.Frame{
+			Addr:     c.uvarint(),
+			Function: d.str(&c),
+			Offset:   c.uvarint(),
+			Module:   d.str(&c),
+			Path:     d.str(&c),
+			BuildID:  d.str(&c),
+			Kind:     model.FrameKind(c.byte()),
+		}
+		if c.err != nil {
+			return fmt.Errorf("frame: %w", c.err)
+		}
+		d.frames = append(d.frames, f)
+		return nil
+	case kindMeta:
+		if d.trace != nil {
+			return errors.New("second metadata record")
+		}
+		t, err := d.meta(&c)
+		if err != nil {
+			return fmt.Errorf("metadata: %w", err)
+		}
+		d.trace = t
+		return nil
+	case kindEvent:
+		if d.trace == nil {
+			return errors.New("event before the metadata record")
+		}
+		d.trace.Events = append(d.trace.Events, model.Event{})
+		e := &d.trace.Events[len(d.trace.Events)-1]
+		if err := d.event(&c, e); err != nil {
+			d.trace.Events = d.trace.Events[:len(d.trace.Events)-1]
+			return fmt.Errorf("event: %w", err)
+		}
+		return nil
+	case kindFinal:
+		if d.trace == nil {
+			return errors.New("final record before the metadata record")
+		}
+		f, err := d.finalRec(&c)
+		if err != nil {
+			return fmt.Errorf("final: %w", err)
+		}
+		d.pendingFinal = f
+		return nil
+	case kindSync:
+		if len(d.payload) < 4 {
+			return errors.New("sync record too short")
+		}
+		want := binary.LittleEndian.Uint32(d.payload)
+		got := d.crc
+		d.crc = 0
+		if got != want {
+			dropped := 0
+			if d.trace != nil {
+				dropped = len(d.trace.Events) - d.committed
+				d.trace.Events = d.trace.Events[:d.committed]
+			}
+			d.pendingFinal = nil
+			return fmt.Errorf("checksum mismatch, dropped the %d events since the previous sync", dropped)
+		}
+		if d.trace != nil {
+			d.committed = len(d.trace.Events)
+		}
+		if d.pendingFinal != nil {
+			d.final = d.pendingFinal
+			d.pendingFinal = nil
+		}
+		return nil
+	}
+	d.stats.Skipped++
+	return nil
+}
+
+// str reads a string table reference.
+func (d *decoder) str(c *cursor) string {
+	id := c.uvarint()
+	if c.err != nil {
+		return ""
+	}
+	if id >= uint64(len(d.strs)) {
+		c.fail(fmt.Errorf("string %d not defined (table has %d)", id, len(d.strs)))
+		return ""
+	}
+	return d.strs[id]
+}
+
+func (d *decoder) strings(c *cursor) []string {
+	n := c.count("string list")
+	if n == 0 {
+		return nil
+	}
+	ss := make([]string, n)
+	for i := range ss {
+		ss[i] = d.str(c)
+	}
+	return ss
+}
+
+func (d *decoder) addr(c *cursor) model.Addr {
+	var a model.Addr
+	switch fam := c.byte(); fam {
+	case addrNone:
+		return a
+	case addrInet:
+		a.Family = model.FamilyInet
+	case addrInet6:
+		a.Family = model.FamilyInet6
+	case addrUnix:
+		a.Family = model.FamilyUnix
+	case addrOther:
+		a.Family = model.Family(d.str(c))
+	default:
+		c.fail(fmt.Errorf("unknown address family code %d", fam))
+		return a
+	}
+	switch tag := c.byte(); tag {
+	case ipNone:
+	case ipV4:
+		a.IP = netip.AddrFrom4([4]byte(c.bytesOr(4)))
+	case ipV6, ipV6Zone:
+		a.IP = netip.AddrFrom16([16]byte(c.bytesOr(16)))
+		if tag == ipV6Zone {
+			a.IP = a.IP.WithZone(d.str(c))
+		}
+	default:
+		c.fail(fmt.Errorf("unknown address IP tag %d", tag))
+	}
+	port := c.uvarint()
+	if port > 0xffff {
+		c.fail(fmt.Errorf("port %d out of range", port))
+	}
+	a.Port = uint16(port)
+	a.Path = d.str(c)
+	return a
+}
+
+func (d *decoder) event(c *cursor, e *model.Event) error {
+	e.Kind = model.EventKind(c.byte())
+	flags := c.uvarint()
+	d.prevTime += uint64(c.varint())
+	e.Time = d.prevTime
+	e.Duration = time.Duration(c.varint())
+	if flags&evSameThread == 0 {
+		d.prevPID, d.prevTID = c.int(), c.int()
+	}
+	e.PID, e.TID = d.prevPID, d.prevTID
+	e.Nr = c.int()
+	e.Syscall = d.str(c)
+	e.Ret = c.varint()
+	prev := &d.prevArgs[nrSlot(e.Nr)]
+	mask := c.byte()
+	for i := range e.Args {
+		e.Args[i] = prev[i]
+		if mask&(1<<i) != 0 {
+			e.Args[i] += uint64(c.varint())
+		}
+	}
+	if c.err == nil {
+		*prev = e.Args
+	}
+	e.FD = c.int()
+	e.FDKind = model.FDKind(flags & evFDKindMask)
+	if e.FDKind == fdKindEscape {
+		e.FDKind = model.FDKind(c.byte())
+	}
+	e.FDKnown = flags&evFDKnown != 0
+	e.NonBlock = flags&evNonBlock != 0
+	e.Thread = flags&evThread != 0
+	if flags&evPoll != 0 {
+		e.PollNFDs = c.int()
+		e.PollFD = c.int()
+		e.PollTimeout = c.varint()
+	}
+	if flags&evPeer != 0 {
+		e.Peer = d.addr(c)
+	}
+	if flags&evLocal != 0 {
+		e.Local = d.addr(c)
+	}
+	if flags&evChild != 0 {
+		e.ChildPID = c.int()
+	}
+	if flags&evComm != 0 {
+		e.Comm = d.str(c)
+	}
+	if flags&evFilename != 0 {
+		e.Filename = d.str(c)
+	}
+	if flags&evExitCode != 0 {
+		e.ExitCode = c.int()
+	}
+	if flags&evStack != 0 {
+		n := c.count("stack frame")
+		if n > 0 && c.err == nil {
+			e.Stack = make([]model.Frame, n)
+			for i := range e.Stack {
+				id := c.uvarint()
+				if c.err == nil && id >= uint64(len(d.frames)) {
+					c.fail(fmt.Errorf("frame %d not defined (dictionary has %d)", id, len(d.frames)))
+				}
+				if c.err != nil {
+					break
+				}
+				e.Stack[i] = d.frames[id]
+			}
+		}
+	}
+	return c.err
+}
+
+func (d *decoder) meta(c *cursor) (*model.Trace, error) {
+	t := &model.Trace{}
+	t.Source = d.str(c)
+	t.Arch = d.str(c)
+	t.Target.PID = c.int()
+	t.Target.Comm = d.str(c)
+	t.Target.Cmdline = d.strings(c)
+	t.Target.Exe = d.str(c)
+	switch flag := c.byte(); flag {
+	case timeZeroFlag:
+	case timeValueFlag:
+		sec := c.varint()
+		nsec := c.uvarint()
+		if nsec >= 1e9 {
+			c.fail(fmt.Errorf("start nanoseconds %d out of range", nsec))
+		}
+		t.Start = time.Unix(sec, int64(nsec))
+	default:
+		c.fail(fmt.Errorf("unknown start time flag %d", flag))
+	}
+	t.StartNS = c.uvarint()
+	t.Threshold = time.Duration(c.varint())
+	t.Processes = d.processes(c)
+	t.Threads = d.threads(c)
+
+	if n := c.count("socket"); n > 0 {
+		t.Sockets = make([]model.Socket, n)
+		for i := range t.Sockets {
+			s := &t.Sockets[i]
+			s.PID = c.int()
+			s.FD = c.int()
+			s.Inode = c.uvarint()
+			s.Proto = d.str(c)
+			s.Local = d.addr(c)
+			s.Peer = d.addr(c)
+			s.State = d.str(c)
+		}
+	}
+	if n := c.count("blocked thread"); n > 0 {
+		t.Blocked = make([]model.BlockedState, n)
+		for i := range t.Blocked {
+			s := &t.Blocked[i]
+			s.PID = c.int()
+			s.TID = c.int()
+			s.Running = c.bool()
+			s.Nr = c.int()
+			s.Syscall = d.str(c)
+			for j := range s.Args {
+				s.Args[j] = c.uvarint()
+			}
+			s.Wchan = d.str(c)
+			s.FD = c.int()
+			s.Peer = d.addr(c)
+		}
+	}
+	// Bytes after the known fields belong to newer writers: ignored.
+	return t, c.err
+}
+
+func (d *decoder) processes(c *cursor) []model.Process {
+	n := c.count("process")
+	if n == 0 {
+		return nil
+	}
+	ps := make([]model.Process, n)
+	for i := range ps {
+		p := &ps[i]
+		p.PID = c.int()
+		p.PPID = c.int()
+		p.Comm = d.str(c)
+		p.Cmdline = d.strings(c)
+		p.Exe = d.str(c)
+		p.Exited = c.bool()
+		p.ExitCode = c.int()
+	}
+	return ps
+}
+
+func (d *decoder) threads(c *cursor) []model.Thread {
+	n := c.count("thread")
+	if n == 0 {
+		return nil
+	}
+	ts := make([]model.Thread, n)
+	for i := range ts {
+		t := &ts[i]
+		t.PID = c.int()
+		t.TID = c.int()
+		t.Name = d.str(c)
+		t.OnCPU = time.Duration(c.varint())
+		f := c.byte()
+		t.Started = f&1 != 0
+		t.Exited = f&2 != 0
+	}
+	return ts
+}
+
+func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
+	f := &finalRecord{}
+	f.duration = time.Duration(c.varint())
+	f.drops.RingBuffer = c.uvarint()
+	f.drops.AggregateMap = c.uvarint()
+	f.drops.InFlightMap = c.uvarint()
+	f.drops.StackRead = c.uvarint()
+	f.drops.Unparsed = c.uvarint()
+	f.processes = d.processes(c)
+	f.threads = d.threads(c)
+	if n := c.count("syscall"); n > 0 {
+		f.syscalls = make([]model.SyscallStat, n)
+		for i := range f.syscalls {
+			s := &f.syscalls[i]
+			s.PID = c.int()
+			s.TID = c.int()
+			s.Nr = c.int()
+			s.Name = d.str(c)
+			s.Count = c.uvarint()
+			s.Errors = c.uvarint()
+			s.Total = time.Duration(c.varint())
+			s.Max = time.Duration(c.varint())
+			readHist(c, &s.Hist)
+			if c.err != nil {
+				break
+			}
+		}
+	}
+	return f, c.err
+}
+
+func readHist(c *cursor, h *model.Histogram) {
+	n := c.count("histogram bucket")
+	next := uint64(0)
+	for range n {
+		i := next + c.uvarint()
+		v := c.uvarint()
+		if c.err != nil {
+			return
+		}
+		if i >= uint64(len(h.Buckets)) {
+			c.fail(fmt.Errorf("histogram bucket %d out of range", i))
+			return
+		}
+		h.Buckets[i] = v
+		next = i + 1
+	}
+}
+
+func (d *decoder) applyFinal() {
+	t, f := d.trace, d.final
+	t.Duration = f.duration
+	t.Drops = f.drops
+	t.Processes = f.processes
+	t.Threads = f.threads
+	t.Syscalls = f.syscalls
+}
