@@ -437,8 +437,8 @@ func (d *decoder) meta(c *cursor) (*model.Trace, error) {
 	t.Target.Cmdline = d.strings(c)
 	t.Target.Exe = d.str(c)
 	switch flag := c.byte(); flag {
-	case timeZeroFlag:
-	case timeValueFlag:
+	case timeZero:
+	case timeValue:
 		sec := c.varint()
 		nsec := c.uvarint()
 		if nsec >= 1e9 {

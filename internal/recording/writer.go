@@ -243,31 +243,44 @@ func (w *Writer) frame(f *model.Frame) uint64 {
 // Event flag bits. The common ones sit in the low seven bits so that a
 // typical event's flags take one byte.
 const (
-	evFDKindMask  = 0x7 // FDKind; fdKindEscape means a byte follows
-	evSameThread  = 1 << 3
-	evFDKnown     = 1 << 4
-	evNonBlock    = 1 << 5
-	evPeer        = 1 << 6
-	evLocal       = 1 << 7
-	evPoll        = 1 << 8
-	evThread      = 1 << 9
-	evChild       = 1 << 10
-	evComm        = 1 << 11
-	evFilename    = 1 << 12
-	evExitCode    = 1 << 13
-	evStack       = 1 << 14
-	fdKindEscape  = evFDKindMask
-	addrNone      = 0
-	addrInet      = 1
-	addrInet6     = 2
-	addrUnix      = 3
-	addrOther     = 4 // a family string outside the known ones
-	ipNone        = 0
-	ipV4          = 4
-	ipV6          = 6
-	ipV6Zone      = 7
-	timeZeroFlag  = 0 // Trace.Start is the zero time
-	timeValueFlag = 1
+	evFDKindMask = 0x7 // FDKind; fdKindEscape means a byte follows
+	evSameThread = 1 << 3
+	evFDKnown    = 1 << 4
+	evNonBlock   = 1 << 5
+	evPeer       = 1 << 6
+	evLocal      = 1 << 7
+	evPoll       = 1 << 8
+	evThread     = 1 << 9
+	evChild      = 1 << 10
+	evComm       = 1 << 11
+	evFilename   = 1 << 12
+	evExitCode   = 1 << 13
+	evStack      = 1 << 14
+
+	fdKindEscape = evFDKindMask
+)
+
+// Address family codes.
+const (
+	addrNone  = 0
+	addrInet  = 1
+	addrInet6 = 2
+	addrUnix  = 3
+	addrOther = 4 // a family string outside the known ones follows
+)
+
+// IP tags.
+const (
+	ipNone   = 0
+	ipV4     = 4
+	ipV6     = 6
+	ipV6Zone = 7 // a zone string follows the 16 bytes
+)
+
+// Start time flags.
+const (
+	timeZero  = 0 // Trace.Start is the zero time
+	timeValue = 1 // seconds and nanoseconds follow
 )
 
 func (w *Writer) appendEvent(b []byte, e *model.Event) []byte {
@@ -433,9 +446,9 @@ func (w *Writer) appendMeta(b []byte, t *model.Trace) []byte {
 	b = w.appendStrings(b, t.Target.Cmdline)
 	b = appendUvarint(b, w.str(t.Target.Exe))
 	if t.Start.IsZero() {
-		b = append(b, timeZeroFlag)
+		b = append(b, timeZero)
 	} else {
-		b = append(b, timeValueFlag)
+		b = append(b, timeValue)
 		b = appendVarint(b, t.Start.Unix())
 		b = appendUvarint(b, uint64(t.Start.Nanosecond()))
 	}
@@ -555,4 +568,3 @@ func appendHist(b []byte, h *model.Histogram) []byte {
 	}
 	return b
 }
-
