@@ -1,0 +1,385 @@
+// Package report renders a trace and its analysis for people and tools: a
+// terminal report, the snag/v1 JSON document, Perfetto traces, profiles and
+// flame graphs. It formats what the analyzer concluded and never draws a
+// conclusion of its own.
+package report
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/snagtrace/snag/internal/model"
+)
+
+// formatDuration renders a duration with three significant digits in the
+// largest unit that keeps it at or above one: 245ns, 1.20µs, 50.1ms, 3.20s.
+// From a minute on it switches to 2m05s and from an hour to 1h02m, where
+// seconds no longer matter.
+func formatDuration(d time.Duration) string {
+	neg := d < 0
+	if neg {
+		if d == math.MinInt64 {
+			d = math.MaxInt64
+		} else {
+			d = -d
+		}
+	}
+	if d < time.Minute {
+		d = roundSignificant(d, 3)
+	}
+	var s string
+	switch {
+	case d < time.Microsecond:
+		s = strconv.FormatInt(int64(d), 10) + "ns"
+	case d < time.Millisecond:
+		s = threeDigits(float64(d)/float64(time.Microsecond), "µs")
+	case d < time.Second:
+		s = threeDigits(float64(d)/float64(time.Millisecond), "ms")
+	case d < time.Minute:
+		s = threeDigits(float64(d)/float64(time.Second), "s")
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		s = fmt.Sprintf("%dm%02ds", d/time.Minute, (d%time.Minute)/time.Second)
+	default:
+		d = d.Round(time.Minute)
+		s = fmt.Sprintf("%dh%02dm", d/time.Hour, (d%time.Hour)/time.Minute)
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+// roundSignificant rounds d to n significant decimal digits, so that
+// 999.6ms becomes 1.00s instead of "1000ms".
+func roundSignificant(d time.Duration, n int) time.Duration {
+	unit := time.Duration(1)
+	for v := d; v >= pow10(n); v /= 10 {
+		unit *= 10
+	}
+	if unit == 1 {
+		return d
+	}
+	if r := d.Round(unit); r > 0 {
+		return r
+	}
+	return d // Round saturates near the int64 limit; keep the value
+}
+
+func pow10(n int) time.Duration {
+	p := time.Duration(1)
+	for range n {
+		p *= 10
+	}
+	return p
+}
+
+// threeDigits prints v (1 <= v < 1000, already rounded to three
+// significant digits) with three significant digits.
+func threeDigits(v float64, unit string) string {
+	switch {
+	case v < 9.995:
+		return strconv.FormatFloat(v, 'f', 2, 64) + unit
+	case v < 99.95:
+		return strconv.FormatFloat(v, 'f', 1, 64) + unit
+	default:
+		return strconv.FormatFloat(v, 'f', 0, 64) + unit
+	}
+}
+
+// formatShare renders a fraction as a percentage. A tiny but non-zero share
+// shows as "<0.1%" so it does not read as nothing at all.
+func formatShare(f float64) string {
+	switch {
+	case math.IsNaN(f) || math.IsInf(f, 0):
+		return "-"
+	case f == 0:
+		return "0%"
+	case f > 0 && f < 0.001:
+		return "<0.1%"
+	}
+	return strconv.FormatFloat(f*100, 'f', 1, 64) + "%"
+}
+
+// wallShare is d as a fraction of the traced wall time, or NaN when the
+// duration is unknown.
+func wallShare(d, wall time.Duration) float64 {
+	if wall <= 0 {
+		return math.NaN()
+	}
+	return float64(d) / float64(wall)
+}
+
+// formatCount renders an integer with thousands separators.
+func formatCount(n uint64) string {
+	s := strconv.FormatUint(n, 10)
+	if len(s) <= 3 {
+		return s
+	}
+	var b strings.Builder
+	lead := len(s) % 3
+	if lead > 0 {
+		b.WriteString(s[:lead])
+	}
+	for i := lead; i < len(s); i += 3 {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s[i : i+3])
+	}
+	return b.String()
+}
+
+// threadLabel names a thread for people: "python3 (tid 4242)".
+func threadLabel(name string, tid int) string {
+	if name == "" {
+		return "tid " + strconv.Itoa(tid)
+	}
+	return name + " (tid " + strconv.Itoa(tid) + ")"
+}
+
+// formatCmdline joins argv for display, quoting arguments a shell would split.
+func formatCmdline(argv []string) string {
+	parts := make([]string, len(argv))
+	for i, a := range argv {
+		if a == "" || strings.ContainsAny(a, " \t\n\"'\\$`") || !strconv.CanBackquote(a) {
+			parts[i] = strconv.Quote(a)
+		} else {
+			parts[i] = a
+		}
+	}
+	return strings.Join(parts, " ")
+}
+
+// truncate shortens s to at most n runes, marking the cut with an ellipsis.
+func truncate(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	if n == 1 {
+		return "…"
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// wrapText breaks s into lines of at most width runes at spaces. Words
+// longer than width stay whole on their own line: breaking a path or a
+// symbol name would make it harder to search for.
+func wrapText(s string, width int) []string {
+	var lines []string
+	for _, para := range strings.Split(s, "\n") {
+		words := strings.Fields(para)
+		if len(words) == 0 {
+			continue
+		}
+		line := words[0]
+		n := len([]rune(line))
+		for _, w := range words[1:] {
+			wn := len([]rune(w))
+			if n+1+wn > width {
+				lines = append(lines, line)
+				line, n = w, wn
+				continue
+			}
+			line += " " + w
+			n += 1 + wn
+		}
+		lines = append(lines, line)
+	}
+	return lines
+}
+
+// syscallName names a stat or event's syscall, falling back to its number
+// when the source could not name it.
+func syscallName(name string, nr int) string {
+	if name != "" {
+		return name
+	}
+	return "syscall_" + strconv.Itoa(nr)
+}
+
+// threadKey identifies a thread across processes.
+type threadKey struct{ pid, tid int }
+
+func compareThreadKey(a, b threadKey) int {
+	if c := cmp.Compare(a.pid, b.pid); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.tid, b.tid)
+}
+
+// threadRow is one thread's line in the reports: the analyzer's summary
+// when there is one, otherwise what the trace alone says.
+type threadRow struct {
+	PID, TID  int
+	Name      string
+	Role      model.Role
+	LoopWait  string
+	OnCPU     time.Duration
+	Blocked   time.Duration
+	Idle      time.Duration
+	Syscalls  uint64
+	InSyscall time.Duration // total time in syscalls, from the aggregates
+	Started   bool
+	Exited    bool
+	Budget    []model.BudgetItem
+}
+
+// threadRows merges the analyzer's thread summaries with the trace's thread
+// list and syscall aggregates, ordered by pid and tid. analyzed reports
+// whether roles and the blocked/idle split came from the analyzer; without
+// it those fields are empty and only InSyscall tells where time went.
+func threadRows(t *model.Trace, a *model.Analysis) (rows []threadRow, analyzed bool) {
+	byKey := map[threadKey]*threadRow{}
+	get := func(pid, tid int) *threadRow {
+		k := threadKey{pid, tid}
+		r := byKey[k]
+		if r == nil {
+			r = &threadRow{PID: pid, TID: tid}
+			byKey[k] = r
+		}
+		return r
+	}
+	if t != nil {
+		for _, th := range t.Threads {
+			r := get(th.PID, th.TID)
+			r.Name = th.Name
+			r.OnCPU = th.OnCPU
+			r.Started, r.Exited = th.Started, th.Exited
+		}
+		for _, s := range t.Syscalls {
+			r := get(s.PID, s.TID)
+			r.Syscalls += s.Count
+			r.InSyscall += s.Total
+		}
+	}
+	if a != nil && len(a.Threads) > 0 {
+		analyzed = true
+		for _, ts := range a.Threads {
+			r := get(ts.PID, ts.TID)
+			if ts.Name != "" {
+				r.Name = ts.Name
+			}
+			r.Role, r.LoopWait = ts.Role, ts.LoopWait
+			r.OnCPU, r.Blocked, r.Idle = ts.OnCPU, ts.Blocked, ts.Idle
+			r.Syscalls = ts.Syscalls
+			r.Budget = ts.Budget
+		}
+	}
+	rows = make([]threadRow, 0, len(byKey))
+	for _, r := range byKey {
+		rows = append(rows, *r)
+	}
+	slices.SortFunc(rows, func(x, y threadRow) int {
+		return compareThreadKey(threadKey{x.PID, x.TID}, threadKey{y.PID, y.TID})
+	})
+	return rows, analyzed
+}
+
+// syscallTotal is one syscall summed over every traced thread.
+type syscallTotal struct {
+	Name    string
+	Count   uint64
+	Errors  uint64
+	Total   time.Duration
+	Max     time.Duration
+	Threads int
+	hist    model.Histogram
+}
+
+// Quantile reads the merged histogram, capped at the largest call seen.
+func (s *syscallTotal) Quantile(q float64) time.Duration {
+	d := time.Duration(s.hist.Quantile(q))
+	if s.Max > 0 && d > s.Max {
+		d = s.Max
+	}
+	return d
+}
+
+// Avg is the mean latency, or zero when there were no calls.
+func (s *syscallTotal) Avg() time.Duration {
+	if s.Count == 0 {
+		return 0
+	}
+	return s.Total / time.Duration(s.Count)
+}
+
+// syscallTotals sums the per-thread aggregates by syscall name, most total
+// time first.
+func syscallTotals(stats []model.SyscallStat) []*syscallTotal {
+	byName := map[string]*syscallTotal{}
+	for i := range stats {
+		s := &stats[i]
+		name := syscallName(s.Name, s.Nr)
+		st := byName[name]
+		if st == nil {
+			st = &syscallTotal{Name: name}
+			byName[name] = st
+		}
+		st.Count += s.Count
+		st.Errors += s.Errors
+		st.Total += s.Total
+		st.Max = max(st.Max, s.Max)
+		st.Threads++
+		st.hist.Merge(&s.Hist)
+	}
+	out := make([]*syscallTotal, 0, len(byName))
+	for _, st := range byName {
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(x, y *syscallTotal) int {
+		if c := cmp.Compare(y.Total, x.Total); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(y.Count, x.Count); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Name, y.Name)
+	})
+	return out
+}
+
+// dropBreakdown lists the non-zero drop counters with their meaning.
+func dropBreakdown(d model.Drops) []string {
+	var parts []string
+	add := func(n uint64, what string) {
+		if n > 0 {
+			parts = append(parts, what+": "+formatCount(n))
+		}
+	}
+	add(d.RingBuffer, "ring buffer full")
+	add(d.AggregateMap, "aggregate map full")
+	add(d.InFlightMap, "in-flight map full")
+	add(d.StackRead, "stack read failed")
+	add(d.Unparsed, "unparsed input")
+	return parts
+}
+
+// threadNames maps each known thread to its name, preferring the analyzer's.
+func threadNames(t *model.Trace, a *model.Analysis) map[threadKey]string {
+	names := map[threadKey]string{}
+	if t != nil {
+		for _, th := range t.Threads {
+			if th.Name != "" {
+				names[threadKey{th.PID, th.TID}] = th.Name
+			}
+		}
+	}
+	if a != nil {
+		for _, ts := range a.Threads {
+			if ts.Name != "" {
+				names[threadKey{ts.PID, ts.TID}] = ts.Name
+			}
+		}
+	}
+	return names
+}
