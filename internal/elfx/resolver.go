@@ -1,0 +1,201 @@
+package elfx
+
+import (
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/snagtrace/snag/internal/procfs"
+)
+
+// ErrNoMapping means no mapping of the process covers an address.
+var ErrNoMapping = errors.New("address in no mapping")
+
+// ErrNoFile means the mapping is not backed by a file (anonymous memory,
+// [stack], [vdso], …).
+var ErrNoFile = errors.New("mapping has no file")
+
+// Parser extracts what a consumer needs from an ELF file. It returns the
+// data and its approximate size in bytes, which counts against the cache
+// budget. The file is closed after Parser returns, so T must not keep
+// readers into it.
+type Parser[T any] func(f *elf.File) (data T, size int64, err error)
+
+// Resolver maps process addresses to parsed ELF objects. Objects are cached
+// by build ID, else by (dev, inode, size, mtime), in an LRU bounded by bytes.
+// It is not safe for concurrent use.
+type Resolver[T any] struct {
+	fs      procfs.FS
+	parse   Parser[T]
+	objects *LRU[string, *Object[T]]
+	alias   map[statKey]string // stat identity → objects key
+	spaces  map[int]*space
+
+	// Parsed counts the files parsed so far (cache misses).
+	Parsed int
+}
+
+type space struct {
+	maps []procfs.Mapping // ascending Start, as /proc/PID/maps lists them
+	keys []string         // objects key per mapping once resolved
+	errs []error          // sticky per-mapping failure (open or parse)
+}
+
+type statKey struct {
+	dev, ino     uint64
+	size, mtimeN int64
+}
+
+func (k statKey) String() string {
+	return fmt.Sprintf("s:%x:%d:%d:%d", k.dev, k.ino, k.size, k.mtimeN)
+}
+
+// NewResolver returns a resolver reading fs whose object cache holds up to
+// budget bytes of parsed data.
+func NewResolver[T any](fs procfs.FS, budget int64, parse Parser[T]) *Resolver[T] {
+	r := &Resolver[T]{fs: fs, parse: parse, alias: make(map[statKey]string), spaces: make(map[int]*space)}
+	r.objects = NewLRU[string, *Object[T]](budget, func(_ string, o *Object[T]) {
+		for _, a := range o.aliases {
+			delete(r.alias, a)
+		}
+	})
+	return r
+}
+
+// Refresh re-reads the mappings of pid, e.g. after an address missed
+// because the process dlopen()ed a library.
+func (r *Resolver[T]) Refresh(pid int) error {
+	maps, err := r.fs.Maps(pid)
+	if err != nil {
+		return err
+	}
+	sort.Slice(maps, func(i, j int) bool { return maps[i].Start < maps[j].Start })
+	r.spaces[pid] = &space{maps: maps, keys: make([]string, len(maps)), errs: make([]error, len(maps))}
+	return nil
+}
+
+// Forget drops what is known about pid's address space.
+func (r *Resolver[T]) Forget(pid int) { delete(r.spaces, pid) }
+
+// Mapping returns the mapping of pid covering addr, reading the maps the
+// first time pid is seen. It does not refresh on a miss; see Refresh.
+func (r *Resolver[T]) Mapping(pid int, addr uint64) (procfs.Mapping, int, error) {
+	sp, ok := r.spaces[pid]
+	if !ok {
+		if err := r.Refresh(pid); err != nil {
+			return procfs.Mapping{}, -1, err
+		}
+		sp = r.spaces[pid]
+	}
+	i := sort.Search(len(sp.maps), func(i int) bool { return sp.maps[i].End > addr })
+	if i == len(sp.maps) || addr < sp.maps[i].Start {
+		return procfs.Mapping{}, -1, ErrNoMapping
+	}
+	return sp.maps[i], i, nil
+}
+
+// Lookup returns the mapping of pid covering addr and the parsed object
+// behind it. The mapping is returned even when the object cannot be had
+// (err is then ErrNoFile or an open/parse error).
+func (r *Resolver[T]) Lookup(pid int, addr uint64) (procfs.Mapping, *Object[T], error) {
+	m, i, err := r.Mapping(pid, addr)
+	if err != nil {
+		return m, nil, err
+	}
+	sp := r.spaces[pid]
+	if sp.errs[i] != nil {
+		return m, nil, sp.errs[i]
+	}
+	if k := sp.keys[i]; k != "" {
+		if o, ok := r.objects.Get(k); ok {
+			return m, o, nil
+		}
+	}
+	o, key, err := r.load(pid, m)
+	if err != nil {
+		sp.errs[i] = err
+		return m, nil, err
+	}
+	sp.keys[i] = key
+	return m, o, nil
+}
+
+func (r *Resolver[T]) load(pid int, m procfs.Mapping) (*Object[T], string, error) {
+	if m.Path == "" || strings.HasPrefix(m.Path, "[") {
+		return nil, "", ErrNoFile
+	}
+	f, err := OpenMapping(r.fs, pid, m)
+	if err != nil {
+		return nil, "", err
+	}
+	defer f.Close()
+	sk, err := fileStatKey(f)
+	if err != nil {
+		return nil, "", err
+	}
+	if k, ok := r.alias[sk]; ok {
+		if o, ok := r.objects.Get(k); ok {
+			return o, k, nil
+		}
+	}
+	ef, err := elf.NewFile(f)
+	if err != nil {
+		return nil, "", fmt.Errorf("read elf %s: %w", m.Path, err)
+	}
+	id := BuildID(ef)
+	key := sk.String()
+	if id != "" {
+		key = "b:" + id
+		if o, ok := r.objects.Get(key); ok {
+			o.aliases = append(o.aliases, sk)
+			r.alias[sk] = key
+			return o, key, nil
+		}
+	}
+	data, size, err := r.parse(ef)
+	if err != nil {
+		return nil, "", fmt.Errorf("parse %s: %w", m.Path, err)
+	}
+	r.Parsed++
+	o := &Object[T]{Path: strings.TrimSuffix(m.Path, " (deleted)"), BuildID: id, Data: data, loads: segments(ef), aliases: []statKey{sk}}
+	r.objects.Add(key, o, size+256)
+	r.alias[sk] = key
+	return o, key, nil
+}
+
+// OpenMapping opens the file behind m as pid sees it: through
+// /proc/PID/root so that containers resolve their own paths, falling back
+// to /proc/PID/map_files/START-END when the path was deleted or replaced.
+func OpenMapping(fs procfs.FS, pid int, m procfs.Mapping) (*os.File, error) {
+	p := strconv.Itoa(pid)
+	if !strings.HasSuffix(m.Path, " (deleted)") {
+		f, err := os.Open(filepath.Join(fs.Root, p, "root", m.Path))
+		if err == nil {
+			return f, nil
+		}
+	}
+	mf := filepath.Join(fs.Root, p, "map_files", fmt.Sprintf("%x-%x", m.Start, m.End))
+	f, err := os.Open(mf)
+	if err != nil {
+		return nil, fmt.Errorf("open %s of pid %d: %w", m.Path, pid, err)
+	}
+	return f, nil
+}
+
+func fileStatKey(f *os.File) (statKey, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return statKey{}, fmt.Errorf("stat %s: %w", f.Name(), err)
+	}
+	k := statKey{size: fi.Size(), mtimeN: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		k.dev, k.ino = uint64(st.Dev), st.Ino
+	}
+	return k, nil
+}
