@@ -1,0 +1,74 @@
+package procfs
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
+)
+
+// Blocked reads what thread tid of process pid is doing right now from
+// task/TID/syscall and task/TID/wchan. Syscalls that began before tracing
+// are otherwise invisible until they return. Reading another process's
+// syscall file needs ptrace access to it (same user, or CAP_SYS_PTRACE).
+//
+// Peer is left empty: join FD with Sockets(pid) to fill it.
+func (fs FS) Blocked(pid, tid int) (model.BlockedState, error) {
+	path := fs.taskPath(pid, tid, "syscall")
+	b, err := readFile(path)
+	if err != nil {
+		return model.BlockedState{}, fmt.Errorf("read syscall of pid %d thread %d: %w", pid, tid, err)
+	}
+	bs, err := ParseSyscall(string(b), syscalls.Native())
+	if err != nil {
+		return model.BlockedState{}, fmt.Errorf("parse %s: %w", path, err)
+	}
+	bs.PID, bs.TID = pid, tid
+	// wchan is best effort: it reads "0" unless the kernel allows showing it.
+	if w, err := readFile(fs.taskPath(pid, tid, "wchan")); err == nil {
+		if s := strings.TrimSpace(string(w)); s != "0" {
+			bs.Wchan = s
+		}
+	}
+	return bs, nil
+}
+
+// ParseSyscall parses the content of /proc/PID/task/TID/syscall, whose
+// syscall numbers are those of arch:
+//
+//	running                        on CPU, not in a syscall
+//	-1 SP PC                       blocked in the kernel outside a syscall
+//	NR A1 A2 A3 A4 A5 A6 SP PC     in syscall NR (decimal), the rest in hex
+func ParseSyscall(s, arch string) (model.BlockedState, error) {
+	bs := model.BlockedState{Nr: -1, FD: -1}
+	f := strings.Fields(s)
+	switch {
+	case len(f) == 1 && f[0] == "running":
+		bs.Running = true
+		return bs, nil
+	case len(f) == 3 && f[0] == "-1":
+		return bs, nil
+	case len(f) != 9:
+		return bs, fmt.Errorf("want 1, 3 or 9 fields, got %d in %q", len(f), truncate(s))
+	}
+	nr, err := strconv.Atoi(f[0])
+	if err != nil || nr < 0 {
+		return bs, fmt.Errorf("bad syscall number %q", f[0])
+	}
+	bs.Nr = nr
+	for i := range bs.Args {
+		v, err := strconv.ParseUint(strings.TrimPrefix(f[1+i], "0x"), 16, 64)
+		if err != nil {
+			return bs, fmt.Errorf("bad argument %d: %w", i+1, err)
+		}
+		bs.Args[i] = v
+	}
+	bs.Syscall = syscalls.Name(arch, nr)
+	if i := syscalls.FDArg(bs.Syscall); i >= 0 {
+		// fds are C ints: the upper half of the register is not part of it.
+		bs.FD = int(int32(bs.Args[i]))
+	}
+	return bs, nil
+}
