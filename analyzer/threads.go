@@ -1,0 +1,520 @@
+package analyzer
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
+)
+
+// Role thresholds.
+const (
+	// minLoopCalls: a thread that returns from a multi-fd readiness wait this
+	// often is running an event loop even if something else (a stall, the
+	// GIL) takes more of its time.
+	minLoopCalls = 3
+	// minLoopShare: below this share of its life in the loop wait, a few
+	// epoll calls (a Go runtime's non-blocking netpoll, say) do not make a
+	// loop.
+	minLoopShare = 0.01
+	// idleMaxSyscalls and idleMaxCPU: a thread that made at most this many
+	// calls and used under 1% CPU did nothing worth a role.
+	idleMaxSyscalls = 10
+	idleMaxCPU      = 0.01
+	// workerFutexShare: a thread whose syscall time is at least half futex
+	// (or SysV queue) waits is a pool worker waiting for work.
+	workerFutexShare = 0.5
+)
+
+// Budget categories.
+const (
+	catCPU         = "cpu"
+	catIdle        = "idle"
+	catFutex       = "futex"
+	catSleep       = "sleep"
+	catFile        = "file"
+	catPipe        = "pipe"
+	catNetwork     = "network"     // socket I/O whose peer is not known
+	catIO          = "io"          // read/write below the event threshold: fd kind unknown
+	catReadiness   = "readiness"   // poll/select outside the loop, peer unknown
+	catChildWait   = "child wait"  // wait4/waitid
+	catOther       = "other"       // any other syscall
+	catUnaccounted = "unaccounted" // neither on CPU nor in a traced syscall: runnable, page faults
+)
+
+const einprogress = 115
+
+// thread is everything known about one traced thread.
+type thread struct {
+	pid, tid int
+	name     string
+	onCPU    time.Duration
+	life     time.Duration // wall time it existed during the trace
+	stats    map[string]*model.SyscallStat
+	calls    uint64         // syscalls made during the trace
+	events   []*model.Event // its syscall, connect, accept and sendto events, in time order
+	blocked  *model.BlockedState
+
+	role     model.Role
+	loopWait string
+	loopFD   int // the loop's epoll fd when events show it, else -1
+
+	idle    time.Duration
+	busyBlk time.Duration // syscall time that is not idle
+	budget  []model.BudgetItem
+}
+
+// session holds the indexed trace while the rules run.
+type session struct {
+	t        *model.Trace
+	cfg      Config
+	wall     time.Duration
+	threads  []*thread // by PID, then TID
+	byTID    map[int]*thread
+	python   map[int]bool // PIDs that look like CPython
+	celery   map[int]bool // PIDs that look like Celery workers
+	procName map[int]string
+}
+
+func newSession(t *model.Trace, cfg Config) *session {
+	s := &session{t: t, cfg: cfg, wall: t.Duration, byTID: map[int]*thread{},
+		python: map[int]bool{}, celery: map[int]bool{}, procName: map[int]string{}}
+	if s.wall <= 0 {
+		s.wall = s.wallFromEvents()
+	}
+	s.indexProcesses()
+	get := func(pid, tid int) *thread {
+		th := s.byTID[tid]
+		if th == nil {
+			th = &thread{pid: pid, tid: tid, life: s.wall, stats: map[string]*model.SyscallStat{}, loopFD: -1}
+			s.byTID[tid] = th
+		}
+		return th
+	}
+	for i := range t.Threads {
+		tt := &t.Threads[i]
+		th := get(tt.PID, tt.TID)
+		th.name = tt.Name
+		th.onCPU += tt.OnCPU
+		th.life = s.lifetime(tt)
+	}
+	for i := range t.Syscalls {
+		st := &t.Syscalls[i]
+		th := get(st.PID, st.TID)
+		th.calls += st.Count
+		if cur := th.stats[st.Name]; cur != nil {
+			cur.Count += st.Count
+			cur.Errors += st.Errors
+			cur.Total += st.Total
+			cur.Max = max(cur.Max, st.Max)
+			cur.Hist.Merge(&st.Hist)
+			continue
+		}
+		c := *st
+		th.stats[st.Name] = &c
+	}
+	for _, ev := range s.callEvents() {
+		th := get(ev.PID, ev.TID)
+		th.events = append(th.events, ev)
+	}
+	for i := range t.Blocked {
+		b := &t.Blocked[i]
+		if th := s.byTID[b.TID]; th != nil || !b.Running {
+			get(b.PID, b.TID).blocked = b
+		}
+	}
+	for _, th := range s.byTID {
+		if th.name == "" {
+			th.name = s.procName[th.pid]
+		}
+		s.threads = append(s.threads, th)
+	}
+	slices.SortFunc(s.threads, func(x, y *thread) int {
+		if c := cmp.Compare(x.pid, y.pid); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.tid, y.tid)
+	})
+	for _, th := range s.threads {
+		th.classify()
+		th.computeBudget()
+	}
+	return s
+}
+
+func (s *session) wallFromEvents() time.Duration {
+	var last uint64
+	for i := range s.t.Events {
+		last = max(last, s.t.Events[i].Time)
+	}
+	if last > s.t.StartNS {
+		return time.Duration(last - s.t.StartNS)
+	}
+	return 0
+}
+
+func (s *session) indexProcesses() {
+	look := func(pid int, comm string, cmdline []string, exe string) {
+		if s.procName[pid] == "" {
+			s.procName[pid] = comm
+		}
+		all := strings.ToLower(comm + " " + exe + " " + strings.Join(cmdline, " "))
+		if strings.Contains(all, "python") || strings.Contains(all, "celery") ||
+			strings.Contains(all, "gunicorn") || strings.Contains(all, "uwsgi") {
+			s.python[pid] = true
+		}
+		if strings.Contains(all, "celery") {
+			s.celery[pid] = true
+		}
+	}
+	look(s.t.Target.PID, s.t.Target.Comm, s.t.Target.Cmdline, s.t.Target.Exe)
+	for _, p := range s.t.Processes {
+		look(p.PID, p.Comm, p.Cmdline, p.Exe)
+	}
+}
+
+// lifetime narrows a thread's wall time to the part of the trace it lived,
+// when fork and exit events show it.
+func (s *session) lifetime(tt *model.Thread) time.Duration {
+	start, end := s.t.StartNS, s.t.StartNS+uint64(s.wall)
+	for i := range s.t.Events {
+		ev := &s.t.Events[i]
+		switch {
+		case tt.Started && ev.Kind == model.EvFork && ev.ChildPID == tt.TID:
+			start = max(start, ev.Time)
+		case tt.Exited && ev.Kind == model.EvExit && ev.TID == tt.TID:
+			end = min(end, ev.Time)
+		}
+	}
+	if end <= start {
+		return s.wall
+	}
+	return time.Duration(end - start)
+}
+
+// callEvents returns the syscall-like events in time order. A source may
+// report a slow connect both as EvConnect and as EvSyscall; the copy is
+// dropped so its time counts once.
+func (s *session) callEvents() []*model.Event {
+	type key struct {
+		tid  int
+		time uint64
+		name string
+	}
+	typed := map[key]bool{}
+	for i := range s.t.Events {
+		ev := &s.t.Events[i]
+		switch ev.Kind {
+		case model.EvConnect, model.EvAccept, model.EvSendTo:
+			typed[key{ev.TID, ev.Time, ev.Syscall}] = true
+		}
+	}
+	var out []*model.Event
+	for i := range s.t.Events {
+		ev := &s.t.Events[i]
+		switch ev.Kind {
+		case model.EvSyscall:
+			if typed[key{ev.TID, ev.Time, ev.Syscall}] {
+				continue
+			}
+		case model.EvConnect, model.EvAccept, model.EvSendTo:
+		default:
+			continue
+		}
+		out = append(out, ev)
+	}
+	slices.SortStableFunc(out, func(x, y *model.Event) int { return cmp.Compare(x.Time, y.Time) })
+	return out
+}
+
+func isEpollLike(name string) bool {
+	switch name {
+	case "epoll_wait", "epoll_pwait", "epoll_pwait2", "io_uring_enter":
+		return true
+	}
+	return false
+}
+
+func isPollLike(name string) bool {
+	switch name {
+	case "poll", "ppoll", "select", "pselect6":
+		return true
+	}
+	return false
+}
+
+// isQueueWait: where a pool worker waits for work.
+func isQueueWait(name string) bool {
+	switch syscalls.ClassOf(name) {
+	case syscalls.ClassFutex:
+		return true
+	}
+	switch name {
+	case "semop", "semtimedop", "msgrcv":
+		return true
+	}
+	return false
+}
+
+// loopCandidate measures how much of one readiness syscall's time looks like
+// an event loop's wait rather than a client library's wait on one fd.
+type loopCandidate struct {
+	name  string
+	fd    int
+	time  time.Duration
+	calls uint64
+}
+
+func (th *thread) loopCandidates() []loopCandidate {
+	var out []loopCandidate
+	for name, st := range th.stats {
+		if syscalls.ClassOf(name) != syscalls.ClassReadiness {
+			continue
+		}
+		c := loopCandidate{name: name, fd: -1, time: st.Total, calls: st.Count}
+		var evs []*model.Event
+		for _, ev := range th.events {
+			if ev.Syscall == name {
+				evs = append(evs, ev)
+			}
+		}
+		switch {
+		case isEpollLike(name):
+			// The loop is the epoll fd waited on longest; waits on another
+			// epoll fd (a library's private one) are not the loop.
+			byFD := map[int]time.Duration{}
+			for _, ev := range evs {
+				byFD[ev.FD] += ev.Duration
+			}
+			best := -1
+			for fd, d := range byFD {
+				if best == -1 || d > byFD[best] || d == byFD[best] && fd < best {
+					best = fd
+				}
+			}
+			if len(byFD) > 0 {
+				c.fd = best
+			}
+			if len(byFD) > 1 {
+				for _, ev := range evs {
+					if ev.FD != best {
+						c.time -= ev.Duration
+						c.calls--
+					}
+				}
+			}
+		case isPollLike(name):
+			// Single-fd polls with a timeout are a blocking client (libmariadb,
+			// libmemcached, libpq waiting for its server); poll over no fds is
+			// a sleep. Only polls over several fds are evidence of a loop.
+			multi := false
+			for _, ev := range evs {
+				if ev.PollNFDs > 1 {
+					multi = true
+					continue
+				}
+				c.time -= ev.Duration
+				c.calls--
+			}
+			if len(evs) > 0 && !multi {
+				continue
+			}
+		}
+		if c.time > 0 || c.calls > 0 {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(x, y loopCandidate) int {
+		if c := cmp.Compare(y.time, x.time); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.name, y.name)
+	})
+	return out
+}
+
+// classify sets the thread's role from where it waits when it has nothing
+// to do: a loop's readiness wait, accept, or a futex. Stalls (a driver's
+// poll, a blocking recv) are not idle waits and never decide the role, so a
+// hub stuck 90% in MySQL is still recognised as the loop it is.
+func (th *thread) classify() {
+	if len(th.stats) == 0 && th.blocked != nil && !th.blocked.Running && th.blocked.Syscall != "" {
+		// Blocked since before attach and never returned: its whole life
+		// went to that call.
+		th.stats[th.blocked.Syscall] = &model.SyscallStat{PID: th.pid, TID: th.tid, Name: th.blocked.Syscall,
+			Total: max(th.life-th.onCPU, 0)}
+	}
+	var futexTime, acceptTime, total time.Duration
+	for name, st := range th.stats {
+		total += st.Total
+		if isQueueWait(name) {
+			futexTime += st.Total
+		}
+		if syscalls.ClassOf(name) == syscalls.ClassAccept {
+			acceptTime += st.Total
+		}
+	}
+	var loop loopCandidate
+	if cs := th.loopCandidates(); len(cs) > 0 {
+		loop = cs[0]
+	}
+	hasLoop := loop.name != "" && loop.time > 0
+	switch {
+	case acceptTime > 0 && acceptTime >= loop.time && acceptTime >= futexTime:
+		th.role = model.RoleAcceptor
+	case hasLoop && (loop.time >= futexTime ||
+		loop.calls >= minLoopCalls && share(loop.time, th.life) >= minLoopShare):
+		th.role = model.RoleEventLoop
+		th.loopWait = loop.name
+		th.loopFD = loop.fd
+	case th.calls <= idleMaxSyscalls && share(th.onCPU, th.life) < idleMaxCPU:
+		th.role = model.RoleIdle
+	case futexTime > 0 && share(futexTime, total) >= workerFutexShare:
+		th.role = model.RoleWorker
+	default:
+		th.role = model.RoleOther
+	}
+}
+
+// isLoopEvent reports whether ev is the loop's own wait.
+func (th *thread) isLoopEvent(ev *model.Event) bool {
+	if th.role != model.RoleEventLoop || ev.Syscall != th.loopWait {
+		return false
+	}
+	if isEpollLike(ev.Syscall) {
+		return th.loopFD < 0 || ev.FD == th.loopFD
+	}
+	if isPollLike(ev.Syscall) {
+		return ev.PollNFDs > 1
+	}
+	return true
+}
+
+// isIdleSyscall reports whether all of a syscall's time is this thread
+// waiting for work (the loop wait's time is split by event instead).
+func (th *thread) isIdleSyscall(name string) bool {
+	switch th.role {
+	case model.RoleAcceptor:
+		return syscalls.ClassOf(name) == syscalls.ClassAccept
+	case model.RoleWorker:
+		return isQueueWait(name)
+	}
+	return false
+}
+
+// category names the budget slice a call belongs to.
+func category(ev *model.Event) string {
+	if !ev.Peer.IsZero() && !(ev.Peer.Family == model.FamilyUnix && ev.Peer.Path == "") {
+		return "peer " + peerLabel(ev.Peer)
+	}
+	if ev.FDKnown {
+		switch ev.FDKind {
+		case model.FDFile:
+			return catFile
+		case model.FDPipe:
+			return catPipe
+		case model.FDSocket:
+			return catNetwork
+		}
+	}
+	return classCategory(ev.Syscall)
+}
+
+func classCategory(name string) string {
+	switch syscalls.ClassOf(name) {
+	case syscalls.ClassReadiness:
+		return catReadiness
+	case syscalls.ClassSocketRecv, syscalls.ClassSocketSend, syscalls.ClassConnect, syscalls.ClassAccept:
+		return catNetwork
+	case syscalls.ClassFileIO:
+		return catIO
+	case syscalls.ClassSync:
+		return catFile
+	case syscalls.ClassSleep:
+		return catSleep
+	case syscalls.ClassFutex:
+		return catFutex
+	case syscalls.ClassProcWait:
+		return catChildWait
+	}
+	return catOther
+}
+
+// computeBudget splits the thread's life: CPU, idle waits, and blocked time
+// per peer where slow events name one, else per kind of call.
+func (th *thread) computeBudget() {
+	cats := map[string]time.Duration{}
+	if th.onCPU > 0 {
+		cats[catCPU] = th.onCPU
+	}
+	evTime := map[string]time.Duration{}
+	for _, ev := range th.events {
+		if _, ok := th.stats[ev.Syscall]; !ok {
+			continue // an event without its aggregate: the aggregate is authoritative
+		}
+		if th.isIdleSyscall(ev.Syscall) {
+			continue
+		}
+		evTime[ev.Syscall] += ev.Duration
+		if th.isLoopEvent(ev) {
+			cats[catIdle] += ev.Duration
+			continue
+		}
+		cats[category(ev)] += ev.Duration
+	}
+	for name, st := range th.stats {
+		if th.isIdleSyscall(name) {
+			cats[catIdle] += st.Total
+			continue
+		}
+		rest := st.Total - evTime[name]
+		if rest <= 0 {
+			continue
+		}
+		// Calls below the event threshold: the loop wait's remainder is
+		// idle, the rest goes by kind of call.
+		if th.role == model.RoleEventLoop && name == th.loopWait {
+			cats[catIdle] += rest
+		} else {
+			cats[classCategory(name)] += rest
+		}
+	}
+	var sum time.Duration
+	for name, d := range cats {
+		sum += d
+		if name == catIdle {
+			th.idle = d
+		} else if name != catCPU {
+			th.busyBlk += d
+		}
+	}
+	if rest := th.life - sum; rest > 0 {
+		cats[catUnaccounted] = rest
+	}
+	th.budget = th.budget[:0]
+	for name, d := range cats {
+		if d > 0 {
+			th.budget = append(th.budget, model.BudgetItem{Category: name, Time: d})
+		}
+	}
+	slices.SortFunc(th.budget, func(x, y model.BudgetItem) int {
+		if c := cmp.Compare(y.Time, x.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Category, y.Category)
+	})
+}
+
+func (th *thread) summary() model.ThreadSummary {
+	return model.ThreadSummary{
+		PID: th.pid, TID: th.tid, Name: th.name, Role: th.role, LoopWait: th.loopWait,
+		OnCPU: th.onCPU, Blocked: th.busyBlk, Idle: th.idle, Syscalls: th.calls,
+		Budget: slices.Clone(th.budget),
+	}
+}
+
+// busy is the thread's life minus its idle waits.
+func (th *thread) busy() time.Duration { return max(th.life-th.idle, 0) }
