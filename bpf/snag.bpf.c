@@ -25,6 +25,7 @@ const volatile bool use_traced_map = false;   /* several TGIDs, --follow-forks o
 const volatile bool follow_forks = false;
 const volatile __u64 slow_ns = 10000000;      /* syscalls at least this slow become events */
 const volatile __u32 stack_pages = 0;         /* user stack copy in 4 KiB pages; 0 = none */
+const volatile __u64 stack_ns = 10000000;     /* calls at least this slow carry a stack */
 const volatile __u64 wakeup_bytes = 1 << 18;  /* wake the reader once this much is pending */
 
 struct {
@@ -324,7 +325,7 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 {
 	__u32 flags = c->flags;
 	__s64 ret = c->ret;
-	bool with_stack = c->slow && stack_pages > 0;
+	bool with_stack = c->dur >= stack_ns && stack_pages > 0;
 	struct event *e;
 
 	if (with_stack)

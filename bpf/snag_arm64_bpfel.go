@@ -171,6 +171,7 @@ const (
 	snagVarUnusedTraceState = "_unused_trace_state"
 	snagVarFollowForks      = "follow_forks"
 	snagVarSlowNs           = "slow_ns"
+	snagVarStackNs          = "stack_ns"
 	snagVarStackPages       = "stack_pages"
 	snagVarTargTgid         = "targ_tgid"
 	snagVarUseTracedMap     = "use_traced_map"
@@ -250,6 +251,7 @@ type snagVariableSpecs struct {
 	UnusedTraceState *ebpf.VariableSpec `ebpf:"_unused_trace_state"`
 	FollowForks      *ebpf.VariableSpec `ebpf:"follow_forks"`
 	SlowNs           *ebpf.VariableSpec `ebpf:"slow_ns"`
+	StackNs          *ebpf.VariableSpec `ebpf:"stack_ns"`
 	StackPages       *ebpf.VariableSpec `ebpf:"stack_pages"`
 	TargTgid         *ebpf.VariableSpec `ebpf:"targ_tgid"`
 	UseTracedMap     *ebpf.VariableSpec `ebpf:"use_traced_map"`
@@ -307,6 +309,7 @@ type snagVariables struct {
 	UnusedTraceState *ebpf.Variable `ebpf:"_unused_trace_state"`
 	FollowForks      *ebpf.Variable `ebpf:"follow_forks"`
 	SlowNs           *ebpf.Variable `ebpf:"slow_ns"`
+	StackNs          *ebpf.Variable `ebpf:"stack_ns"`
 	StackPages       *ebpf.Variable `ebpf:"stack_pages"`
 	TargTgid         *ebpf.Variable `ebpf:"targ_tgid"`
 	UseTracedMap     *ebpf.Variable `ebpf:"use_traced_map"`

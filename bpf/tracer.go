@@ -44,10 +44,12 @@ type Options struct {
 	// ArmedPID starts tracing that process at its next exec (snag run).
 	ArmedPID int
 	// Threshold: syscalls at least this slow become events. 0 records every call.
-	Threshold  time.Duration
-	StackBytes int // user stack copy per slow event, rounded up to pages; 0 disables
-	RingBytes  int
-	MaxSlots   int
+	Threshold time.Duration
+	// StackThreshold: events at least this slow carry a user stack.
+	StackThreshold time.Duration
+	StackBytes     int // user stack copy per slow event, rounded up to pages; 0 disables
+	RingBytes      int
+	MaxSlots       int
 }
 
 // Tracer is a loaded and attached set of snag's BPF programs.
@@ -99,6 +101,7 @@ func Load(opts Options) (*Tracer, error) {
 		"follow_forks":   opts.FollowForks,
 		"slow_ns":        uint64(opts.Threshold),
 		"stack_pages":    pages,
+		"stack_ns":       uint64(opts.StackThreshold),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {

@@ -1,0 +1,282 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/snagtrace/snag/analyzer"
+	"github.com/snagtrace/snag/bpf"
+	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/recording"
+	"github.com/snagtrace/snag/internal/tracer"
+)
+
+// traceFlags are shared by attach, run and record.
+type traceFlags struct {
+	pids        string
+	duration    time.Duration
+	followForks bool
+	threshold   time.Duration
+	stackBytes  int
+	ringBytes   int
+	maxSlots    int
+	debug       bool
+}
+
+func (f *traceFlags) register(fs *pflag.FlagSet, withPID bool) {
+	if withPID {
+		fs.StringVarP(&f.pids, "pid", "p", "", "trace these processes (comma-separated PIDs)")
+	}
+	fs.DurationVarP(&f.duration, "duration", "d", 0, "stop after this long (default: until Ctrl-C or the targets exit)")
+	fs.BoolVar(&f.followForks, "follow-forks", false, "also trace child processes the targets start")
+	fs.DurationVar(&f.threshold, "threshold", analyzer.DefaultThreshold, "syscalls at least this slow are recorded one by one, with a stack")
+	fs.IntVar(&f.stackBytes, "stack-bytes", bpf.DefaultStackBytes, "user stack bytes copied per slow call for unwinding (0 disables stacks)")
+	fs.IntVar(&f.ringBytes, "ring-bytes", bpf.DefaultRingBytes, "ring buffer size in bytes (a power of two)")
+	fs.IntVar(&f.maxSlots, "max-slots", bpf.DefaultMaxSlots, "most (thread, syscall) aggregates kept in the kernel")
+	fs.BoolVar(&f.debug, "debug", false, "log details, including the verifier's log on load failures")
+}
+
+func (f *traceFlags) validate() error {
+	if f.duration < 0 {
+		return usagef("--duration must not be negative")
+	}
+	if f.threshold < 0 {
+		return usagef("--threshold must not be negative")
+	}
+	if f.stackBytes < 0 || f.stackBytes > bpf.StackCopyMax {
+		return usagef("--stack-bytes must be between 0 and %d", bpf.StackCopyMax)
+	}
+	if f.ringBytes < 4096 || f.ringBytes&(f.ringBytes-1) != 0 {
+		return usagef("--ring-bytes must be a power of two of at least 4096, got %d", f.ringBytes)
+	}
+	if f.maxSlots <= 0 {
+		return usagef("--max-slots must be positive")
+	}
+	return nil
+}
+
+func (f *traceFlags) parsePIDs() ([]int, error) {
+	var pids []int
+	for _, s := range splitList(f.pids) {
+		pid, err := strconv.Atoi(s)
+		if err != nil || pid <= 0 {
+			return nil, usagef("-p: %q is not a process id", s)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+func (f *traceFlags) config(env Env) tracer.Config {
+	cfg := tracer.Config{
+		FollowForks: f.followForks,
+		Duration:    f.duration,
+		Threshold:   f.threshold,
+		StackBytes:  f.stackBytes,
+		RingBytes:   f.ringBytes,
+		MaxSlots:    f.maxSlots,
+		KeepEvents:  true,
+	}
+	if env.StderrTTY {
+		cfg.Status = env.Stderr
+	}
+	return cfg
+}
+
+func cmdAttach(ctx context.Context, args []string, env Env) error {
+	var tf traceFlags
+	var of outputFlags
+	fs := newFlags("attach", "snag attach -p PID[,PID...] [-d 30s] [--follow-forks] [--threshold 10ms] [--expect HOST:PORT,...] [--format table|json] [-o FILE] [--fail-on high|medium|low]", env)
+	tf.register(fs, true)
+	of.register(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("attach: unexpected arguments %q (to trace a command, use snag run -- CMD)", fs.Args())
+	}
+	if tf.pids == "" {
+		return usagef("attach: -p PID is required")
+	}
+	pids, err := tf.parsePIDs()
+	if err != nil {
+		return err
+	}
+	if err := tf.validate(); err != nil {
+		return err
+	}
+	oc, err := of.prepare()
+	if err != nil {
+		return err
+	}
+	setupLog(env, tf.debug)
+	cfg := tf.config(env)
+	cfg.PIDs = pids
+	return traceAndReport(ctx, cfg, oc, env)
+}
+
+func cmdRun(ctx context.Context, args []string, env Env) error {
+	var tf traceFlags
+	var of outputFlags
+	var record string
+	fs := newFlags("run", "snag run [flags] -- CMD [ARGS...]", env)
+	tf.register(fs, false)
+	of.register(fs)
+	fs.StringVar(&record, "record", "", "also save every event to this recording file")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return usagef("run: give the command after --, e.g. snag run -- python3 app.py")
+	}
+	if err := tf.validate(); err != nil {
+		return err
+	}
+	oc, err := of.prepare()
+	if err != nil {
+		return err
+	}
+	setupLog(env, tf.debug)
+	cfg := tf.config(env)
+	cfg.Command = fs.Args()
+	cfg.Stdin, cfg.Stdout, cfg.Stderr = env.Stdin, env.Stderr, env.Stderr
+	if record != "" {
+		rec, err := newRecorder(record)
+		if err != nil {
+			return err
+		}
+		defer rec.abort()
+		rec.hook(&cfg)
+		cfg.AllEvents = true
+		t, err := tracer.Run(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if err := rec.close(t); err != nil {
+			return err
+		}
+		return report(t, oc, env)
+	}
+	return traceAndReport(ctx, cfg, oc, env)
+}
+
+func traceAndReport(ctx context.Context, cfg tracer.Config, oc *outputConfig, env Env) error {
+	t, err := tracer.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	return report(t, oc, env)
+}
+
+func cmdRecord(ctx context.Context, args []string, env Env) error {
+	var tf traceFlags
+	var out string
+	fs := newFlags("record", "snag record -p PID[,PID...] [-d 30s] -o FILE", env)
+	tf.register(fs, true)
+	fs.StringVarP(&out, "output", "o", "", "recording file to write (required)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if tf.pids == "" || out == "" {
+		return usagef("record: -p PID and -o FILE are required")
+	}
+	pids, err := tf.parsePIDs()
+	if err != nil {
+		return err
+	}
+	if err := tf.validate(); err != nil {
+		return err
+	}
+	setupLog(env, tf.debug)
+	cfg := tf.config(env)
+	cfg.PIDs = pids
+	cfg.AllEvents = true
+	cfg.KeepEvents = false
+	rec, err := newRecorder(out)
+	if err != nil {
+		return err
+	}
+	defer rec.abort()
+	rec.hook(&cfg)
+	t, err := tracer.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if err := rec.close(t); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "snag: recorded %d events of pid %d over %s to %s (%d dropped)\n",
+		rec.events, t.Target.PID, t.Duration.Round(time.Millisecond), out, t.Drops.Total())
+	return nil
+}
+
+// recorder streams events into a recording file as they arrive, flushing
+// about once a second so a killed snag leaves a readable file.
+type recorder struct {
+	path      string
+	f         *os.File
+	w         *recording.Writer
+	lastFlush time.Time
+	events    uint64
+	closed    bool
+}
+
+const recordFlushEvery = time.Second
+
+func newRecorder(path string) (*recorder, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, inputError{fmt.Errorf("create recording: %w", err)}
+	}
+	return &recorder{path: path, f: f}, nil
+}
+
+func (r *recorder) hook(cfg *tracer.Config) {
+	cfg.OnStart = func(t *model.Trace) error {
+		w, err := recording.NewWriter(r.f, t)
+		if err != nil {
+			return fmt.Errorf("write recording %s: %w", r.path, err)
+		}
+		r.w, r.lastFlush = w, time.Now()
+		return nil
+	}
+	cfg.OnEvent = func(e *model.Event) error {
+		r.events++
+		if err := r.w.Event(e); err != nil {
+			return fmt.Errorf("write recording %s: %w", r.path, err)
+		}
+		if time.Since(r.lastFlush) >= recordFlushEvery {
+			r.lastFlush = time.Now()
+			return r.w.Flush()
+		}
+		return nil
+	}
+}
+
+func (r *recorder) close(t *model.Trace) error {
+	r.closed = true
+	if err := r.w.Close(t); err != nil {
+		r.f.Close()
+		return fmt.Errorf("finish recording %s: %w", r.path, err)
+	}
+	if err := r.f.Close(); err != nil {
+		return fmt.Errorf("finish recording %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// abort closes the file when tracing failed; whatever was flushed stays
+// readable.
+func (r *recorder) abort() {
+	if !r.closed {
+		if r.w != nil {
+			r.w.Flush()
+		}
+		r.f.Close()
+	}
+}

@@ -1,0 +1,140 @@
+// Package features probes what this kernel and these privileges allow, for
+// `snag doctor` and for a clear exit-3 error before tracing starts.
+package features
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+	"github.com/cilium/ebpf/features"
+)
+
+// Check is one probed capability.
+type Check struct {
+	Name string
+	Err  error  // nil when available
+	Fix  string // what to do when it is not
+}
+
+// MissingError says tracing cannot start here and why. The CLI turns it
+// into exit code 3.
+type MissingError struct {
+	What string
+	Fix  string
+	Err  error
+}
+
+func (e *MissingError) Error() string {
+	msg := e.What
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	if e.Fix != "" {
+		msg += " (" + e.Fix + ")"
+	}
+	return msg
+}
+
+func (e *MissingError) Unwrap() error { return e.Err }
+
+// Linux capability numbers (linux/capability.h).
+const (
+	capSysAdmin = 21
+	capPerfmon  = 38
+	capBPF      = 39
+)
+
+var (
+	once   sync.Once
+	checks []Check
+)
+
+// All runs every probe once and returns the results in a stable order.
+func All() []Check {
+	once.Do(func() { checks = probe() })
+	return checks
+}
+
+func probe() []Check {
+	var out []Check
+	add := func(name string, err error, fix string) { out = append(out, Check{name, err, fix}) }
+
+	add("privileges (root, or CAP_BPF with CAP_PERFMON)", privileges(),
+		"run snag as root, e.g. with sudo, or grant it cap_bpf,cap_perfmon+ep")
+	_, err := btf.LoadKernelSpec()
+	add("kernel BTF (/sys/kernel/btf/vmlinux)", err,
+		"use a kernel built with CONFIG_DEBUG_INFO_BTF=y (every major distro since 2020)")
+	add("raw tracepoint programs", features.HaveProgramType(ebpf.RawTracepoint),
+		"needs Linux 4.17 or newer")
+	add("BPF ring buffer", features.HaveMapType(ebpf.RingBuf),
+		"needs Linux 5.8 or newer")
+	for _, h := range []struct {
+		name string
+		fn   asm.BuiltinFunc
+	}{
+		{"bpf_probe_read_user", asm.FnProbeReadUser},
+		{"bpf_get_stack", asm.FnGetStack},
+		{"bpf_ringbuf_query", asm.FnRingbufQuery},
+	} {
+		add("helper "+h.name, features.HaveProgramHelper(ebpf.RawTracepoint, h.fn),
+			"needs Linux 5.8 or newer")
+	}
+	return out
+}
+
+// Require returns a *MissingError for the first unavailable capability.
+func Require() error {
+	for _, c := range All() {
+		if c.Err != nil {
+			return &MissingError{What: "cannot trace: " + c.Name + " unavailable", Fix: c.Fix, Err: simplify(c.Err)}
+		}
+	}
+	return nil
+}
+
+// simplify keeps the cause readable: the probes' permission errors say
+// "operation not permitted" several layers deep.
+func simplify(err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		return os.ErrPermission
+	}
+	return err
+}
+
+func privileges() error {
+	if os.Geteuid() == 0 {
+		return nil
+	}
+	caps, err := effectiveCaps()
+	if err != nil {
+		return err
+	}
+	has := func(c uint) bool { return caps&(1<<c) != 0 }
+	if has(capSysAdmin) || (has(capBPF) && has(capPerfmon)) {
+		return nil
+	}
+	return fmt.Errorf("running as uid %d without CAP_BPF and CAP_PERFMON: %w", os.Geteuid(), os.ErrPermission)
+}
+
+func effectiveCaps() (uint64, error) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0, fmt.Errorf("read capabilities: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
+			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
+		}
+	}
+	return 0, errors.New("read capabilities: no CapEff line in /proc/self/status")
+}

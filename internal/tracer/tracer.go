@@ -1,0 +1,435 @@
+// Package tracer runs one tracing session: it checks the target, loads and
+// attaches the BPF programs, snapshots what the process was doing at the
+// attach, streams events until the window ends and assembles the model.
+package tracer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/snagtrace/snag/bpf"
+	"github.com/snagtrace/snag/internal/features"
+	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/procfs"
+	"github.com/snagtrace/snag/internal/syscalls"
+)
+
+// Config describes one session.
+type Config struct {
+	PIDs        []int    // attach to these processes
+	Command     []string // or run this command (snag run)
+	FollowForks bool
+	Duration    time.Duration // 0: until ctx ends or every target exits
+	Threshold   time.Duration // 0 with AllEvents: every syscall is an event
+	AllEvents   bool
+	StackBytes  int
+	RingBytes   int
+	MaxSlots    int
+
+	// KeepEvents keeps events in the returned Trace (live reports need
+	// them; a recording streams them through OnEvent instead).
+	KeepEvents bool
+	OnEvent    func(*model.Event) error
+	// OnStart is called once the programs are attached, with the trace
+	// header filled in (target, sockets and blocked state at attach).
+	OnStart func(*model.Trace) error
+	Status  io.Writer // one live status line per second when non-nil
+
+	Stdin          io.Reader // for Command
+	Stdout, Stderr io.Writer
+	Proc           procfs.FS
+}
+
+// ErrNoProcess marks a target that does not exist; the CLI exits 2.
+var ErrNoProcess = errors.New("no such process")
+
+// Session is a running trace.
+type session struct {
+	cfg     Config
+	tr      *bpf.Tracer
+	trace   *model.Trace
+	threads map[int]*model.Thread
+	cpu0    map[int]time.Duration
+	live    map[int]bool // traced processes still alive
+	child   *child
+	stacks  *stackResolver
+	events  uint64
+}
+
+// Run traces until the window ends and returns the assembled trace. A
+// target that exits mid-trace still yields everything seen until then.
+func Run(ctx context.Context, cfg Config) (*model.Trace, error) {
+	if cfg.Proc.Root == "" {
+		cfg.Proc = procfs.Default
+	}
+	if len(cfg.PIDs) == 0 && len(cfg.Command) == 0 {
+		return nil, errors.New("nothing to trace: give -p PID or a command")
+	}
+	for _, pid := range cfg.PIDs {
+		if pid <= 0 || !cfg.Proc.Exists(pid) {
+			return nil, fmt.Errorf("attach to pid %d: %w", pid, ErrNoProcess)
+		}
+	}
+	if err := features.Require(); err != nil {
+		return nil, err
+	}
+	s := &session{
+		cfg:     cfg,
+		threads: map[int]*model.Thread{},
+		cpu0:    map[int]time.Duration{},
+		live:    map[int]bool{},
+	}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	defer s.close()
+	if err := s.loop(ctx); err != nil {
+		return nil, err
+	}
+	return s.finish()
+}
+
+func (s *session) start() error {
+	opts := bpf.Options{
+		PIDs:        s.cfg.PIDs,
+		FollowForks: s.cfg.FollowForks,
+		Threshold:   s.cfg.Threshold,
+		// Stacks stay behind the threshold even when every call is an event.
+		StackThreshold: s.cfg.Threshold,
+		StackBytes:     s.cfg.StackBytes,
+		RingBytes:      s.cfg.RingBytes,
+		MaxSlots:       s.cfg.MaxSlots,
+	}
+	if s.cfg.AllEvents {
+		opts.Threshold = 0
+	}
+	if len(s.cfg.Command) > 0 {
+		c, err := startChild(s.cfg)
+		if err != nil {
+			return err
+		}
+		s.child = c
+		opts.PIDs = nil
+		opts.ArmedPID = c.pid
+	} else if s.cfg.FollowForks {
+		// Children that already exist are part of the traced set too.
+		for _, pid := range s.cfg.PIDs {
+			kids, _ := s.cfg.Proc.Children(pid)
+			opts.PIDs = append(opts.PIDs, kids...)
+		}
+	}
+
+	tr, err := bpf.Load(opts)
+	if err != nil {
+		if s.child != nil {
+			s.child.kill()
+		}
+		return classifyLoadError(err)
+	}
+	s.tr = tr
+	s.stacks = newStackResolver(s.cfg.Proc)
+
+	now := time.Now()
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) // bpf_ktime_get_ns's clock
+	s.trace = &model.Trace{
+		Source:    "ebpf",
+		Arch:      syscalls.Native(),
+		Start:     now,
+		StartNS:   uint64(ts.Nano()),
+		Threshold: opts.Threshold,
+	}
+	if s.child != nil {
+		// Released only now: its first syscall after exec is traced.
+		if err := s.child.release(); err != nil {
+			return err
+		}
+		s.live[s.child.pid] = true
+		s.trace.Target = model.Target{PID: s.child.pid, Cmdline: s.cfg.Command, Comm: baseName(s.cfg.Command[0])}
+		s.trace.Processes = append(s.trace.Processes, model.Process{PID: s.child.pid, PPID: unix.Getpid(), Cmdline: s.cfg.Command})
+	} else {
+		for _, pid := range opts.PIDs {
+			s.live[pid] = true
+			s.snapshot(pid)
+		}
+		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
+	}
+	if s.cfg.OnStart != nil {
+		return s.cfg.OnStart(s.trace)
+	}
+	return nil
+}
+
+// snapshot records what an already running process looks like at attach:
+// its threads, their CPU time so far, the syscall each is blocked in, and
+// its open sockets.
+func (s *session) snapshot(pid int) {
+	p := s.cfg.Proc
+	proc := model.Process{PID: pid}
+	proc.PPID, _ = p.PPID(pid)
+	proc.Comm, _ = p.Comm(pid)
+	proc.Cmdline, _ = p.Cmdline(pid)
+	proc.Exe, _ = p.Exe(pid)
+	s.trace.Processes = append(s.trace.Processes, proc)
+
+	tids, _ := p.Tasks(pid)
+	for _, tid := range tids {
+		th := s.thread(pid, tid)
+		if name, err := p.ThreadName(pid, tid); err == nil {
+			th.Name = name
+		}
+		if cpu, err := p.TaskCPU(pid, tid); err == nil {
+			s.cpu0[tid] = cpu
+		}
+		if b, err := p.Blocked(pid, tid); err == nil && !b.Running && b.Nr >= 0 {
+			s.trace.Blocked = append(s.trace.Blocked, b)
+		}
+	}
+	socks, _ := p.Sockets(pid)
+	s.trace.Sockets = append(s.trace.Sockets, socks...)
+	// Give each blocked fd its peer now that the socket table is known.
+	for i := range s.trace.Blocked {
+		b := &s.trace.Blocked[i]
+		for _, so := range socks {
+			if b.PID == so.PID && b.FD == so.FD {
+				b.Peer = so.Peer
+			}
+		}
+	}
+}
+
+func (s *session) thread(pid, tid int) *model.Thread {
+	th, ok := s.threads[tid]
+	if !ok {
+		th = &model.Thread{PID: pid, TID: tid}
+		s.threads[tid] = th
+	}
+	return th
+}
+
+const pollInterval = 100 * time.Millisecond
+
+func (s *session) loop(ctx context.Context) error {
+	var deadline <-chan time.Time
+	if s.cfg.Duration > 0 {
+		timer := time.NewTimer(s.cfg.Duration)
+		defer timer.Stop()
+		deadline = timer.C
+	}
+	lastStatus, lastAlive := time.Now(), time.Now()
+	var rec bpf.Record
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-deadline:
+			return nil
+		default:
+		}
+		err := s.tr.Read(&rec, time.Now().Add(pollInterval))
+		switch {
+		case err == nil:
+			if err := s.handle(&rec); err != nil {
+				return err
+			}
+		case errors.Is(err, bpf.ErrTimeout):
+		default:
+			return fmt.Errorf("read events: %w", err)
+		}
+		if time.Since(lastAlive) >= time.Second {
+			lastAlive = time.Now()
+			s.reap()
+		}
+		if len(s.live) == 0 {
+			return nil // every target exited
+		}
+		if s.cfg.Status != nil && time.Since(lastStatus) >= time.Second {
+			lastStatus = time.Now()
+			s.status()
+		}
+	}
+}
+
+// reap notices targets that died without an exit event (one can be lost
+// when the ring buffer is full).
+func (s *session) reap() {
+	for pid := range s.live {
+		if !s.cfg.Proc.Exists(pid) {
+			delete(s.live, pid)
+		} else if s.child != nil && pid == s.child.pid && s.child.exited() {
+			delete(s.live, pid)
+		}
+	}
+}
+
+func (s *session) handle(rec *bpf.Record) error {
+	ev := &rec.Event
+	s.events++
+	switch ev.Kind {
+	case model.EvFork:
+		th := s.thread(ev.PID, ev.ChildPID)
+		if !ev.Thread {
+			th.PID = ev.ChildPID
+			s.live[ev.ChildPID] = true
+			s.trace.Processes = append(s.trace.Processes, model.Process{PID: ev.ChildPID, PPID: ev.PID, Comm: ev.Comm})
+		}
+		th.Name = ev.Comm
+		th.Started = true
+	case model.EvExec:
+		s.thread(ev.PID, ev.TID).Name = ev.Comm
+		for i := range s.trace.Processes {
+			if p := &s.trace.Processes[i]; p.PID == ev.PID {
+				p.Comm, p.Exe = ev.Comm, ev.Filename
+			}
+		}
+		if ev.PID == s.trace.Target.PID {
+			s.trace.Target.Comm, s.trace.Target.Exe = ev.Comm, ev.Filename
+		}
+	case model.EvExit:
+		th := s.thread(ev.PID, ev.TID)
+		th.Exited = true
+		if th.Name == "" {
+			th.Name = ev.Comm
+		}
+		if !ev.Thread {
+			delete(s.live, ev.PID)
+			s.stacks.forget(ev.PID)
+			for i := range s.trace.Processes {
+				if p := &s.trace.Processes[i]; p.PID == ev.PID {
+					p.Exited, p.ExitCode = true, ev.ExitCode
+				}
+			}
+		}
+	default:
+		if len(rec.Stack) > 0 || len(rec.FPStack) > 0 {
+			ev.Stack = s.stacks.resolve(ev.PID, rec)
+		}
+	}
+	if s.cfg.OnEvent != nil {
+		if err := s.cfg.OnEvent(ev); err != nil {
+			return err
+		}
+	}
+	if s.cfg.KeepEvents {
+		s.trace.Events = append(s.trace.Events, *ev)
+	}
+	return nil
+}
+
+func (s *session) status() {
+	var calls uint64
+	if stats, err := s.tr.Aggregates(); err == nil {
+		for _, st := range stats {
+			calls += st.Count
+		}
+	}
+	d, _ := s.tr.Drops()
+	fmt.Fprintf(s.cfg.Status, "\r\033[Ksnag: %s elapsed, %d syscalls, %d events, %d dropped",
+		time.Since(s.trace.Start).Round(time.Second), calls, s.events, d.Total())
+}
+
+func (s *session) finish() (*model.Trace, error) {
+	s.tr.Detach()
+	end := time.Now()
+	// Drain what the programs wrote before they were detached.
+	var rec bpf.Record
+	for {
+		err := s.tr.Read(&rec, time.Now().Add(20*time.Millisecond))
+		if err != nil {
+			break
+		}
+		if err := s.handle(&rec); err != nil {
+			return nil, err
+		}
+	}
+	if s.cfg.Status != nil {
+		fmt.Fprint(s.cfg.Status, "\r\033[K")
+	}
+	t := s.trace
+	t.Duration = end.Sub(t.Start)
+	stats, err := s.tr.Aggregates()
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(stats, func(i, j int) bool {
+		a, b := stats[i], stats[j]
+		if a.TID != b.TID {
+			return a.TID < b.TID
+		}
+		return a.Nr < b.Nr
+	})
+	t.Syscalls = stats
+	if t.Drops, err = s.tr.Drops(); err != nil {
+		return nil, err
+	}
+	for _, st := range stats {
+		s.thread(st.PID, st.TID)
+	}
+	for tid, th := range s.threads {
+		if th.Exited {
+			continue
+		}
+		if th.Name == "" {
+			th.Name, _ = s.cfg.Proc.ThreadName(th.PID, tid)
+		}
+		if cpu, err := s.cfg.Proc.TaskCPU(th.PID, tid); err == nil {
+			th.OnCPU = cpu - s.cpu0[tid]
+		}
+	}
+	t.Threads = t.Threads[:0]
+	for _, th := range s.threads {
+		t.Threads = append(t.Threads, *th)
+	}
+	sort.Slice(t.Threads, func(i, j int) bool { return t.Threads[i].TID < t.Threads[j].TID })
+	if s.child != nil {
+		s.child.stop()
+	}
+	return t, nil
+}
+
+func (s *session) close() {
+	if s.tr != nil {
+		s.tr.Close()
+	}
+	if s.child != nil {
+		s.child.stop()
+	}
+}
+
+func targetOf(p procfs.FS, pid int) model.Target {
+	t := model.Target{PID: pid}
+	t.Comm, _ = p.Comm(pid)
+	t.Cmdline, _ = p.Cmdline(pid)
+	t.Exe, _ = p.Exe(pid)
+	return t
+}
+
+// classifyLoadError turns permission failures into the exit-3 error that
+// says what is missing.
+func classifyLoadError(err error) error {
+	var verr *ebpf.VerifierError
+	if errors.As(err, &verr) {
+		return err // EACCES from the verifier is a bug report, not missing privileges
+	}
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
+		return &features.MissingError{What: "cannot load snag's BPF programs", Fix: "run as root or with CAP_BPF and CAP_PERFMON; `snag doctor` lists what this host allows", Err: err}
+	}
+	return err
+}
+
+func baseName(p string) string {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i] == '/' {
+			return p[i+1:]
+		}
+	}
+	return p
+}
