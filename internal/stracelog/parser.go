@@ -18,10 +18,10 @@ const maxFrames = 128
 type clock uint8
 
 const (
-	clockNone     clock = iota
-	clockTimeOfDay      // -t, -tt: since midnight
-	clockEpoch          // -ttt
-	clockRelative       // -r: since the previous line
+	clockNone      clock = iota
+	clockTimeOfDay       // -t, -tt: since midnight
+	clockEpoch           // -ttt
+	clockRelative        // -r: since the previous line
 )
 
 type thread struct {
