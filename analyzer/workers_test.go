@@ -28,7 +28,7 @@ func TestLockContention(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := newTrace(10 * time.Second).process(1, tt.cmdline)
+			b := newTrace(10*time.Second).process(1, tt.cmdline)
 			for i := range tt.threads {
 				tid := 1 + i
 				b.thread(1, tid, "t", 2*time.Second)
