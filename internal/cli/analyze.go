@@ -34,7 +34,7 @@ func cmdAnalyze(_ context.Context, args []string, env Env) error {
 	if err != nil {
 		return inputError{err}
 	}
-	return report(t, oc, env)
+	return analyzeAndReport(t, oc, env)
 }
 
 // load detects the input kind from its first bytes and reads it.

@@ -115,7 +115,7 @@ func resolve(host string) []netip.Addr {
 }
 
 // report analyzes t, writes every requested report and applies --fail-on.
-func report(t *model.Trace, oc *outputConfig, env Env) error {
+func analyzeAndReport(t *model.Trace, oc *outputConfig, env Env) error {
 	oc.analyzer.Threshold = t.Threshold
 	if oc.analyzer.Threshold == 0 {
 		oc.analyzer.Threshold = analyzer.DefaultThreshold

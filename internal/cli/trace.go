@@ -144,7 +144,7 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 	setupLog(env, tf.debug)
 	cfg := tf.config(env)
 	cfg.Command = fs.Args()
-	cfg.Stdin, cfg.Stdout, cfg.Stderr = env.Stdin, env.Stderr, env.Stderr
+	cfg.Stdin, cfg.Stdout, cfg.Stderr = env.Stdin, env.Stdout, env.Stderr
 	if record != "" {
 		rec, err := newRecorder(record)
 		if err != nil {
@@ -160,7 +160,7 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 		if err := rec.close(t); err != nil {
 			return err
 		}
-		return report(t, oc, env)
+		return analyzeAndReport(t, oc, env)
 	}
 	return traceAndReport(ctx, cfg, oc, env)
 }
@@ -170,7 +170,7 @@ func traceAndReport(ctx context.Context, cfg tracer.Config, oc *outputConfig, en
 	if err != nil {
 		return err
 	}
-	return report(t, oc, env)
+	return analyzeAndReport(t, oc, env)
 }
 
 func cmdRecord(ctx context.Context, args []string, env Env) error {

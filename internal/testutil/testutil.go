@@ -46,12 +46,13 @@ type Workload struct {
 	GateOnStdin bool          // wait for a line on stdin before starting
 }
 
-const envWorkload = "SNAG_TEST_WORKLOAD"
+// EnvWorkload carries the workload spec to the child process.
+const EnvWorkload = "SNAG_TEST_WORKLOAD"
 
 // MaybeRunWorkload runs the workload and exits when the process was started
 // by StartWorkload. Call it first in TestMain.
 func MaybeRunWorkload() {
-	spec := os.Getenv(envWorkload)
+	spec := os.Getenv(EnvWorkload)
 	if spec == "" {
 		return
 	}
@@ -123,8 +124,7 @@ type Running struct {
 func StartWorkload(t testing.TB, w Workload) *Running {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d %d %d %d %d %d %d", envWorkload,
-		w.Getppid, w.BadClose, w.Sleeps, int64(w.SleepFor), w.Threads, b2i(w.Fork), b2i(w.GateOnStdin)))
+	cmd.Env = append(os.Environ(), EnvWorkload+"="+Spec(w))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -182,6 +182,11 @@ func (r *Running) Finish() error {
 	io.WriteString(r.stdin, "exit\n")
 	r.stdin.Close()
 	return r.Cmd.Wait()
+}
+
+// Spec encodes a workload for EnvWorkload.
+func Spec(w Workload) string {
+	return fmt.Sprintf("%d %d %d %d %d %d %d", w.Getppid, w.BadClose, w.Sleeps, int64(w.SleepFor), w.Threads, b2i(w.Fork), b2i(w.GateOnStdin))
 }
 
 func b2i(b bool) int {
