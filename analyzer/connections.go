@@ -88,7 +88,7 @@ func (s *session) connections() []*conn {
 		return c
 	}
 	seen := func(c *conn, ev *model.Event) {
-		c.tids[ev.TID] += 0
+		c.tids[ev.TID] += 0 // records the thread without counting a connect
 		if c.FirstSeen == 0 || ev.Time < c.FirstSeen {
 			c.FirstSeen = ev.Time
 		}
