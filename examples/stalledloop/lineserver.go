@@ -28,6 +28,9 @@ type lineServer struct {
 	conns map[net.Conn]struct{}
 
 	accepted atomic.Int64
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 func listenLine(addr string, handle func(net.Conn, <-chan struct{})) (*lineServer, error) {
@@ -74,16 +77,19 @@ func (s *lineServer) acceptLoop() {
 }
 
 // Close stops accepting, ends open connections and waits for their handlers.
+// Later calls return the first call's result.
 func (s *lineServer) Close() error {
-	close(s.done)
-	err := s.ln.Close()
-	s.mu.Lock()
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-	return err
+	s.closeOnce.Do(func() {
+		close(s.done)
+		s.closeErr = s.ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return s.closeErr
 }
 
 // dbServer stands in for a slow database: every request line gets a one-line
