@@ -79,7 +79,9 @@ type parser struct {
 	lastEvent  int
 	firstLine  string
 
-	argBuf [][]byte
+	argBuf          [][]byte
+	partial, joined []byte
+	attached        map[int]bool // tids strace reported attaching to
 }
 
 func newParser(opt Options) *parser {
@@ -99,6 +101,7 @@ func newParser(opt Options) *parser {
 		threadOf:  make(map[int]int),
 		createdBy: make(map[int]int),
 		procs:     make(map[int]*process),
+		attached:  make(map[int]bool),
 		lastEvent: -1,
 	}
 }
@@ -109,6 +112,7 @@ func (p *parser) beginFile(defaultTID int) {
 	p.aliasable = defaultTID == 0
 	p.rel, p.dayBase, p.lastTOD = 0, 0, 0
 	p.lastEvent = -1
+	p.partial = p.partial[:0]
 	for _, th := range p.threads {
 		th.pending = false
 	}
@@ -215,7 +219,19 @@ func (p *parser) line(b []byte) {
 		}
 	}
 	p.lastEvent = -1
-	if bytes.HasPrefix(b, []byte("strace: ")) {
+	if len(p.partial) > 0 {
+		// The rest of a line that an strace message cut in two.
+		p.joined = append(append(p.joined[:0], p.partial...), b...)
+		p.partial = p.partial[:0]
+		b = p.joined
+	}
+	if i := bytes.Index(b, []byte("strace: ")); i >= 0 {
+		// Written to stderr, strace's own messages may land mid-line:
+		// "clone3({…}strace: Process 1880 attached\n => {…}) = 1880".
+		p.message(b[i+len("strace: "):])
+		if i > 0 {
+			p.partial = append(p.partial[:0], b[:i]...)
+		}
 		p.ok()
 		return
 	}
@@ -223,6 +239,17 @@ func (p *parser) line(b []byte) {
 		p.ok()
 	} else {
 		p.bad()
+	}
+}
+
+// message notes what strace says about the tracing itself.
+func (p *parser) message(m []byte) {
+	if rest, ok := bytes.CutPrefix(m, []byte("Process ")); ok {
+		if v, n := atoi(rest); n > 0 && bytes.HasPrefix(rest[n:], []byte(" attached")) && v > 0 && v < 1<<30 {
+			if len(p.attached) < 1<<16 {
+				p.attached[int(v)] = true
+			}
+		}
 	}
 }
 
@@ -316,7 +343,7 @@ func (p *parser) sawPID(tid int) {
 		p.aliasable = false // every line so far had a pid
 		return
 	}
-	if parent, child := p.createdBy[tid]; child && parent == 0 {
+	if parent, child := p.createdBy[tid]; child && parent == 0 || p.attached[tid] {
 		return
 	}
 	if _, exists := p.threads[tid]; exists {
