@@ -100,8 +100,7 @@ func rowAt(f *fde, pc uint64) (row, error) {
 // DW_CFA_restore), nil while running the CIE program itself. loc, when not
 // nil, is the current location; execution stops once it would pass pc.
 func run(c *cie, prog []byte, progAddr uint64, cur, init *row, pc uint64, loc *uint64) error {
-	var stack [maxRemember]row
-	depth := 0
+	var stack []row // allocated only by remember_state, which few FDEs use
 	rd := &reader{b: prog}
 	advance := func(delta uint64) bool {
 		if loc == nil {
@@ -189,18 +188,17 @@ func run(c *cie, prog []byte, progAddr uint64, cur, init *row, pc uint64, loc *u
 			reg := rd.uleb()
 			cur.set(reg, rule{kind: ruleRegister, reg: uint16(rd.uleb())})
 		case cfaRememberState:
-			if depth == len(stack) {
+			if len(stack) == maxRemember {
 				return errBadCFI
 			}
-			stack[depth] = *cur
-			depth++
+			stack = append(stack, *cur)
 		case cfaRestoreState:
-			if depth == 0 {
+			if len(stack) == 0 {
 				return errBadCFI
 			}
-			depth--
 			// The CFA rule is part of the remembered state too (DWARF 5, 6.4.2.4).
-			*cur = stack[depth]
+			*cur = stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
 		case cfaDefCFA:
 			cur.cfaReg = rd.uleb()
 			cur.cfaOff = int64(rd.uleb())
