@@ -1,0 +1,49 @@
+# snag's build. `make help` lists the targets.
+GO      ?= go
+BIN     ?= bin
+GOFLAGS ?=
+export CGO_ENABLED = 0
+
+.DEFAULT_GOAL := build
+
+.PHONY: help build generate check-generate test test-unit bench demo lint fuzz clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build bin/snag (no clang needed: the BPF objects are committed)
+	$(GO) build $(GOFLAGS) -o $(BIN)/snag ./cmd/snag
+
+$(BIN)/stalledloop: $(wildcard examples/stalledloop/*.go)
+	$(GO) build -o $@ ./examples/stalledloop
+
+generate: ## regenerate the BPF objects (Debian: clang llvm libbpf-dev) and syscall tables
+	$(GO) generate ./bpf/ ./internal/syscalls/
+
+check-generate: generate ## fail when committed generated files drift from their sources
+	git diff --exit-code -- bpf/ internal/syscalls/
+
+test: ## every test; as root this loads BPF and runs the examples (what CI runs)
+	$(GO) test -count=1 -p 1 -timeout 20m ./...
+
+test-unit: ## only the tests that need neither root nor servers
+	$(GO) test -count=1 -short ./...
+
+bench: build ## overhead of tracing, side by side: untraced, snag, strace, no-op BPF floor
+	$(GO) build -o $(BIN)/snagbench ./internal/bench/cmd/snagbench
+	$(BIN)/snagbench -snag $(BIN)/snag
+
+demo: build $(BIN)/stalledloop ## run the stalled-loop example under load and show snag's report
+	BIN=$(BIN) ./examples/demo.sh
+
+lint: ## go vet, gofmt and clang-format
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l . | tee /dev/stderr)"
+	@if command -v clang-format >/dev/null; then clang-format --dry-run --Werror bpf/*.c bpf/*.h; fi
+
+fuzz: ## run each fuzz target for a short while
+	$(GO) test ./internal/stracelog -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./internal/recording -run '^$$' -fuzz FuzzRead -fuzztime 30s
+
+clean: ## remove build output
+	rm -rf $(BIN)
