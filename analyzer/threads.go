@@ -94,12 +94,13 @@ func newSession(t *model.Trace, cfg Config) *session {
 		}
 		return th
 	}
+	forks, exits := s.lifecycle()
 	for i := range t.Threads {
 		tt := &t.Threads[i]
 		th := get(tt.PID, tt.TID)
 		th.name = tt.Name
 		th.onCPU += tt.OnCPU
-		th.life = s.lifetime(tt)
+		th.life = s.lifetime(tt, forks, exits)
 	}
 	for i := range t.Syscalls {
 		st := &t.Syscalls[i]
@@ -178,21 +179,32 @@ func (s *session) indexProcesses() {
 
 // lifetime narrows a thread's wall time to the part of the trace it lived,
 // when fork and exit events show it.
-func (s *session) lifetime(tt *model.Thread) time.Duration {
+func (s *session) lifetime(tt *model.Thread, forks, exits map[int]uint64) time.Duration {
 	start, end := s.t.StartNS, s.t.StartNS+uint64(s.wall)
-	for i := range s.t.Events {
-		ev := &s.t.Events[i]
-		switch {
-		case tt.Started && ev.Kind == model.EvFork && ev.ChildPID == tt.TID:
-			start = max(start, ev.Time)
-		case tt.Exited && ev.Kind == model.EvExit && ev.TID == tt.TID:
-			end = min(end, ev.Time)
-		}
+	if at, ok := forks[tt.TID]; ok && tt.Started {
+		start = max(start, at)
+	}
+	if at, ok := exits[tt.TID]; ok && tt.Exited {
+		end = min(end, at)
 	}
 	if end <= start {
 		return s.wall
 	}
 	return time.Duration(end - start)
+}
+
+// lifecycle indexes when each thread was created and ended.
+func (s *session) lifecycle() (forks, exits map[int]uint64) {
+	forks, exits = map[int]uint64{}, map[int]uint64{}
+	for i := range s.t.Events {
+		switch ev := &s.t.Events[i]; ev.Kind {
+		case model.EvFork:
+			forks[ev.ChildPID] = ev.Time
+		case model.EvExit:
+			exits[ev.TID] = ev.Time
+		}
+	}
+	return forks, exits
 }
 
 // callEvents returns the syscall-like events in time order. A source may
