@@ -1,6 +1,8 @@
 package report
 
 import (
+	"bytes"
+	"encoding/json"
 	"flag"
 	"math"
 	"net/netip"
@@ -363,4 +365,57 @@ func TestThreadRowsFallback(t *testing.T) {
 	if rows[1].Role != model.RoleIdle || !rows[1].Started || rows[1].Syscalls != 50 {
 		t.Errorf("pool thread = %+v", rows[1])
 	}
+}
+
+// FuzzRenderers feeds odd values (negative or huge durations, clocks that
+// run backwards, control characters, NaN shares) through every renderer
+// here: none may fail or panic, and the JSON outputs must stay valid.
+func FuzzRenderers(f *testing.F) {
+	f.Add("poll", "gunicorn", "127.0.0.1:3306", "stall\nin poll", int64(50_000_000), uint64(5_000_000), uint64(3), 0.5, 20, false)
+	f.Add("", "", "", "", int64(-1), uint64(0), uint64(0), math.NaN(), 0, true)
+	f.Add("fu\x00tex", "n\u00e4me\t", "[::1]:1", "µ <&> \"q\"", int64(math.MaxInt64), uint64(math.MaxUint64), uint64(math.MaxUint64), math.Inf(1), -3, true)
+	f.Fuzz(func(t *testing.T, syscall, thread, peer, text string, dur int64, at, count uint64, share float64, top int, color bool) {
+		tr, a := geventFixture()
+		tr.Duration = time.Duration(dur)
+		tr.Threads[0].Name = thread
+		tr.Syscalls[0].Name = syscall
+		tr.Syscalls[0].Count = count
+		tr.Syscalls[0].Total = time.Duration(dur)
+		tr.Syscalls[0].Max = time.Duration(dur)
+		tr.Events[1].Syscall = syscall
+		tr.Events[1].Time = at
+		tr.Events[1].Duration = time.Duration(dur)
+		tr.Target.Cmdline = []string{text, thread}
+		fd := &a.Findings[0]
+		fd.Title, fd.Detail, fd.Hint, fd.Peer, fd.Syscall, fd.Thread = text, text, text, peer, syscall, thread
+		fd.Count, fd.Total, fd.Share = count, time.Duration(dur), share
+		fd.Stack = []string{text}
+
+		var buf bytes.Buffer
+		if err := Table(&buf, tr, a, TableOptions{Top: top, Color: color}); err != nil {
+			t.Fatalf("table: %v", err)
+		}
+		buf.Reset()
+		if err := JSON(&buf, tr, a); err != nil {
+			t.Fatalf("json: %v", err)
+		}
+		if !json.Valid(buf.Bytes()) {
+			t.Fatalf("json output invalid:\n%s", buf.Bytes())
+		}
+		buf.Reset()
+		if err := Perfetto(&buf, tr, a); err != nil {
+			t.Fatalf("perfetto: %v", err)
+		}
+		var ct struct {
+			TraceEvents []traceEvent `json:"traceEvents"`
+		}
+		if err := json.Unmarshal(buf.Bytes(), &ct); err != nil {
+			t.Fatalf("perfetto output invalid: %v", err)
+		}
+		for _, e := range ct.TraceEvents {
+			if e.TS < 0 || (e.Dur != nil && *e.Dur < 0) {
+				t.Fatalf("negative time in %+v", e)
+			}
+		}
+	})
 }

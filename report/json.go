@@ -260,7 +260,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		doc.Findings = append(doc.Findings, jsonFinding{
 			Kind: f.Kind, Severity: f.Severity.String(), Title: f.Title,
 			PID: f.PID, TID: f.TID, Thread: thread, Syscall: f.Syscall, Count: f.Count,
-			TotalNS: int64(f.Total), P50NS: int64(f.P50), MaxNS: int64(f.Max), Share: f.Share,
+			TotalNS: int64(f.Total), P50NS: int64(f.P50), MaxNS: int64(f.Max), Share: finite(f.Share),
 			Peer: f.Peer, Service: f.Service, Library: f.Library, Stack: nonNil(f.Stack),
 			Detail: f.Detail, Hint: f.Hint,
 		})
@@ -285,6 +285,14 @@ func sinceStart(t *model.Trace, ns uint64) int64 {
 		return 0
 	}
 	return int64(min(ns-t.StartNS, math.MaxInt64))
+}
+
+// finite replaces NaN and infinities, which JSON cannot carry, with 0.
+func finite(f float64) float64 {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0
+	}
+	return f
 }
 
 // nonNil returns s, or an empty slice so it encodes as [].

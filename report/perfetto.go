@@ -16,15 +16,31 @@ import (
 // traceEvent is one record of the Chrome Trace Event format, which Perfetto
 // and chrome://tracing both load. Timestamps are microseconds.
 type traceEvent struct {
-	Name  string         `json:"name"`
-	Cat   string         `json:"cat,omitempty"`
-	Ph    string         `json:"ph"`
-	TS    float64        `json:"ts"`
-	Dur   *float64       `json:"dur,omitempty"` // complete ("X") events only
-	PID   int            `json:"pid"`
-	TID   int            `json:"tid"`
-	Scope string         `json:"s,omitempty"` // instant events: "t" thread, "p" process
-	Args  map[string]any `json:"args,omitempty"`
+	Name  string   `json:"name"`
+	Cat   string   `json:"cat,omitempty"`
+	Ph    string   `json:"ph"`
+	TS    float64  `json:"ts"`
+	Dur   *float64 `json:"dur,omitempty"` // complete ("X") events only
+	PID   int      `json:"pid"`
+	TID   int      `json:"tid"`
+	Scope string   `json:"s,omitempty"` // instant events: "t" thread, "p" process
+	Args  any      `json:"args,omitempty"`
+}
+
+// sliceArgs are a syscall slice's details. A struct rather than a map:
+// traces hold up to millions of slices and maps cost an allocation and a
+// key sort each.
+type sliceArgs struct {
+	FD          int      `json:"fd"`
+	Ret         int64    `json:"ret"`
+	Peer        string   `json:"peer,omitempty"`
+	Local       string   `json:"local,omitempty"`
+	FDKind      string   `json:"fd_kind,omitempty"`
+	NonBlock    *bool    `json:"nonblock,omitempty"` // only when read from the fd
+	PollNFDs    *int     `json:"poll_nfds,omitempty"`
+	PollFD      *int     `json:"poll_fd,omitempty"`
+	PollTimeout *int64   `json:"poll_timeout,omitempty"`
+	Stack       []string `json:"stack,omitempty"`
 }
 
 // Chrome trace phases.
@@ -175,38 +191,31 @@ func syscallSlice(t *model.Trace, e *model.Event) traceEvent {
 	name := syscallName(e.Syscall, e.Nr)
 	begin := usSince(t, eventBegin(e))
 	dur := max(usSince(t, e.Time)-begin, 0)
-	args := map[string]any{"ret": e.Ret, "fd": e.FD}
-	if !e.Peer.IsZero() {
-		args["peer"] = e.Peer.String()
-	}
-	if !e.Local.IsZero() {
-		args["local"] = e.Local.String()
-	}
+	args := &sliceArgs{FD: e.FD, Ret: e.Ret, Peer: e.Peer.String(), Local: e.Local.String()}
 	if e.FDKnown {
-		args["nonblock"] = e.NonBlock
-		args["fd_kind"] = e.FDKind.String()
+		args.FDKind = e.FDKind.String()
+		args.NonBlock = &e.NonBlock
 	}
 	if pollSyscalls[name] || e.PollNFDs > 0 {
-		args["poll_nfds"] = e.PollNFDs
-		args["poll_timeout"] = e.PollTimeout
+		args.PollNFDs, args.PollTimeout = &e.PollNFDs, &e.PollTimeout
 		if e.PollNFDs > 0 {
-			args["poll_fd"] = e.PollFD
+			args.PollFD = &e.PollFD
 		}
 	}
 	if len(e.Stack) > 0 {
-		frames := make([]string, len(e.Stack))
+		args.Stack = make([]string, len(e.Stack))
 		for i, f := range e.Stack {
-			frames[i] = f.String()
+			args.Stack[i] = f.String()
 		}
-		args["stack"] = frames
 	}
 	return traceEvent{Name: name, Cat: e.Kind.String(), Ph: phaseComplete, TS: begin, Dur: &dur,
 		PID: e.PID, TID: e.TID, Args: args}
 }
 
 func lifecycleInstant(t *model.Trace, e *model.Event) traceEvent {
+	args := map[string]any{}
 	ev := traceEvent{Cat: "process", Ph: phaseInstant, Scope: "t", TS: usSince(t, e.Time), PID: e.PID, TID: e.TID,
-		Args: map[string]any{}}
+		Args: args}
 	what := "process"
 	if e.Thread {
 		what = "thread"
@@ -214,22 +223,22 @@ func lifecycleInstant(t *model.Trace, e *model.Event) traceEvent {
 	switch e.Kind {
 	case model.EvFork:
 		ev.Name = "new " + what + " " + strconv.Itoa(e.ChildPID)
-		ev.Args["child"] = e.ChildPID
-		ev.Args["thread"] = e.Thread
+		args["child"] = e.ChildPID
+		args["thread"] = e.Thread
 		if e.Comm != "" {
-			ev.Args["comm"] = e.Comm
+			args["comm"] = e.Comm
 		}
 	case model.EvExec:
 		ev.Name = "exec " + path.Base(e.Filename)
 		if e.Filename == "" {
 			ev.Name = "exec"
 		}
-		ev.Args["filename"] = e.Filename
-		ev.Args["comm"] = e.Comm
+		args["filename"] = e.Filename
+		args["comm"] = e.Comm
 	case model.EvExit:
 		ev.Name = what + " exit " + strconv.Itoa(e.ExitCode)
-		ev.Args["exit_code"] = e.ExitCode
-		ev.Args["thread"] = e.Thread
+		args["exit_code"] = e.ExitCode
+		args["thread"] = e.Thread
 	}
 	return ev
 }

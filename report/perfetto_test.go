@@ -218,3 +218,54 @@ func TestPerfettoErrors(t *testing.T) {
 		t.Errorf("failing writer: err = %v", err)
 	}
 }
+
+// manyEvents is the fixture with n slow syscall events spread over threads.
+func manyEvents(n int) (*model.Trace, *model.Analysis) {
+	tr, a := geventFixture()
+	base := tr.Events[1]
+	tr.Events = make([]model.Event, n)
+	for i := range tr.Events {
+		e := base
+		e.TID = 4242 + i%8
+		e.Time = fixtureStartNS + uint64(i)*1_000_000
+		tr.Events[i] = e
+	}
+	return tr, a
+}
+
+func BenchmarkPerfetto(b *testing.B) {
+	tr, a := manyEvents(100_000)
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := Perfetto(&buf, tr, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(buf.Len())/float64(len(tr.Events)), "bytes/event")
+}
+
+func BenchmarkTable(b *testing.B) {
+	tr, a := manyEvents(100_000)
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := Table(&buf, tr, a, TableOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkJSON(b *testing.B) {
+	tr, a := manyEvents(100_000)
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := JSON(&buf, tr, a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

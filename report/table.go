@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -283,7 +284,7 @@ func findingNumbers(f *model.Finding, wall time.Duration) string {
 	if share == 0 && f.Total > 0 {
 		share = wallShare(f.Total, wall)
 	}
-	if share > 0 {
+	if share > 0 && !math.IsInf(share, 0) {
 		parts = append(parts, formatShare(share)+" of wall time")
 	}
 	return strings.Join(parts, ", ")
