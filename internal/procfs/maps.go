@@ -86,10 +86,22 @@ func parseMapsLine(s string) (Mapping, error) {
 	if m.Inode, err = strconv.ParseUint(fields[4], 10, 64); err != nil {
 		return m, fmt.Errorf("bad inode: %w", err)
 	}
-	if len(fields) > 5 {
-		// The path is the rest of the line after the inode; it may contain spaces.
-		idx := strings.Index(s, fields[4]) + len(fields[4])
-		m.Path = strings.TrimSpace(s[idx:])
-	}
+	// The path is the rest of the line after the inode; it may contain spaces.
+	m.Path = afterFields(s, 5)
 	return m, nil
+}
+
+// afterFields returns what follows the first n blank-separated fields of s,
+// without the blanks before it: the free-form last column of a /proc table
+// (a path that may contain spaces).
+func afterFields(s string, n int) string {
+	for range n {
+		s = strings.TrimLeft(s, " \t")
+		end := strings.IndexAny(s, " \t")
+		if end < 0 {
+			return ""
+		}
+		s = s[end:]
+	}
+	return strings.TrimLeft(s, " \t")
 }

@@ -176,15 +176,7 @@ func parseUnixLine(line string) (netEntry, error) {
 		e.State = "UNKNOWN(" + f[5] + ")"
 	}
 	e.Local = model.Addr{Family: model.FamilyUnix}
-	if len(f) > 7 {
-		// Skip exactly seven fields and the separating blanks.
-		rest := line
-		for range 7 {
-			rest = strings.TrimLeft(rest, " \t")
-			rest = rest[strings.IndexAny(rest+" ", " \t"):]
-		}
-		e.Local.Path = strings.TrimLeft(rest, " \t")
-	}
+	e.Local.Path = afterFields(line, 7)
 	return e, nil
 }
 
