@@ -87,6 +87,9 @@ func Read(r io.Reader) (*model.Trace, *ReadStats, error) {
 		}
 	}
 	t.Source = "recording"
+	if len(t.Events) == 0 {
+		t.Events = nil // as a recording without events reads
+	}
 	d.stats.Events = uint64(len(t.Events))
 	return t, &d.stats, nil
 }
@@ -95,6 +98,7 @@ func Read(r io.Reader) (*model.Trace, *ReadStats, error) {
 type decoder struct {
 	br      *bufio.Reader
 	payload []byte
+	hdr     [1 + binary.MaxVarintLen64]byte // a record's kind and length, for the checksum
 	crc     uint32
 
 	strs   []string
@@ -148,10 +152,9 @@ func (d *decoder) run() {
 			return
 		}
 		if kind != kindSync {
-			var h [binary.MaxVarintLen64 + 1]byte
-			h[0] = kind
-			hl := 1 + binary.PutUvarint(h[1:], n)
-			d.crc = crc32.Update(d.crc, castagnoli, h[:hl])
+			d.hdr[0] = kind
+			hl := 1 + binary.PutUvarint(d.hdr[1:], n)
+			d.crc = crc32.Update(d.crc, castagnoli, d.hdr[:hl])
 			d.crc = crc32.Update(d.crc, castagnoli, d.payload)
 		}
 		d.stats.Records++
@@ -244,6 +247,13 @@ func (d *decoder) record(kind byte) error {
 	case kindEvent:
 		if d.trace == nil {
 			return errors.New("event before the metadata record")
+		}
+		if len(d.trace.Events) == cap(d.trace.Events) {
+			// Doubling keeps the copying of these large structs to about
+			// one extra pass, where append's gentler growth makes several.
+			grown := make([]model.Event, len(d.trace.Events), max(1024, 2*cap(d.trace.Events)))
+			copy(grown, d.trace.Events)
+			d.trace.Events = grown
 		}
 		d.trace.Events = append(d.trace.Events, model.Event{})
 		e := &d.trace.Events[len(d.trace.Events)-1]

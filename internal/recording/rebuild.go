@@ -109,7 +109,7 @@ func rebuild(t *model.Trace) {
 		}
 	}
 
-	t.Syscalls = make([]model.SyscallStat, 0, len(order))
+	t.Syscalls = nil // empty, as a final record without syscalls reads
 	for _, k := range order {
 		t.Syscalls = append(t.Syscalls, *stats[k])
 	}
