@@ -116,4 +116,3 @@ func BenchmarkRead(b *testing.B) {
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(n)*float64(b.N)/cpu.Seconds(), "events/cpu-s")
 }
-
