@@ -106,7 +106,8 @@ func (w *Writer) Event(e *model.Event) error {
 
 // Flush makes everything written so far decodable from the underlying
 // writer: it ends the current zstd block and follows the records with a
-// checksum the reader verifies.
+// checksum the reader verifies. When the underlying writer buffers, flush
+// it too.
 func (w *Writer) Flush() error {
 	if w.err != nil {
 		return w.err
