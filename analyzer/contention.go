@@ -17,7 +17,12 @@ import (
 // frequent futex waits (they hand a lock around), where an idle pool worker
 // shows a few long waits. A thread contends when futex waits take at least
 // contendMinShare of its life, their median is at most contendMaxP50 and
-// they happen at least contendMinRate times a second; a process with
+// they happen at least contendMinRate times a second, and between the waits
+// the thread has work: it spends at least contendMinBusy of its life on CPU
+// or blocked in something other than futex. Idle runtime threads (Go's Ms
+// parking between goroutines) wait often and briefly too, but do nothing
+// in between, so without that last test they look like contention. A
+// process with
 // contendMinThreads such threads gets a finding, high when they lose
 // contendHighShare of their time on average.
 const (
@@ -26,6 +31,7 @@ const (
 	contendMinRate    = 20.0
 	contendMinThreads = 2
 	contendHighShare  = 0.30
+	contendMinBusy    = 0.20
 )
 
 // Futex operations that wait (futex(2)); the rest wake, requeue or fail fast.
@@ -62,7 +68,9 @@ func (s *session) lockContention() []model.Finding {
 		}
 		p50 := time.Duration(c.hist.Quantile(0.5))
 		rate := float64(c.count) / th.life.Seconds()
-		if share(c.total, th.life) >= contendMinShare && p50 <= contendMaxP50 && rate >= contendMinRate {
+		busy := th.onCPU + max(th.syscallTime()-c.total-th.idle, 0)
+		if share(c.total, th.life) >= contendMinShare && p50 <= contendMaxP50 && rate >= contendMinRate &&
+			share(busy, th.life) >= contendMinBusy {
 			byPID[th.pid] = append(byPID[th.pid], c)
 		}
 	}

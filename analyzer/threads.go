@@ -18,8 +18,13 @@ const (
 	minLoopCalls = 3
 	// minLoopShare: below this share of its life in the loop wait, a few
 	// epoll calls (a Go runtime's non-blocking netpoll, say) do not make a
-	// loop.
+	// loop...
 	minLoopShare = 0.01
+	// ...unless the thread calls it at least minBusyLoopCalls times and
+	// spends most of its syscall time outside futex: a loop so stalled that
+	// events are always pending when it polls (so each wait returns at once)
+	// is still a loop, while an idle runtime thread parks in futex.
+	minBusyLoopCalls = 10
 	// idleMaxSyscalls and idleMaxCPU: a thread that made at most this many
 	// calls and used under 1% CPU did nothing worth a role.
 	idleMaxSyscalls = 10
@@ -378,7 +383,8 @@ func (th *thread) classify() {
 	case acceptTime > 0 && acceptTime >= loop.time && acceptTime >= futexTime:
 		th.role = model.RoleAcceptor
 	case hasLoop && (loop.time >= futexTime ||
-		loop.calls >= minLoopCalls && share(loop.time, th.life) >= minLoopShare):
+		loop.calls >= minLoopCalls && share(loop.time, th.life) >= minLoopShare ||
+		loop.calls >= minBusyLoopCalls && share(futexTime, total) < workerFutexShare):
 		th.role = model.RoleEventLoop
 		th.loopWait = loop.name
 		th.loopFD = loop.fd
@@ -530,3 +536,12 @@ func (th *thread) summary() model.ThreadSummary {
 
 // busy is the thread's life minus its idle waits.
 func (th *thread) busy() time.Duration { return max(th.life-th.idle, 0) }
+
+// syscallTime is the thread's total time in syscalls.
+func (th *thread) syscallTime() time.Duration {
+	var d time.Duration
+	for _, st := range th.stats {
+		d += st.Total
+	}
+	return d
+}

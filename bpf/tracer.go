@@ -353,6 +353,9 @@ const (
 )
 
 func sockAddr(family, port uint16, addr [16]uint8) model.Addr {
+	if port == 0 && addr == [16]uint8{} && family != afUnix {
+		return model.Addr{} // an unconnected socket: no peer yet
+	}
 	switch family {
 	case afInet:
 		return model.Addr{Family: model.FamilyInet, IP: netip.AddrFrom4([4]byte(addr[:4])), Port: port}
