@@ -14,7 +14,7 @@ import (
 // are otherwise invisible until they return. Reading another process's
 // syscall file needs ptrace access to it (same user, or CAP_SYS_PTRACE).
 //
-// Peer is left empty: join FD with Sockets(pid) to fill it.
+// Peer is left empty: JoinPeers fills it from Sockets(pid).
 func (fs FS) Blocked(pid, tid int) (model.BlockedState, error) {
 	path := fs.taskPath(pid, tid, "syscall")
 	b, err := readFile(path)
@@ -71,4 +71,23 @@ func ParseSyscall(s, arch string) (model.BlockedState, error) {
 		bs.FD = int(int32(bs.Args[i]))
 	}
 	return bs, nil
+}
+
+// JoinPeers sets the Peer of each blocked state whose fd is one of socks
+// (matched by pid and fd).
+func JoinPeers(blocked []model.BlockedState, socks []model.Socket) {
+	type key struct{ pid, fd int }
+	peers := make(map[key]model.Addr, len(socks))
+	for _, s := range socks {
+		peers[key{s.PID, s.FD}] = s.Peer
+	}
+	for i := range blocked {
+		b := &blocked[i]
+		if b.FD < 0 {
+			continue
+		}
+		if p, ok := peers[key{b.PID, b.FD}]; ok {
+			b.Peer = p
+		}
+	}
 }

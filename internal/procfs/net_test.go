@@ -246,3 +246,39 @@ func TestSocketsLive(t *testing.T) {
 		t.Errorf("listener on port %d found: %v, client from port %d found: %v, in %+v", lport, sawListen, cport, sawConn, socks)
 	}
 }
+
+func TestJoinPeers(t *testing.T) {
+	socks, err := testFS.Sockets(fixturePID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocked := []model.BlockedState{
+		{PID: fixturePID, TID: fixtureWorker, Syscall: "recvfrom", FD: 5},
+		{PID: fixturePID, TID: fixturePID, Syscall: "clock_nanosleep", FD: -1},
+		{PID: fixtureChild, TID: fixtureChild, Syscall: "read", FD: 5}, // other process
+	}
+	JoinPeers(blocked, socks)
+	if got := blocked[0].Peer; got != inet("127.0.0.1:35016") {
+		t.Errorf("worker peer = %v", got)
+	}
+	if !blocked[1].Peer.IsZero() || !blocked[2].Peer.IsZero() {
+		t.Errorf("peers set where no socket matches: %+v", blocked[1:])
+	}
+}
+
+func BenchmarkSocketsFixture(b *testing.B) {
+	for b.Loop() {
+		if _, err := testFS.Sockets(fixturePID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseInetLine(b *testing.B) {
+	const line = "   1: 00000000000000000000000001000000:96E4 00000000000000000000000001000000:930D 01 00000000:00000000 00:00000000 00000000     0        0 25026 1 00000000c34ee331 20 0 0 10 -1"
+	for b.Loop() {
+		if _, err := parseInetLine(line, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
