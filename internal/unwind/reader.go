@@ -180,18 +180,3 @@ func (r *reader) pointer(enc uint8, ptrSize int, secAddr, dataBase uint64) (uint
 	}
 	return v, nil
 }
-
-// valueSize is the byte size of a fixed-size encoding, 0 if variable.
-func valueSize(enc uint8, ptrSize int) int {
-	switch enc & 0x0f {
-	case peAbsptr:
-		return ptrSize
-	case peUdata2, peSdata2:
-		return 2
-	case peUdata4, peSdata4:
-		return 4
-	case peUdata8, peSdata8:
-		return 8
-	}
-	return 0
-}
