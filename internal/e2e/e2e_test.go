@@ -1,0 +1,275 @@
+//go:build linux
+
+// Package e2e runs the snag binary against the bundled examples, as a user
+// would, and checks the reports.
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snagtrace/snag/internal/testutil"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := func() int {
+		dir, err := os.MkdirTemp("", "snag-e2e")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		binDir = dir
+		for _, pkg := range []string{"./cmd/snag", "./examples/stalledloop"} {
+			cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
+			cmd.Dir = repoRoot()
+			cmd.Stderr = os.Stderr
+			if err := cmd.Run(); err != nil {
+				fmt.Fprintf(os.Stderr, "build %s: %v\n", pkg, err)
+				return 1
+			}
+		}
+		return m.Run()
+	}()
+	os.Exit(code)
+}
+
+func repoRoot() string {
+	wd, _ := os.Getwd()
+	return filepath.Join(wd, "..", "..")
+}
+
+func bin(name string) string { return filepath.Join(binDir, name) }
+
+// report is the part of snag/v1 the tests read.
+type report struct {
+	Schema  string            `json:"schema"`
+	Target  struct{ PID int } `json:"target"`
+	Dropped uint64            `json:"dropped_events"`
+	Threads []struct {
+		TID  int    `json:"tid"`
+		Name string `json:"name"`
+		Role string `json:"role"`
+	} `json:"threads"`
+	Connections []struct {
+		Peer     string `json:"peer"`
+		Expected bool   `json:"expected"`
+	} `json:"connections"`
+	Findings []finding `json:"findings"`
+}
+
+type finding struct {
+	Kind     string   `json:"kind"`
+	Severity string   `json:"severity"`
+	Title    string   `json:"title"`
+	TID      int      `json:"tid"`
+	Thread   string   `json:"thread"`
+	Syscall  string   `json:"syscall"`
+	Count    uint64   `json:"count"`
+	P50      int64    `json:"p50_ns"`
+	Share    float64  `json:"share"`
+	Peer     string   `json:"peer"`
+	Library  string   `json:"library"`
+	Stack    []string `json:"stack"`
+	Detail   string   `json:"detail"`
+}
+
+func (r *report) find(kind, peer string) *finding {
+	for i := range r.Findings {
+		f := &r.Findings[i]
+		if f.Kind == kind && (peer == "" || f.Peer == peer) {
+			return f
+		}
+	}
+	return nil
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// stalledLoop starts the example and its load generator.
+func stalledLoop(t *testing.T) (pid int, db, store string) {
+	t.Helper()
+	httpAddr, db, store := freePort(t), freePort(t), freePort(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	srv := exec.Command(bin("stalledloop"), "serve", "--addr", httpAddr, "--db-addr", db, "--store-addr", store, "--ready-file", ready)
+	srv.Stderr = os.Stderr
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	waitFile(t, ready)
+	load := exec.Command(bin("stalledloop"), "load", "--url", "http://"+httpAddr+"/", "-c", "8", "-d", "20s")
+	if err := load.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { load.Process.Kill(); load.Wait() })
+	time.Sleep(500 * time.Millisecond)
+	return srv.Process.Pid, db, store
+}
+
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		if b, err := os.ReadFile(path); err == nil && len(b) > 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
+}
+
+// snag runs the binary and decodes its JSON report; it also returns the exit code.
+func snag(t *testing.T, args ...string) (*report, int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := exec.Command(bin("snag"), args...)
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var r report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("snag %s: exit %d, output not JSON: %v\nstdout: %.2000s\nstderr: %s", strings.Join(args, " "), code, err, out.String(), errb.String())
+	}
+	return &r, code
+}
+
+func checkStalledLoop(t *testing.T, r *report, db, store string) {
+	t.Helper()
+	stall := r.find("loop-stall", db)
+	if stall == nil {
+		t.Fatalf("no loop-stall on the database %s; findings: %+v", db, r.Findings)
+	}
+	if stall.Severity != "high" || stall.Syscall != "recvfrom" || stall.Thread != "loop" {
+		t.Errorf("stall %+v: want high, recvfrom, on thread loop", stall)
+	}
+	if stall.P50 < int64(18*time.Millisecond) || stall.P50 > int64(30*time.Millisecond) {
+		t.Errorf("stall p50 %v, want about the 20ms database delay", time.Duration(stall.P50))
+	}
+	if u := r.find("unexpected-connection", store); u == nil {
+		t.Errorf("the result store %s is not flagged unexpected; findings: %+v", store, r.Findings)
+	}
+	if u := r.find("unexpected-connection", db); u != nil {
+		t.Errorf("the expected database is flagged: %+v", u)
+	}
+	churn := r.find("connection-churn", store)
+	if churn == nil {
+		t.Fatalf("no connection-churn to %s", store)
+	}
+	if !strings.Contains(churn.Title, "/s") {
+		t.Errorf("churn title %q does not name its rate", churn.Title)
+	}
+}
+
+func TestStalledLoopAttach(t *testing.T) {
+	testutil.RequireBPF(t)
+	pid, db, store := stalledLoop(t)
+	r, code := snag(t, "attach", "-p", strconv.Itoa(pid), "-d", "3s", "--expect", db, "--format", "json", "--fail-on", "high")
+	if code != 1 {
+		t.Errorf("exit code %d with high findings and --fail-on high, want 1", code)
+	}
+	if r.Schema != "snag/v1" || r.Target.PID != pid {
+		t.Errorf("schema %q target %d", r.Schema, r.Target.PID)
+	}
+	checkStalledLoop(t, r, db, store)
+}
+
+func TestStalledLoopRecordThenAnalyze(t *testing.T) {
+	testutil.RequireBPF(t)
+	pid, db, store := stalledLoop(t)
+	file := filepath.Join(t.TempDir(), "incident.snag")
+	cmd := exec.Command(bin("snag"), "record", "-p", strconv.Itoa(pid), "-d", "3s", "-o", file)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("snag record: %v", err)
+	}
+	r, _ := snag(t, "analyze", file, "--expect", db, "--format", "json")
+	checkStalledLoop(t, r, db, store)
+}
+
+func TestBadInputExitCodes(t *testing.T) {
+	garbage := filepath.Join(t.TempDir(), "garbage")
+	os.WriteFile(garbage, bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 1000), 0o644)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"no args", nil, 2},
+		{"unknown command", []string{"frobnicate"}, 2},
+		{"attach without pid", []string{"attach"}, 2},
+		{"bad flag", []string{"attach", "-p", "1", "--threshold", "soon"}, 2},
+		{"dead pid", []string{"attach", "-p", "999999999"}, 2},
+		{"garbled file", []string{"analyze", garbage}, 2},
+		{"missing file", []string{"analyze", "/nonexistent/trace.snag"}, 2},
+		{"bad fail-on", []string{"analyze", garbage, "--fail-on", "urgent"}, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var errb bytes.Buffer
+			cmd := exec.Command(bin("snag"), tc.args...)
+			cmd.Stderr = &errb
+			err := cmd.Run()
+			code := 0
+			if ee, ok := err.(*exec.ExitError); ok {
+				code = ee.ExitCode()
+			}
+			if code != tc.want {
+				t.Errorf("exit %d, want %d; stderr: %s", code, tc.want, errb.String())
+			}
+			if strings.Contains(errb.String(), "goroutine ") || strings.Contains(errb.String(), "panic") {
+				t.Errorf("stack dump on bad input: %s", errb.String())
+			}
+		})
+	}
+}
+
+func TestNoPrivilegesExit3(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to drop to another user")
+	}
+	sleeper := exec.Command("sleep", "30")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sleeper.Process.Kill(); sleeper.Wait() }()
+	// setpriv drops every capability for an unprivileged uid.
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("setpriv not installed")
+	}
+	os.Chmod(binDir, 0o755)
+	var errb bytes.Buffer
+	cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+		bin("snag"), "attach", "-p", strconv.Itoa(os.Getpid()), "-d", "1s")
+	cmd.Stderr = &errb
+	err := cmd.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 3 {
+		t.Fatalf("unprivileged attach: %v, want exit 3; stderr: %s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "privileges") || strings.Count(strings.TrimSpace(errb.String()), "\n") > 0 {
+		t.Errorf("want one line naming the missing privileges, got: %q", errb.String())
+	}
+}
