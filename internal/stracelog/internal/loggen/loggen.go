@@ -95,9 +95,9 @@ func (g *gen) request(w *countWriter) {
 
 	if g.reqs%200 == 0 {
 		// The driver reconnects now and then.
+		g.call(w, loop, fmt.Sprintf("close(%s)", db), "0", g.lat(10))
 		g.local++
 		db = fmt.Sprintf("9<TCP:[10.0.0.1:%d->%s]>", g.local, g.mysql)
-		g.call(w, loop, "close(9<TCP:[10.0.0.1:40000->10.0.0.5:3306]>)", "0", g.lat(10))
 		g.call(w, loop, "socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP)", "9<TCP:[81234]>", g.lat(10))
 		g.call(w, loop, "connect(9<TCP:[81234]>, {sa_family=AF_INET, sin_port=htons(3306), sin_addr=inet_addr(\"10.0.0.5\")}, 16)", "0", g.lat(400))
 	}

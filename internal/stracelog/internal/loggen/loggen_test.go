@@ -1,0 +1,32 @@
+package loggen
+
+import (
+	"bytes"
+	"testing"
+)
+
+func TestGenerateLog(t *testing.T) {
+	var a, b, c bytes.Buffer
+	if err := GenerateLog(&a, 256<<10, 7); err != nil {
+		t.Fatal(err)
+	}
+	GenerateLog(&b, 256<<10, 7)
+	GenerateLog(&c, 256<<10, 8)
+	if !bytes.Equal(a.Bytes(), b.Bytes()) {
+		t.Error("same seed, different logs")
+	}
+	if bytes.Equal(a.Bytes(), c.Bytes()) {
+		t.Error("different seeds, same log")
+	}
+	if n := a.Len(); n < 256<<10 || n > 256<<10+8<<10 {
+		t.Errorf("size %d", n)
+	}
+	if a.Bytes()[a.Len()-1] != '\n' {
+		t.Error("last line cut")
+	}
+	for _, want := range []string{"<unfinished ...>", "<... futex resumed>", "connect(9<TCP:", "epoll_wait(4<anon_inode:[eventpoll]>"} {
+		if !bytes.Contains(a.Bytes(), []byte(want)) {
+			t.Errorf("no %q", want)
+		}
+	}
+}
