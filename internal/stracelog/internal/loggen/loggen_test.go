@@ -7,18 +7,18 @@ import (
 
 func TestGenerateLog(t *testing.T) {
 	var a, b, c bytes.Buffer
-	if err := GenerateLog(&a, 256<<10, 7); err != nil {
+	if err := GenerateLog(&a, 1<<20, 7); err != nil {
 		t.Fatal(err)
 	}
-	GenerateLog(&b, 256<<10, 7)
-	GenerateLog(&c, 256<<10, 8)
+	GenerateLog(&b, 1<<20, 7)
+	GenerateLog(&c, 1<<20, 8)
 	if !bytes.Equal(a.Bytes(), b.Bytes()) {
 		t.Error("same seed, different logs")
 	}
 	if bytes.Equal(a.Bytes(), c.Bytes()) {
 		t.Error("different seeds, same log")
 	}
-	if n := a.Len(); n < 256<<10 || n > 256<<10+8<<10 {
+	if n := a.Len(); n < 1<<20 || n > 1<<20+8<<10 {
 		t.Errorf("size %d", n)
 	}
 	if a.Bytes()[a.Len()-1] != '\n' {
