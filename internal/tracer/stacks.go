@@ -4,22 +4,47 @@ import (
 	"github.com/snagtrace/snag/bpf"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
+	"github.com/snagtrace/snag/internal/symbolize"
+	"github.com/snagtrace/snag/internal/syscalls"
+	"github.com/snagtrace/snag/internal/unwind"
 )
 
-// stackResolver turns the registers and stack bytes of a slow event into
-// symbolized frames.
+// stackResolver turns the registers and stack copy of a slow event into
+// symbolized frames: DWARF CFI unwinding in user space first, since Debian's
+// libc and C client libraries have no frame pointers, and the kernel's
+// frame-pointer walk only when the copy yields nothing: in code without
+// frame pointers that walk follows garbage.
 type stackResolver struct {
-	proc procfs.FS
+	unw *unwind.Unwinder
+	sym *symbolize.Symbolizer
 }
 
-func newStackResolver(p procfs.FS) *stackResolver { return &stackResolver{proc: p} }
+func newStackResolver(p procfs.FS) *stackResolver {
+	return &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p)}
+}
 
 func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
-	frames := make([]model.Frame, 0, len(rec.FPStack))
-	for _, pc := range rec.FPStack {
-		frames = append(frames, model.Frame{Addr: pc})
+	var pcs []uint64
+	complete := false
+	if len(rec.Stack) > 0 {
+		regs := unwind.Regs{PC: rec.Regs.IP, SP: rec.Regs.SP, FP: rec.Regs.FP, LR: rec.Regs.LR}
+		pcs, complete = r.unw.Unwind(pid, regs, rec.Stack)
+	}
+	if len(pcs) <= 1 && len(rec.FPStack) > len(pcs) {
+		pcs, complete = rec.FPStack, true
+	}
+	if len(pcs) == 0 {
+		return nil
+	}
+	frames := r.sym.Frames(pid, pcs)
+	if !complete {
+		frames = append(frames, model.Frame{Kind: model.FrameTruncated})
 	}
 	return frames
 }
 
-func (r *stackResolver) forget(pid int) {}
+// forget drops a process's cached maps once it has exited.
+func (r *stackResolver) forget(pid int) {
+	r.unw.Forget(pid)
+	r.sym.Forget(pid)
+}

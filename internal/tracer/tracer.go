@@ -194,16 +194,9 @@ func (s *session) snapshot(pid int) {
 		}
 	}
 	socks, _ := p.Sockets(pid)
+	_ = p.ResolveUnixPeers(pid, socks) // best effort: unix peers need netlink in our namespace
 	s.trace.Sockets = append(s.trace.Sockets, socks...)
-	// Give each blocked fd its peer now that the socket table is known.
-	for i := range s.trace.Blocked {
-		b := &s.trace.Blocked[i]
-		for _, so := range socks {
-			if b.PID == so.PID && b.FD == so.FD {
-				b.Peer = so.Peer
-			}
-		}
-	}
+	procfs.JoinPeers(s.trace.Blocked, socks)
 }
 
 func (s *session) thread(pid, tid int) *model.Thread {
