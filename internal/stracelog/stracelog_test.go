@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/snagtrace/snag/internal/model"
-	"github.com/snagtrace/snag/internal/stracelog/internal/loggen"
+	"github.com/snagtrace/snag/internal/stracelog/loggen"
 )
 
 const ms = time.Millisecond
