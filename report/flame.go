@@ -62,7 +62,8 @@ type flameNode struct {
 	class    frameClass
 	blocked  time.Duration
 	count    uint64
-	weight   int64 // blocked ns, or calls when no event has a duration
+	weight   int64      // blocked ns, or calls when no event has a duration
+	role     model.Role // thread frames: what the analyzer found it does
 	children []*flameNode
 	index    map[pathFrame]*flameNode
 }
@@ -92,6 +93,9 @@ func buildFlameTree(samples []blockedSample) *flameNode {
 			n = n.child(f)
 			n.blocked += d
 			n.count++
+			if f.class == classThread {
+				n.role = s.role
+			}
 		}
 	}
 	byCount := root.blocked == 0
@@ -208,8 +212,9 @@ func (g *flameWriter) header(t *model.Trace, unit string) {
 
 	// Controls, right-aligned; the script wires them up.
 	right := flameWidth - flamePadX
-	g.printf(`<g id="search" class="btn" transform="translate(%d,14)"><rect width="76" height="24" rx="5"/><text x="38" y="16.5">Search</text></g>`+"\n", right-76)
-	g.printf(`<g id="reset" class="btn hidden" transform="translate(%d,14)"><rect width="96" height="24" rx="5"/><text x="48" y="16.5">Reset zoom</text></g>`+"\n", right-76-8-96)
+	const btnW = 100
+	g.printf(`<g id="search" class="btn" transform="translate(%d,14)"><rect width="%d" height="24" rx="5"/><text x="%d" y="16.5">Search</text></g>`+"\n", right-btnW, btnW, btnW/2)
+	g.printf(`<g id="reset" class="btn hidden" transform="translate(%d,14)"><rect width="%d" height="24" rx="5"/><text x="%d" y="16.5">Reset zoom</text></g>`+"\n", right-2*btnW-8, btnW, btnW/2)
 	g.printf(`<text id="matched" class="matched" x="%d" y="82"> </text>`+"\n", right)
 }
 
@@ -234,11 +239,12 @@ func (g *flameWriter) legend() {
 		if !g.classes[e.class] {
 			continue
 		}
-		g.printf(`<rect x="%d" y="0" width="12" height="12" rx="2" fill="%s"/><text x="%d" y="10.5">%s</text>`+"\n",
-			x, flameColor(e.class, e.label), x+17, e.label)
-		x += 17 + int(float64(len(e.label))*6.6) + 18
+		// The script respaces the items by their measured width.
+		g.printf(`<g class="item" transform="translate(%d,0)"><rect width="12" height="12" rx="2" fill="%s"/><text x="17" y="10.5">%s</text></g>`+"\n",
+			x, flameColor(e.class, e.label), e.label)
+		x += 17 + int(float64(len(e.label))*6.0) + 18
 	}
-	g.printf(`<text class="hint" x="%d" y="10.5">click a frame to zoom · Ctrl+F to search · Esc to reset</text>`+"\n", x+8)
+	g.printf(`<g class="item" transform="translate(%d,0)"><text class="hint" y="10.5">click a frame to zoom · Ctrl+F to search · Esc to reset</text></g>`+"\n", x+8)
 	g.printf("</g>\n")
 }
 
@@ -259,7 +265,7 @@ func (g *flameWriter) node(n *flameNode, d int, start int64) {
 	g.printf("<title>%s</title>", flameEsc(g.tooltip(n)))
 	g.printf(`<rect x="%.2f" y="%d" width="%.2f" height="%d" rx="2" fill="%s"/>`,
 		x, y, w, flameFrameH-1, flameColor(n.class, n.name))
-	g.printf(`<text x="%.2f" y="%.1f">%s</text>`, x+3, float64(y)+12.5, flameEsc(fitLabel(n.name, w)))
+	g.printf(`<text x="%.2f" y="%.1f">%s</text>`, x+3, float64(y)+12.5, flameEsc(fitLabel(g.label(n), w)))
 	g.printf("</g>\n")
 
 	off := start
@@ -269,14 +275,29 @@ func (g *flameWriter) node(n *flameNode, d int, start int64) {
 	}
 }
 
+// label is the text drawn in a frame: its name, and for the base frame the
+// total it stands for.
+func (g *flameWriter) label(n *flameNode) string {
+	if n != g.root {
+		return n.name
+	}
+	if g.root.blocked > 0 {
+		return "all · " + stackDur(n.blocked) + " blocked"
+	}
+	return "all · " + flamePlural(n.count, "call")
+}
+
 func (g *flameWriter) tooltip(n *flameNode) string {
 	share := 0.0
 	if g.root.weight > 0 {
 		share = float64(n.weight) / float64(g.root.weight) * 100
 	}
 	var b strings.Builder
-	b.WriteString(n.name)
+	b.WriteString(g.label(n))
 	b.WriteByte('\n')
+	if n.role != "" {
+		b.WriteString(string(n.role) + " thread: ")
+	}
 	if g.root.blocked > 0 {
 		b.WriteString(stackDur(n.blocked) + " blocked, ")
 	}

@@ -146,7 +146,7 @@
     var pct = total > 0 ? ((100 * sum) / total).toFixed(1) : "0.0";
     matched.textContent = "Matched \u201c" + searchTerm + "\u201d: " + pct + "% (" + fmtWeight(sum) + ")";
     searchBtn.classList.add("active");
-    searchBtn.querySelector("text").textContent = "Clear";
+    searchBtn.querySelector("text").textContent = "Clear search";
   }
 
   function askSearch() {
@@ -198,6 +198,13 @@
       reset();
       search("");
     }
+  });
+
+  // Space the legend by the rendered width of its labels.
+  var lx = 0;
+  Array.prototype.forEach.call(document.querySelectorAll(".legend .item"), function (item) {
+    item.setAttribute("transform", "translate(" + lx + ",0)");
+    lx += item.getBBox().width + 20;
   });
 
   var params = new URLSearchParams(window.location.search);
