@@ -63,6 +63,9 @@ func load(paths []string, threshold time.Duration, env Env) (*model.Trace, error
 		return t, nil
 	case stracelog.Looks(head):
 		opt := stracelog.Options{Threshold: threshold}
+		if fi, err := os.Stat(paths[0]); err == nil {
+			opt.Day = fi.ModTime() // -tt logs carry times of day only
+		}
 		t, st, err := stracelog.ParseFiles(paths, opt)
 		if err != nil {
 			return nil, err
