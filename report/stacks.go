@@ -52,21 +52,26 @@ func blockedSamples(t *model.Trace, a *model.Analysis) []blockedSample {
 		return nil
 	}
 	names := newNameIndex(t, a)
+	// The same threads and frames recur in every sample; render each once.
+	type threadKey struct{ pid, tid int }
+	threads := map[threadKey]blockedSample{}
+	frames := map[model.Frame]pathFrame{}
 	var out []blockedSample
 	for i := range t.Events {
 		ev := &t.Events[i]
 		if ev.Kind != model.EvSyscall {
 			continue
 		}
-		tname := names.thread(ev.PID, ev.TID)
-		s := blockedSample{
-			ev:      ev,
-			process: names.process(ev.PID),
-			thread:  sanitizeFrameName(tname + " (" + strconv.Itoa(ev.TID) + ")"),
-			tname:   tname,
-			role:    names.roles[ev.TID],
+		s, ok := threads[threadKey{ev.PID, ev.TID}]
+		if !ok {
+			s.tname = names.thread(ev.PID, ev.TID)
+			s.process = names.process(ev.PID)
+			s.thread = sanitizeFrameName(s.tname + " (" + strconv.Itoa(ev.TID) + ")")
+			s.role = names.roles[ev.TID]
+			threads[threadKey{ev.PID, ev.TID}] = s
 		}
-		s.path = samplePath(s.process, s.thread, stackSyscallName(ev), ev.Stack)
+		s.ev = ev
+		s.path = samplePath(s.process, s.thread, stackSyscallName(ev), ev.Stack, frames)
 		out = append(out, s)
 	}
 	return out
@@ -75,7 +80,18 @@ func blockedSamples(t *model.Trace, a *model.Analysis) []blockedSample {
 // samplePath lays a leaf-first stack out root first, with the syscall placed
 // where user code enters the kernel: above the user frames and below any
 // kernel frames.
-func samplePath(process, thread, syscall string, stack []model.Frame) []pathFrame {
+// A non-nil cache memoizes rendered frames.
+func samplePath(process, thread, syscall string, stack []model.Frame, cache map[model.Frame]pathFrame) []pathFrame {
+	render := func(f model.Frame) pathFrame {
+		if pf, ok := cache[f]; ok {
+			return pf
+		}
+		pf := pathFrame{stackFrameName(f), frameClassOf(f)}
+		if cache != nil {
+			cache[f] = pf
+		}
+		return pf
+	}
 	path := make([]pathFrame, 0, len(stack)+3)
 	path = append(path, pathFrame{process, classProcess}, pathFrame{thread, classThread})
 	nkernel := 0
@@ -83,11 +99,11 @@ func samplePath(process, thread, syscall string, stack []model.Frame) []pathFram
 		nkernel++
 	}
 	for i := len(stack) - 1; i >= nkernel; i-- {
-		path = append(path, pathFrame{stackFrameName(stack[i]), frameClassOf(stack[i])})
+		path = append(path, render(stack[i]))
 	}
 	path = append(path, pathFrame{sanitizeFrameName(syscall), classSyscall})
 	for i := nkernel - 1; i >= 0; i-- {
-		path = append(path, pathFrame{stackFrameName(stack[i]), classKernel})
+		path = append(path, render(stack[i]))
 	}
 	return path
 }

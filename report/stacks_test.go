@@ -183,7 +183,7 @@ func TestSamplePath(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			got := samplePath("p (1)", "t (2)", "futex", tc.stack)
+			got := samplePath("p (1)", "t (2)", "futex", tc.stack, nil)
 			if names := pathNames(got); !reflect.DeepEqual(names, tc.want) {
 				t.Errorf("names\n got %q\nwant %q", names, tc.want)
 			}
