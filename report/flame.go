@@ -39,6 +39,9 @@ const (
 	// flameMinPx elides frames narrower than this: invisible, and a large
 	// trace would otherwise carry millions of them.
 	flameMinPx = 0.1
+	// flameThinPx drops the separating outline from frames this narrow,
+	// which it would otherwise wash out.
+	flameThinPx = 3
 )
 
 // FlameSVG writes a self-contained interactive flame graph of blocked time:
@@ -261,7 +264,11 @@ func (g *flameWriter) node(n *flameNode, d int, start int64) {
 	y := flameTop + (g.maxD-d)*flameFrameH
 	g.nextID++
 
-	g.printf(`<g class="f" id="f%d" data-s="%d" data-v="%d" data-d="%d">`, g.nextID, start, n.weight, d)
+	class := "f"
+	if w < flameThinPx {
+		class = "f thin"
+	}
+	g.printf(`<g class="%s" id="f%d" data-s="%d" data-v="%d" data-d="%d">`, class, g.nextID, start, n.weight, d)
 	g.printf("<title>%s</title>", flameEsc(g.tooltip(n)))
 	g.printf(`<rect x="%.2f" y="%d" width="%.2f" height="%d" rx="2" fill="%s"/>`,
 		x, y, w, flameFrameH-1, flameColor(n.class, n.name))
@@ -312,12 +319,12 @@ func (g *flameWriter) tooltip(n *flameNode) string {
 // when not even a few characters fit.
 func fitLabel(name string, width float64) string {
 	room := int((width - 6) / flameCharPx)
-	if room < 3 {
-		return ""
-	}
 	r := []rune(name)
-	if len(r) <= room {
+	switch {
+	case len(r) <= room:
 		return name
+	case room < 5:
+		return "" // fewer than three characters and ".." say nothing
 	}
 	return string(r[:room-2]) + ".."
 }

@@ -297,6 +297,8 @@ func TestFitLabel(t *testing.T) {
 		{"poll", 100, "poll"},
 		{"pvio_socket_wait_io_or_timeout (libmariadb.so.3)", 100, "pvio_socket.."},
 		{"poll", 20, ""},
+		{"abcdefgh", 40, ""},
+		{"abcdefghij", 48, "abc.."},
 		{"épée", 40, "épée"},
 	}
 	for _, tc := range cases {

@@ -45,7 +45,7 @@
   function fit(g, w) {
     var t = g._text;
     var room = w - 6;
-    if (room < 18) {
+    if (room < 12) {
       t.textContent = "";
       return;
     }
@@ -54,8 +54,9 @@
     if (len <= room) {
       return;
     }
+    // At least three characters before the "..", or nothing.
     var n = Math.floor((g._name.length * room) / len) - 2;
-    while (n > 0) {
+    while (n >= 3) {
       t.textContent = g._name.slice(0, n) + "..";
       if (t.getComputedTextLength() <= room) {
         return;
@@ -66,6 +67,7 @@
   }
 
   function place(g, x, w) {
+    g.classList.toggle("thin", w < 3);
     g._rect.setAttribute("x", x.toFixed(2));
     g._rect.setAttribute("width", w.toFixed(2));
     g._text.setAttribute("x", (x + 3).toFixed(2));
