@@ -290,3 +290,50 @@ func TestStalledLoopFromStraceLog(t *testing.T) {
 	r, _ := snag(t, "analyze", log, "--expect", db, "--format", "json")
 	checkStalledLoop(t, r, db, store, false)
 }
+
+func TestInterruptStillReports(t *testing.T) {
+	testutil.RequireBPF(t)
+	target := exec.Command("sh", "-c", "while :; do sleep 0.05; done")
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { target.Process.Kill(); target.Wait() }()
+	var out bytes.Buffer
+	cmd := exec.Command(bin("snag"), "attach", "-p", strconv.Itoa(target.Process.Pid), "--format", "json")
+	cmd.Stdout = &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("snag after Ctrl-C: %v", err)
+	}
+	var r report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("no report after Ctrl-C: %v\n%s", err, out.String())
+	}
+	if r.Target.PID != target.Process.Pid {
+		t.Errorf("report for pid %d, want %d", r.Target.PID, target.Process.Pid)
+	}
+}
+
+func TestTargetExitingMidTraceStillReports(t *testing.T) {
+	testutil.RequireBPF(t)
+	target := exec.Command("sh", "-c", "sleep 0.3; sleep 0.3; exit 7")
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go target.Wait()
+	start := time.Now()
+	r, code := snag(t, "attach", "-p", strconv.Itoa(target.Process.Pid), "-d", "30s", "--format", "json")
+	if code != 0 {
+		t.Errorf("exit %d, want 0", code)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("snag ran %v after its target exited", took)
+	}
+	if r.Target.PID != target.Process.Pid {
+		t.Errorf("report for pid %d, want %d", r.Target.PID, target.Process.Pid)
+	}
+}
