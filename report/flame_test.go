@@ -236,6 +236,16 @@ func TestFlameTooltipsAndHeader(t *testing.T) {
 	}
 }
 
+// The script and style are inlined in CDATA sections, which their text must
+// not close early.
+func TestFlameAssetsFitInCDATA(t *testing.T) {
+	for name, asset := range map[string]string{"flame.js": flameScript, "flame.css": flameStyle} {
+		if asset == "" || strings.Contains(asset, "]]>") {
+			t.Errorf("%s is empty or contains ]]>", name)
+		}
+	}
+}
+
 func TestFlameLegendListsKindsPresent(t *testing.T) {
 	tr, a := stackFixture()
 	data := string(renderFlame(t, tr, a))
