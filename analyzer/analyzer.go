@@ -91,11 +91,22 @@ func MaxSeverity(a *model.Analysis) model.Severity {
 	return m
 }
 
-// sortFindings orders by severity, then total time, then stable keys so the
-// output is the same for the same trace.
+// sortFindings orders by severity, then causes before the saturation they
+// produce (a stalled single-worker loop is also a saturated one, and the
+// stall is what to fix), then total time, then stable keys so the output is
+// the same for the same trace.
 func sortFindings(fs []model.Finding) {
+	summary := func(f model.Finding) int {
+		if f.Kind == model.KindWorkerSaturation {
+			return 1
+		}
+		return 0
+	}
 	slices.SortStableFunc(fs, func(x, y model.Finding) int {
 		if c := cmp.Compare(y.Severity, x.Severity); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(summary(x), summary(y)); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(y.Total, x.Total); c != 0 {

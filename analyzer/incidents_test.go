@@ -163,3 +163,22 @@ func TestAnalyzeNilAndEmpty(t *testing.T) {
 		t.Error("MaxSeverity(nil) != 0")
 	}
 }
+
+// A hub so stalled that it barely reaches its loop: under load a gevent hub
+// blocked in MySQLdb made 4 epoll_wait calls in 4 s, each returning at once
+// with work pending, between 78 polls of 50 ms. It is still the loop, the
+// stall is high, and it is listed before the saturation it causes.
+func TestIncidentHubTooStalledToIdle(t *testing.T) {
+	b := newTrace(4*time.Second).process(100, "python3 app.py").thread(100, 100, "python3", 90*ms)
+	b.calls(100, 100, "epoll_wait", 4, 12*time.Microsecond)
+	b.slow(78, model.Event{PID: 100, TID: 100, Syscall: "poll", FD: 7, PollNFDs: 1, PollFD: 7, PollTimeout: -1,
+		FDKnown: true, FDKind: model.FDSocket, Peer: inet("127.0.0.1:13306"), Duration: 50 * ms, Ret: 1, Stack: mariadbStack})
+	b.calls(100, 100, "recvfrom", 283, 4*time.Microsecond)
+	a := Analyze(b.t, Config{})
+	if hub := threadOf(t, a, 100); hub.Role != model.RoleEventLoop || hub.LoopWait != "epoll_wait" {
+		t.Fatalf("hub role = %s/%q, want event-loop/epoll_wait", hub.Role, hub.LoopWait)
+	}
+	if len(a.Findings) == 0 || a.Findings[0].Kind != model.KindLoopStall || a.Findings[0].Severity != model.SeverityHigh {
+		t.Fatalf("first finding = %+v, want the high loop stall", a.Findings)
+	}
+}

@@ -21,12 +21,19 @@ const (
 	saturatedHighShare = 0.90
 )
 
+// saturatedMinExplained: a worker's busy time must be at least this much
+// observed CPU or blocking. A thread whose wait began before the attach and
+// never returned looks busy only because its wait was never seen.
+const saturatedMinExplained = 0.5
+
 func (s *session) workerSaturation() []model.Finding {
 	var workers []*thread
 	for _, th := range s.threads {
 		switch th.role {
 		case model.RoleEventLoop, model.RoleAcceptor, model.RoleWorker:
-			workers = append(workers, th)
+			if share(th.onCPU+th.busyBlk, th.busy()) >= saturatedMinExplained {
+				workers = append(workers, th)
+			}
 		}
 	}
 	if len(workers) == 0 {
@@ -88,8 +95,12 @@ func (s *session) workerSaturation() []model.Finding {
 		Count: uint64(len(workers)), Total: busy, Share: avg,
 	}
 	blockedShare, cpuShare := share(blocked, busy), share(cpu, busy)
-	f.Detail = fmt.Sprintf("%s (%s) were busy, not waiting for work, %s of the time on average (least busy %s). Of the busy time %s was blocked",
-		noun, threadList(tids), pct(avg), pct(least), pct(blockedShare))
+	verb := "were"
+	if len(workers) == 1 {
+		verb = "was"
+	}
+	f.Detail = fmt.Sprintf("%s (%s) %s busy, not waiting for work, %s of the time on average (least busy %s). Of the busy time %s was blocked",
+		noun, threadList(tids), verb, pct(avg), pct(least), pct(blockedShare))
 	if len(parts) > 0 {
 		f.Detail += " (" + joinMax(parts, 4) + ")"
 	}

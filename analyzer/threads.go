@@ -20,11 +20,11 @@ const (
 	// epoll calls (a Go runtime's non-blocking netpoll, say) do not make a
 	// loop...
 	minLoopShare = 0.01
-	// ...unless the thread calls it at least minBusyLoopCalls times and
-	// spends most of its syscall time outside futex: a loop so stalled that
-	// events are always pending when it polls (so each wait returns at once)
-	// is still a loop, while an idle runtime thread parks in futex.
-	minBusyLoopCalls = 10
+	// ...unless the thread spends most of its syscall time outside futex:
+	// a loop so stalled that events are always pending when it polls (a
+	// gevent hub stuck in MySQLdb makes a handful of epoll_wait calls in
+	// seconds, each returning at once) is still a loop, while an idle
+	// runtime thread parks in futex.
 	// idleMaxSyscalls and idleMaxCPU: a thread that made at most this many
 	// calls and used under 1% CPU did nothing worth a role.
 	idleMaxSyscalls = 10
@@ -384,7 +384,7 @@ func (th *thread) classify() {
 		th.role = model.RoleAcceptor
 	case hasLoop && (loop.time >= futexTime ||
 		loop.calls >= minLoopCalls && share(loop.time, th.life) >= minLoopShare ||
-		loop.calls >= minBusyLoopCalls && share(futexTime, total) < workerFutexShare):
+		loop.calls >= minLoopCalls && share(futexTime, total) < workerFutexShare):
 		th.role = model.RoleEventLoop
 		th.loopWait = loop.name
 		th.loopFD = loop.fd
