@@ -26,17 +26,17 @@ func RunWorker(args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("worker: no workload named")
 	}
+	loops := map[string]func(*counter) error{"getppid": getppidLoop, "mtmix": mtmix}
+	loop, ok := loops[args[0]]
+	if !ok {
+		return fmt.Errorf("worker: unknown workload %q", args[0])
+	}
+	// Only now: descriptor 3 is the counter only in a worker.
 	c, err := openCounter(counterFD)
 	if err != nil {
 		return fmt.Errorf("worker %s: %w", args[0], err)
 	}
-	switch args[0] {
-	case "getppid":
-		return getppidLoop(c)
-	case "mtmix":
-		return mtmix(c)
-	}
-	return fmt.Errorf("worker: unknown workload %q", args[0])
+	return loop(c)
 }
 
 // getppidLoop makes the cheapest syscall there is, as fast as it can, on
