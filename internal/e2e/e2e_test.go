@@ -40,6 +40,7 @@ func TestMain(m *testing.M) {
 				return 1
 			}
 		}
+		defer stopMariaDB()
 		return m.Run()
 	}()
 	os.Exit(code)

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ianlancetaylor/demangle"
+
 	"github.com/snagtrace/snag/internal/elfx"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
@@ -85,7 +87,7 @@ func frame(pc, lookup uint64, m procfs.Mapping, o *elfx.Object[*symtab], err err
 		return f
 	}
 	if sym, ok := o.Data.find(vl); ok {
-		f.Function = sym.name
+		f.Function = readable(sym.name)
 		f.Offset = v - sym.start
 		return f
 	}
@@ -179,4 +181,13 @@ func functions(syms []elf.Symbol) []symbol {
 		}
 	}
 	return out
+}
+
+// readable demangles C++ names (greenlet, libstdc++ users) without their
+// parameter and template lists, which would drown the function's name.
+func readable(name string) string {
+	if !strings.HasPrefix(name, "_Z") {
+		return name
+	}
+	return demangle.Filter(name, demangle.NoParams, demangle.NoTemplateParams)
 }

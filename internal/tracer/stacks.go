@@ -19,6 +19,9 @@ type stackResolver struct {
 	sym *symbolize.Symbolizer
 }
 
+// userSpaceEnd bounds user addresses on amd64 and arm64 (48-bit VAs).
+const userSpaceEnd = 1 << 48
+
 func newStackResolver(p procfs.FS) *stackResolver {
 	return &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p)}
 }
@@ -33,14 +36,35 @@ func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
 	if len(pcs) <= 1 && len(rec.FPStack) > len(pcs) {
 		pcs, complete = rec.FPStack, true
 	}
+	for i, pc := range pcs {
+		if pc >= userSpaceEnd {
+			// Past the user address space: the unwind followed garbage
+			// (a greenlet's stack switch, say). Stop honestly there.
+			pcs, complete = pcs[:i], false
+			break
+		}
+	}
 	if len(pcs) == 0 {
 		return nil
 	}
 	frames := r.sym.Frames(pid, pcs)
+	for i, f := range frames {
+		if coroutineEntry[f.Function] {
+			// A coroutine's call chain starts at its entry; frames below it
+			// belong to whatever stack it was first switched in from.
+			return frames[:i+1]
+		}
+	}
 	if !complete {
 		frames = append(frames, model.Frame{Kind: model.FrameTruncated})
 	}
 	return frames
+}
+
+// coroutineEntry names the functions where a coroutine's own stack begins.
+var coroutineEntry = map[string]bool{
+	"greenlet::UserGreenlet::g_initialstub": true, // greenlet ≥ 2 (gevent, eventlet)
+	"g_initialstub":                         true, // greenlet 1
 }
 
 // forget drops a process's cached maps once it has exited.
