@@ -3,7 +3,7 @@
 # attaches to it for a few seconds and reports what its loop waits for.
 set -euo pipefail
 BIN=${BIN:-bin}
-HTTP=127.0.0.1:18080 DB=127.0.0.1:18081 STORE=127.0.0.1:18082
+HTTP=127.0.0.1:47380 DB=127.0.0.1:47381 STORE=127.0.0.1:47382
 
 ready=$(mktemp)
 server="" load=""
