@@ -3,7 +3,8 @@
 # attaches to it for a few seconds and reports what its loop waits for.
 set -euo pipefail
 BIN=${BIN:-bin}
-HTTP=127.0.0.1:47380 DB=127.0.0.1:47381 STORE=127.0.0.1:47382
+# Below the ephemeral port range, away from the other examples' defaults.
+HTTP=127.0.0.1:17380 DB=127.0.0.1:17381 STORE=127.0.0.1:17382
 
 ready=$(mktemp)
 server="" load=""
