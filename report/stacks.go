@@ -24,7 +24,7 @@ const (
 	classInterpreter
 	classKernel
 	classSyscall
-	classUnknown // truncated stacks and unsymbolized addresses
+	classUnknown // truncated stacks and addresses in no known object
 	classAll     // the flame graph's base frame, the whole trace
 )
 
@@ -117,9 +117,11 @@ func frameClassOf(f model.Frame) frameClass {
 	case model.FrameTruncated:
 		return classUnknown
 	}
-	if f.Function == "" {
+	if f.Function == "" && f.Module == "" {
 		return classUnknown
 	}
+	// A stripped library's frame is still native code of a known object:
+	// which object made the call is the first thing the reader wants.
 	return classNative
 }
 

@@ -172,7 +172,7 @@ func TestSamplePath(t *testing.T) {
 			name:    "truncated, unsymbolized and interpreter frames",
 			stack:   []model.Frame{{Module: "libx.so", Offset: 0x10}, pyFrame("run", "app.py"), {Kind: model.FrameTruncated}},
 			want:    []string{"p (1)", "t (2)", "[truncated]", "run (app.py)", "libx.so+0x10", "futex"},
-			classes: []frameClass{classProcess, classThread, classUnknown, classInterpreter, classUnknown, classSyscall},
+			classes: []frameClass{classProcess, classThread, classUnknown, classInterpreter, classNative, classSyscall},
 		},
 		{
 			name:    "separators in symbols",
