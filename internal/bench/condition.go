@@ -21,6 +21,8 @@ import (
 // under the no-op BPF floor.
 type condition interface {
 	name() string
+	// bpfLinks is how many programs the condition attaches to sys_enter.
+	bpfLinks() int
 	// attach starts tracing pid and returns once the tracing is in effect.
 	attach(ctx context.Context, pid int) (attachment, error)
 }
@@ -45,7 +47,8 @@ type usage struct {
 
 type untraced struct{}
 
-func (untraced) name() string { return "untraced" }
+func (untraced) name() string  { return "untraced" }
+func (untraced) bpfLinks() int { return 0 }
 func (untraced) attach(context.Context, int) (attachment, error) {
 	return nothing{}, nil
 }
@@ -59,7 +62,8 @@ func (nothing) detach() (usage, error) { return usage{}, nil }
 // and there is no tracer CPU or memory to measure besides the programs.
 type floor struct{}
 
-func (floor) name() string { return "floor" }
+func (floor) name() string  { return "floor" }
+func (floor) bpfLinks() int { return 1 }
 func (floor) attach(context.Context, int) (attachment, error) {
 	f, err := noop.Attach()
 	if err != nil {
@@ -95,12 +99,14 @@ const stopTimeout = 60 * time.Second
 type procTracer struct {
 	label string
 	path  string
+	links int // programs it attaches to sys_enter
 	args  func(pid int) []string
 	// ready reports whether the tracer has taken hold of pid.
 	ready func(tracer, pid int) (bool, error)
 }
 
-func (t procTracer) name() string { return t.label }
+func (t procTracer) name() string  { return t.label }
+func (t procTracer) bpfLinks() int { return t.links }
 
 func (t procTracer) attach(ctx context.Context, pid int) (attachment, error) {
 	a := &procAttachment{label: t.label, cmd: exec.Command(t.path, t.args(pid)...)}
@@ -209,6 +215,7 @@ func snagTracer(path string, window time.Duration) procTracer {
 	return procTracer{
 		label: "snag",
 		path:  path,
+		links: 1,
 		args: func(pid int) []string {
 			return []string{"attach", "-p", strconv.Itoa(pid), "-d", (window + attachTimeout + time.Minute).String()}
 		},

@@ -32,6 +32,9 @@ func TestFloorAttach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n, err := syscallTracers(); err != nil || n < 1 {
+		t.Errorf("syscallTracers = %d, %v; want the floor counted", n, err)
+	}
 	links, err := rawTracepointLinks(os.Getpid())
 	if err != nil {
 		t.Fatal(err)

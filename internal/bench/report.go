@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +20,9 @@ type reportInput struct {
 	log     *logBench
 	notes   []string
 	elapsed time.Duration
+	// loadBefore is the 1-minute load average when the run started: other
+	// work on the machine is the usual cause of a wide spread.
+	loadBefore string
 }
 
 // writeReport prints the measurements, the figures derived from them and
@@ -27,7 +31,8 @@ func writeReport(w io.Writer, in reportInput) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nsnag overhead: %d rounds of %s per condition, conditions interleaved; medians over rounds\n",
 		in.cfg.Rounds, in.cfg.Duration)
-	fmt.Fprintf(&b, "%s, %d CPUs, run took %s\n\n", kernelRelease(), runtime.NumCPU(), in.elapsed.Round(time.Second))
+	fmt.Fprintf(&b, "%s, %d CPUs, run took %s; load average before %s, after %s\n\n", kernelRelease(), runtime.NumCPU(),
+		in.elapsed.Round(time.Second), in.loadBefore, loadAverage())
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tcondition\tthroughput\tspread\tvs untraced\ttracer CPU\ttracer peak RSS\t")
@@ -154,4 +159,16 @@ func kernelRelease() string {
 		return "Linux"
 	}
 	return "Linux " + unix.ByteSliceToString(u.Release[:])
+}
+
+// loadAverage is the 1-minute load average, or "?".
+func loadAverage() string {
+	data, err := os.ReadFile(procRoot + "/loadavg")
+	if err != nil {
+		return "?"
+	}
+	if f := strings.Fields(string(data)); len(f) > 0 {
+		return f[0]
+	}
+	return "?"
 }

@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config) error {
 	} else {
 		notes = append(notes, "strace not found: its column is empty (apt-get install -y strace)")
 	}
-	start := time.Now()
+	start, load := time.Now(), loadAverage()
 	var results []*result
 	for _, name := range cfg.Workloads {
 		res, err := runWorkload(ctx, cfg, newWorkload(name), conds)
@@ -122,12 +122,13 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	return writeReport(cfg.Out, reportInput{
-		cfg:     cfg,
-		conds:   conds,
-		results: results,
-		log:     lb,
-		notes:   notes,
-		elapsed: time.Since(start),
+		cfg:        cfg,
+		conds:      conds,
+		results:    results,
+		log:        lb,
+		notes:      notes,
+		elapsed:    time.Since(start),
+		loadBefore: load,
 	})
 }
 
@@ -150,7 +151,7 @@ func runWorkload(ctx context.Context, cfg Config, w workload, conds []condition)
 		// same condition.
 		for i := range conds {
 			c := conds[(i+round)%len(conds)]
-			s, err := measure(ctx, w, c, cfg.Duration)
+			s, err := measureQuiet(ctx, cfg, w, c)
 			if err != nil {
 				if ctx.Err() != nil {
 					return nil, ctx.Err()
@@ -186,6 +187,29 @@ func runWorkload(ctx context.Context, cfg Config, w workload, conds []condition)
 	return res, nil
 }
 
+// retries is how often a window spoiled by another tracer is measured
+// again.
+const retries = 3
+
+// measureQuiet measures once nobody else traces syscalls, and again when
+// someone started to during the window.
+func measureQuiet(ctx context.Context, cfg Config, w workload, c condition) (sample, error) {
+	logf := func(msg string) { fmt.Fprintf(cfg.Log, "%s %s: %s\n", w.name(), c.name(), msg) }
+	for try := 1; ; try++ {
+		if err := waitQuiet(ctx, logf); err != nil {
+			return sample{}, err
+		}
+		s, err := measure(ctx, w, c, cfg.Duration)
+		if !errors.Is(err, errForeignTracer) || try == retries {
+			return s, err
+		}
+		logf(fmt.Sprintf("measuring again: %v", err))
+	}
+}
+
+// tracerCheck is how often a window looks for other tracers.
+const tracerCheck = 250 * time.Millisecond
+
 // measure runs w under c for one window.
 func measure(ctx context.Context, w workload, c condition, d time.Duration) (sample, error) {
 	a, err := c.attach(ctx, w.pid())
@@ -213,8 +237,17 @@ func measure(ctx context.Context, w workload, c condition, d time.Duration) (sam
 		return sample{}, err
 	}
 	t0 := time.Now()
-	if err := sleepCtx(ctx, d); err != nil {
-		return sample{}, err
+	for end := t0.Add(d); ; {
+		if err := checkTracers(c.bpfLinks()); err != nil {
+			return sample{}, err
+		}
+		left := time.Until(end)
+		if left <= 0 {
+			break
+		}
+		if err := sleepCtx(ctx, min(left, tracerCheck)); err != nil {
+			return sample{}, err
+		}
 	}
 	n1, err := w.count()
 	if err != nil {
