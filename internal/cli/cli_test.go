@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/snagtrace/snag/internal/recording"
+	"github.com/snagtrace/snag/internal/stracelog"
 )
 
 // stallLog writes an strace log of a loop thread that spends most of its
@@ -132,5 +135,40 @@ func TestAnalyzeBadInput(t *testing.T) {
 		if lines := strings.Count(strings.TrimSpace(stderr), "\n") + 1; lines != 1 {
 			t.Errorf("%s: want a one-line error, got %q", filepath.Base(path), stderr)
 		}
+	}
+}
+
+func TestAnalyzeTruncatedRecording(t *testing.T) {
+	// A recording of the strace log's trace, cut short as a kill -9 of
+	// snag record would leave it: analyze reports what precedes the cut.
+	tr, _, err := stracelog.ParseFiles([]string{stallLog(t)}, stracelog.Options{Threshold: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := recording.NewWriter(&buf, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tr.Events {
+		w.Event(&tr.Events[i])
+		if i%10 == 9 {
+			w.Flush() // as snag record does about once a second
+		}
+	}
+	if err := w.Close(tr); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cut.snag")
+	os.WriteFile(path, buf.Bytes()[:buf.Len()*2/3], 0o644)
+	code, stdout, stderr := run("analyze", path)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "truncated") {
+		t.Errorf("no word of the truncation on stderr: %q", stderr)
+	}
+	if !strings.Contains(stdout, "Syscalls") {
+		t.Errorf("no report from the readable part:\n%s", stdout)
 	}
 }
