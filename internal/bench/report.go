@@ -34,39 +34,13 @@ func writeReport(w io.Writer, in reportInput) error {
 	fmt.Fprintf(&b, "%s, %d CPUs, run took %s; load average before %s, after %s\n\n", kernelRelease(), runtime.NumCPU(),
 		in.elapsed.Round(time.Second), in.loadBefore, loadAverage())
 
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tcondition\tthroughput\tspread\tvs untraced\ttracer CPU\ttracer peak RSS\t")
-	for _, r := range in.results {
-		if r.skipped != "" {
-			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\n", r.name, "skipped")
-			continue
-		}
-		for _, c := range in.conds {
-			name := c.name()
-			t := r.runs.stat(name, throughputOf)
-			if t.n == 0 {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\n", r.name, name, "failed")
-				continue
-			}
-			cpu, rss := "-", "-"
-			if name == condSnag || name == condStrace {
-				cpu = pct(r.runs.stat(name, cpuOf).median)
-				rss = mib(r.runs.stat(name, rssOf).hi)
-			}
-			vs := "-"
-			if name != condUntraced {
-				vs = pct(r.runs.ratio(name, condUntraced))
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s %s\t±%.1f%%\t%s\t%s\t%s\t\n", r.name, name,
-				si(t.median), r.unit, 50*(t.hi-t.lo)/t.median, vs, cpu, rss)
+	if len(in.results) > 0 {
+		if err := writeThroughput(&b, in); err != nil {
+			return err
 		}
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	b.WriteString("spread: half the range over rounds, relative to the median\n\n")
 
-	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "target\tworkload\tvalue\tverdict")
 	for _, r := range in.results {
 		if r.skipped != "" {
@@ -124,6 +98,42 @@ func writeReport(w io.Writer, in reportInput) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writeThroughput is the table of every workload under every condition.
+func writeThroughput(b *strings.Builder, in reportInput) error {
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tcondition\tthroughput\tspread\tvs untraced\ttracer CPU\ttracer peak RSS\t")
+	for _, r := range in.results {
+		if r.skipped != "" {
+			fmt.Fprintf(tw, "%s\t%s\t\t\t\t\t\t\n", r.name, "skipped")
+			continue
+		}
+		for _, c := range in.conds {
+			name := c.name()
+			t := r.runs.stat(name, throughputOf)
+			if t.n == 0 {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t\t\t\n", r.name, name, "failed")
+				continue
+			}
+			cpu, rss := "-", "-"
+			if name == condSnag || name == condStrace {
+				cpu = pct(r.runs.stat(name, cpuOf).median)
+				rss = mib(r.runs.stat(name, rssOf).hi)
+			}
+			vs := "-"
+			if name != condUntraced {
+				vs = pct(r.runs.ratio(name, condUntraced))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s %s\t±%.1f%%\t%s\t%s\t%s\t\n", r.name, name,
+				si(t.median), r.unit, 50*(t.hi-t.lo)/t.median, vs, cpu, rss)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	b.WriteString("spread: half the range over rounds, relative to the median\n\n")
+	return nil
 }
 
 // si writes a rate with an SI prefix, three significant digits.

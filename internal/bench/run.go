@@ -60,8 +60,8 @@ func (c *Config) Validate() error {
 	if c.Duration < 100*time.Millisecond {
 		return fmt.Errorf("-duration must be at least 100ms, got %s", c.Duration)
 	}
-	if len(c.Workloads) == 0 {
-		return errors.New("-workloads names no workload")
+	if len(c.Workloads) == 0 && c.StraceLog == 0 {
+		return errors.New("nothing to measure: -workloads names no workload and there is no -strace-log")
 	}
 	for _, w := range c.Workloads {
 		if newWorkload(w) == nil {
