@@ -11,6 +11,7 @@ import http.client
 import json
 import math
 import re
+import signal
 import sys
 import threading
 import time
@@ -190,4 +191,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)

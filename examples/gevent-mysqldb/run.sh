@@ -34,14 +34,17 @@ fi
 work=$(mktemp -d)
 started_db=0
 app_pid=
+load_pid=
 
 cleanup() {
-	local rc=$?
+	local rc=$? pid
 	trap - EXIT INT TERM
-	if [[ -n $app_pid ]] && kill -0 "$app_pid" 2>/dev/null; then
-		kill -TERM "$app_pid" 2>/dev/null || true
-		wait "$app_pid" 2>/dev/null || true
-	fi
+	for pid in $load_pid $app_pid; do
+		if kill -0 "$pid" 2>/dev/null; then
+			kill -TERM "$pid" 2>/dev/null || true
+			wait "$pid" 2>/dev/null || true
+		fi
+	done
 	if ((started_db)); then
 		"${db[@]}" stop --port "$db_port" >/dev/null || true
 	fi
@@ -71,4 +74,8 @@ done
 [[ -s $work/ready ]] || { echo "app.py not ready after 30s" >&2; exit 1; }
 
 echo "driver $driver, app pid $app_pid, $concurrency clients for ${seconds}s"
-"$python" "$here/load.py" --url "http://127.0.0.1:$app_port/" -c "$concurrency" -d "${seconds}s"
+# In the background so a signal to this script is handled at once rather
+# than after the load run ends.
+"$python" "$here/load.py" --url "http://127.0.0.1:$app_port/" -c "$concurrency" -d "${seconds}s" &
+load_pid=$!
+wait "$load_pid"
