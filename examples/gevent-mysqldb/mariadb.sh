@@ -7,7 +7,8 @@
 # (default /tmp/snag-mariadb), reads no option files (--no-defaults), listens
 # on 127.0.0.1 only, and has a user snag/snag. The system's own MariaDB
 # instance and /etc/mysql are never touched. start and stop are idempotent;
-# status exits 0 when the server answers and 3 when it is not running.
+# status exits 0 when the server answers, 3 when it is not running, and 1
+# when it runs on another port than --port.
 set -euo pipefail
 
 usage() {
@@ -68,11 +69,28 @@ ping_root() {
 	"$admin" --no-defaults --socket="$sock" --user=root --connect-timeout=2 ping >/dev/null 2>&1
 }
 
+# running_port prints the port the server in DIR was started with.
+running_port() {
+	cat "$dir/port" 2>/dev/null || echo "$port"
+}
+
+# check_port fails when the server in DIR listens on another port than asked:
+# answering "running" then would send clients to a port nobody serves.
+check_port() {
+	local p
+	p=$(running_port)
+	if [[ $p != "$port" ]]; then
+		echo "mariadb in $dir runs on port $p, not $port: stop it or use another --dir" >&2
+		return 1
+	fi
+}
+
 do_status() {
 	local pid
 	if pid=$(server_pid) && ping_root; then
-		echo "mariadb running: pid $pid, 127.0.0.1:$(cat "$dir/port" 2>/dev/null || echo "$port"), dir $dir"
-		return 0
+		echo "mariadb running: pid $pid, 127.0.0.1:$(running_port), dir $dir"
+		check_port
+		return
 	fi
 	echo "mariadb not running (dir $dir)"
 	return 3
@@ -81,8 +99,9 @@ do_status() {
 do_start() {
 	local pid i
 	if pid=$(server_pid); then
-		echo "mariadb already running: pid $pid, dir $dir"
-		return 0
+		echo "mariadb already running: pid $pid, 127.0.0.1:$(running_port), dir $dir"
+		check_port
+		return
 	fi
 	mkdir -p "$dir"
 	if [[ ! -d $datadir/mysql ]]; then

@@ -26,10 +26,10 @@ python=${PYTHON:-/usr/bin/python3}
 app_port=${APP_PORT:-18081}
 db_port=${SNAG_MARIADB_PORT:-13306}
 concurrency=${CONCURRENCY:-16}
-db=("$here/mariadb.sh")
-if [[ -n ${SNAG_MARIADB_DIR:-} ]]; then
-	db+=(--dir "$SNAG_MARIADB_DIR")
-fi
+# mariadb.sh CMD runs the helper on this run's port and directory.
+mariadb() {
+	"$here/mariadb.sh" "$1" --port "$db_port" ${SNAG_MARIADB_DIR:+--dir "$SNAG_MARIADB_DIR"}
+}
 
 work=$(mktemp -d)
 started_db=0
@@ -46,7 +46,7 @@ cleanup() {
 		fi
 	done
 	if ((started_db)); then
-		"${db[@]}" stop --port "$db_port" >/dev/null || true
+		mariadb stop >/dev/null || true
 	fi
 	rm -rf "$work"
 	exit "$rc"
@@ -54,8 +54,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! "${db[@]}" status --port "$db_port" >/dev/null; then
-	"${db[@]}" start --port "$db_port"
+if ! mariadb status >/dev/null; then
+	mariadb start
 	started_db=1
 fi
 
