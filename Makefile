@@ -24,6 +24,7 @@ check-generate: generate ## fail when committed generated files drift from their
 	git diff --exit-code -- bpf/ internal/syscalls/
 
 test: ## every test; as root this loads BPF and runs the examples (what CI runs)
+	/usr/bin/python3 -m unittest discover -s examples/gevent-mysqldb
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
 test-unit: ## only the tests that need neither root nor servers
