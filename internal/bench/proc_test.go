@@ -135,3 +135,28 @@ func TestTracedByPartial(t *testing.T) {
 		t.Errorf("tracedBy = %v, %v; want false until every thread is attached", ok, err)
 	}
 }
+
+func TestCPUTimes(t *testing.T) {
+	const stat = "cpu  164620 325 71887 194612 1668 0 2335 436 0 0\ncpu0 81267 138 25494 108168 559 0 1213 219 0 0\ncpu1 83353 186 46393 86444 1109 0 1122 217 0 0\nintr 1\n"
+	for _, tc := range []struct {
+		name        string
+		stat        string
+		cpu         int
+		busy, total uint64
+		wantErr     bool
+	}{
+		{"cpu1", stat, 1, 83353 + 186 + 46393 + 1122 + 217, 83353 + 186 + 46393 + 86444 + 1109 + 1122 + 217, false},
+		{"cpu0, not the total line", stat, 0, 81267 + 138 + 25494 + 1213 + 219, 81267 + 138 + 25494 + 108168 + 559 + 1213 + 219, false},
+		{"cpu1 is not cpu10", "cpu10 1 1 1 1\n", 1, 0, 0, true},
+		{"short line", "cpu0 1 2\n", 0, 0, 0, true},
+		{"garbage", "cpu0 1 x 3 4\n", 0, 0, 0, true},
+		{"missing", stat, 2, 0, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			busy, total, err := cpuTimes([]byte(tc.stat), tc.cpu)
+			if (err != nil) != tc.wantErr || busy != tc.busy || total != tc.total {
+				t.Errorf("cpuTimes = %d, %d, %v; want %d, %d, error %v", busy, total, err, tc.busy, tc.total, tc.wantErr)
+			}
+		})
+	}
+}

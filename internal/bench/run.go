@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -26,6 +27,10 @@ var Workloads = []string{"getppid", "mtmix", "redis"}
 // /proc for the process it attached to and strace attaches thread by
 // thread, and neither is what the window should measure.
 const settle = 300 * time.Millisecond
+
+// busyWarn is how busy the workloads' CPU may be before the run without
+// a warning in the report.
+const busyWarn = 0.2
 
 // warmup lets a fresh workload reach its steady rate before any window.
 const warmup = time.Second
@@ -104,6 +109,14 @@ func Run(ctx context.Context, cfg Config) error {
 		conds = append(conds, straceTracer(p))
 	} else {
 		notes = append(notes, "strace not found: its column is empty (apt-get install -y strace)")
+	}
+	// The workloads run on the last CPU; anything else there lowers every
+	// figure, so say so rather than leave the reader to guess.
+	last := runtime.NumCPU() - 1
+	if busy, err := cpuBusy(ctx, last, 500*time.Millisecond); err == nil && busy > busyWarn {
+		note := fmt.Sprintf("cpu %d, where the workloads run, was %.0f%% busy before the run: expect lower and noisier figures", last, 100*busy)
+		fmt.Fprintln(cfg.Log, note)
+		notes = append(notes, note)
 	}
 	start, load := time.Now(), loadAverage()
 	var results []*result
