@@ -18,10 +18,10 @@ $(BIN)/stalledloop: $(wildcard examples/stalledloop/*.go)
 	$(GO) build -o $@ ./examples/stalledloop
 
 generate: ## regenerate the BPF objects (Debian: clang llvm libbpf-dev) and syscall tables
-	$(GO) generate ./bpf/ ./internal/syscalls/
+	$(GO) generate ./bpf/ ./internal/bench/noop/ ./internal/syscalls/
 
 check-generate: generate ## fail when committed generated files drift from their sources
-	git diff --exit-code -- bpf/ internal/syscalls/
+	git diff --exit-code -- bpf/ internal/bench/noop/ internal/syscalls/
 
 test: ## every test; as root this loads BPF and runs the examples (what CI runs)
 	/usr/bin/python3 -m unittest discover -s examples/gevent-mysqldb
