@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// TestGeneratedUpToDate rebuilds the BPF objects from the C sources with the
-// go:generate line of gen.go and fails when the committed output differs.
+// TestGeneratedUpToDate rebuilds the BPF objects from the C sources with
+// the generate line of gen.go and fails when the committed output differs.
 func TestGeneratedUpToDate(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles BPF programs")

@@ -384,6 +384,12 @@ func (s *session) finish() (*model.Trace, error) {
 	sort.Slice(t.Threads, func(i, j int) bool { return t.Threads[i].TID < t.Threads[j].TID })
 	if s.child != nil {
 		s.child.stop()
+		// The exit event may have been dropped; the parent's wait is exact.
+		for i := range t.Processes {
+			if p := &t.Processes[i]; p.PID == s.child.pid {
+				p.Exited, p.ExitCode = true, s.child.exitCode()
+			}
+		}
 	}
 	return t, nil
 }
