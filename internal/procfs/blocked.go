@@ -1,7 +1,9 @@
 package procfs
 
 import (
+	"encoding/binary"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -90,4 +92,21 @@ func JoinPeers(blocked []model.BlockedState, socks []model.Socket) {
 			b.Peer = p
 		}
 	}
+}
+
+// PollFD reads the first fd of the pollfd array a thread blocked in
+// poll/ppoll passed (its first argument), from /proc/PID/mem: the array
+// lives in user memory, so /proc/PID/task/TID/syscall alone cannot name
+// the fd a hung client library waits on.
+func (fs FS) PollFD(pid int, array uint64) (int, error) {
+	f, err := os.Open(fs.path(pid, "mem"))
+	if err != nil {
+		return -1, fmt.Errorf("read poll set of pid %d: %w", pid, err)
+	}
+	defer f.Close()
+	var b [4]byte // struct pollfd starts with an int fd
+	if _, err := f.ReadAt(b[:], int64(array)); err != nil {
+		return -1, fmt.Errorf("read poll set of pid %d at %#x: %w", pid, array, err)
+	}
+	return int(int32(binary.NativeEndian.Uint32(b[:]))), nil
 }

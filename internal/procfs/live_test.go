@@ -7,7 +7,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"runtime"
 	"testing"
+	"unsafe"
 )
 
 func requireProc(t *testing.T) {
@@ -97,4 +99,17 @@ func TestVanishedLive(t *testing.T) {
 	if _, err := Default.Sockets(pid); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Sockets of a reaped pid: %v", err)
 	}
+}
+
+func TestPollFDReadsProcessMemory(t *testing.T) {
+	// A pollfd array in this process, fd 7 first.
+	set := []int32{7, 1, 9, 1}
+	fd, err := Default.PollFD(os.Getpid(), uint64(uintptr(unsafe.Pointer(&set[0]))))
+	if err != nil {
+		t.Skipf("cannot read this process's memory: %v", err)
+	}
+	if fd != 7 {
+		t.Errorf("PollFD = %d, want 7", fd)
+	}
+	runtime.KeepAlive(set)
 }

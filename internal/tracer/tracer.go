@@ -190,6 +190,11 @@ func (s *session) snapshot(pid int) {
 			s.cpu0[tid] = cpu
 		}
 		if b, err := p.Blocked(pid, tid); err == nil && !b.Running && b.Nr >= 0 {
+			if (b.Syscall == "poll" || b.Syscall == "ppoll") && b.Args[1] > 0 {
+				if fd, err := p.PollFD(pid, b.Args[0]); err == nil {
+					b.FD = fd
+				}
+			}
 			s.trace.Blocked = append(s.trace.Blocked, b)
 		}
 	}
