@@ -202,3 +202,15 @@ func TestWorkerNotLoopStall(t *testing.T) {
 		t.Errorf("worker = %+v", th)
 	}
 }
+
+// A thread stuck since before the attach in a poll on one socket is a hung
+// client, not an event loop idling in its wait.
+func TestBlockedSingleFDPollIsNotALoop(t *testing.T) {
+	b := newTrace(time.Second).process(300, "python3 client.py").thread(300, 300, "python3", 0)
+	b.t.Blocked = append(b.t.Blocked, model.BlockedState{PID: 300, TID: 300, Nr: 7, Syscall: "poll",
+		Args: [6]uint64{0x7ffc0000, 1, 60000}, FD: 4, Peer: inet("127.0.0.1:3306")})
+	a := Analyze(b.t, Config{})
+	if th := threadOf(t, a, 300); th.Role == model.RoleEventLoop {
+		t.Errorf("role %s/%q for a thread stuck in a one-fd poll, want no event loop", th.Role, th.LoopWait)
+	}
+}

@@ -339,6 +339,9 @@ func (th *thread) loopCandidates() []loopCandidate {
 			if len(evs) > 0 && !multi {
 				continue
 			}
+			if b := th.blocked; len(evs) == 0 && b != nil && b.Syscall == name && b.Args[1] <= 1 {
+				continue // stuck since before the attach in a poll on one fd: a client, not a loop
+			}
 		}
 		if c.time > 0 || c.calls > 0 {
 			out = append(out, c)
