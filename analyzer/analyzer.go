@@ -68,7 +68,9 @@ func Analyze(t *model.Trace, cfg Config) *model.Analysis {
 	}
 	conns := s.connections()
 	for _, c := range conns {
-		a.Connections = append(a.Connections, c.Connection)
+		cc := c.Connection
+		cc.Inbound = c.inbound
+		a.Connections = append(a.Connections, cc)
 	}
 	a.Findings = append(a.Findings, s.loopStalls()...)
 	a.Findings = append(a.Findings, s.connectionFindings(conns)...)

@@ -383,3 +383,20 @@ func threadNames(t *model.Trace, a *model.Analysis) map[threadKey]string {
 	}
 	return names
 }
+
+// connPeer renders a connection's peer; inbound entries name the client
+// host alone, since every client connection has its own ephemeral port.
+func connPeer(c model.Connection) string {
+	if c.Inbound && c.Peer.IP.IsValid() {
+		return c.Peer.IP.String()
+	}
+	return c.Peer.String()
+}
+
+// connDirection is "inbound" for clients of ours, else "outbound".
+func connDirection(c model.Connection) string {
+	if c.Inbound {
+		return "inbound"
+	}
+	return "outbound"
+}

@@ -419,3 +419,17 @@ func FuzzRenderers(f *testing.F) {
 		}
 	})
 }
+
+func TestConnPeerNamesClientHosts(t *testing.T) {
+	in := model.Connection{Peer: model.Addr{Family: model.FamilyInet, IP: netip.MustParseAddr("10.0.0.8")}, Inbound: true}
+	out := model.Connection{Peer: model.Addr{Family: model.FamilyInet, IP: netip.MustParseAddr("10.0.0.5"), Port: 3306}}
+	if got := tablePeer(in); got != "clients from 10.0.0.8" {
+		t.Errorf("inbound: %q", got)
+	}
+	if got, dir := connPeer(in), connDirection(in); got != "10.0.0.8" || dir != "inbound" {
+		t.Errorf("inbound json: %q %q", got, dir)
+	}
+	if got, dir := tablePeer(out), connDirection(out); got != "10.0.0.5:3306" || dir != "outbound" {
+		t.Errorf("outbound: %q %q", got, dir)
+	}
+}

@@ -98,6 +98,7 @@ type jsonSyscall struct {
 
 type jsonConnection struct {
 	Peer                    string `json:"peer"`
+	Direction               string `json:"direction"` // inbound: clients of ours, peer is their host
 	Family                  string `json:"family"`
 	Service                 string `json:"service"`
 	Count                   uint64 `json:"count"` // connects + accepts + sends
@@ -237,7 +238,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		tids := slices.Clone(c.TIDs)
 		slices.Sort(tids)
 		doc.Connections = append(doc.Connections, jsonConnection{
-			Peer: c.Peer.String(), Family: string(c.Peer.Family), Service: c.Service,
+			Peer: connPeer(c), Direction: connDirection(c), Family: string(c.Peer.Family), Service: c.Service,
 			Count: connCount(c), Connects: c.Connects, Accepts: c.Accepts, Sends: c.Sends,
 			TIDs: nonNil(slices.Compact(tids)), Expected: c.Expected, EstablishedBeforeAttach: c.BeforeAttach,
 			FirstSeenNS: sinceStart(t, c.FirstSeen), LastSeenNS: sinceStart(t, c.LastSeen),

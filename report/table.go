@@ -458,7 +458,7 @@ func (r *tableReport) connections() error {
 	shown := conns[:min(len(conns), r.opt.Top)]
 	for _, c := range shown {
 		if err := tbl.Append([]string{
-			dash(c.Peer.String()), dash(c.Service), formatCount(c.Connects), formatCount(c.Accepts),
+			dash(tablePeer(c)), dash(c.Service), formatCount(c.Connects), formatCount(c.Accepts),
 			formatTIDs(c.TIDs), yesNo(c.Expected), yesNo(c.BeforeAttach),
 		}); err != nil {
 			return fmt.Errorf("connections: %w", err)
@@ -571,4 +571,11 @@ func (r *tableReport) flush(buf *bytes.Buffer) {
 		}
 		r.w.WriteString("  " + line + "\n")
 	}
+}
+
+func tablePeer(c model.Connection) string {
+	if c.Inbound {
+		return "clients from " + connPeer(c)
+	}
+	return c.Peer.String()
 }

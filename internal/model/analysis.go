@@ -48,16 +48,19 @@ type BudgetItem struct {
 
 // Connection is one peer the traced processes talked to.
 type Connection struct {
-	Peer           Addr
-	Service        string // "mysql", "redis", … from the port or first bytes
-	Connects       uint64 // connect() calls during the trace
-	Accepts        uint64
-	Sends          uint64 // sendto/sendmsg with this address
-	TIDs           []int
-	FirstSeen      uint64 // event clock
-	LastSeen       uint64
-	Expected       bool
-	BeforeAttach   bool // already established when tracing began
+	Peer         Addr
+	Service      string // "mysql", "redis", … from the port or first bytes
+	Connects     uint64 // connect() calls during the trace
+	Accepts      uint64
+	Sends        uint64 // sendto/sendmsg with this address
+	TIDs         []int
+	FirstSeen    uint64 // event clock
+	LastSeen     uint64
+	Expected     bool
+	BeforeAttach bool // already established when tracing began
+	// Inbound: clients that connected to us, one entry per client host
+	// (Peer carries no port: theirs are ephemeral).
+	Inbound        bool
 	ConnectTime    time.Duration
 	MedianLifetime time.Duration
 }
