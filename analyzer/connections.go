@@ -70,7 +70,7 @@ func (s *session) connections() []*conn {
 
 	byPeer := map[model.Addr]*conn{}
 	get := func(peer, local model.Addr, inbound bool) *conn {
-		svc := Service(peer)
+		svc := s.svc.of(peer)
 		if inbound {
 			// One entry per client host; the service is ours, from the
 			// listening port.
@@ -267,7 +267,7 @@ func (s *session) connectionFindings(conns []*conn) []model.Finding {
 			if churn {
 				f.Severity = model.SeverityHigh
 			}
-			f.Title = "unexpected connection to " + peerLabel(c.Peer)
+			f.Title = "unexpected connection to " + s.svc.label(c.Peer)
 			f.Detail = s.unexpectedDetail(c)
 			out = append(out, f)
 		}
@@ -279,9 +279,9 @@ func (s *session) connectionFindings(conns []*conn) []model.Finding {
 			if rate >= churnHighRate || share(c.ConnectTime, s.wall) >= s.cfg.stallShare() {
 				f.Severity = model.SeverityHigh
 			}
-			f.Title = fmt.Sprintf("connection churn to %s: %.1f connects/s", peerLabel(c.Peer), rate)
+			f.Title = fmt.Sprintf("connection churn to %s: %.1f connects/s", s.svc.label(c.Peer), rate)
 			f.Detail = fmt.Sprintf("%s to %s in %s (%.1f/s) from %s; %s spent in connect()",
-				plural(c.Connects, "connect"), peerLabel(c.Peer), s.wall.Round(time.Millisecond), rate,
+				plural(c.Connects, "connect"), s.svc.label(c.Peer), s.wall.Round(time.Millisecond), rate,
 				threadList(c.TIDs), c.ConnectTime.Round(time.Microsecond))
 			if len(c.lifetimes) > 0 {
 				f.Detail += fmt.Sprintf("; each connection lived a median %s (%d closes seen)",
@@ -316,7 +316,7 @@ func (s *session) unexpectedDetail(c *conn) string {
 	if s.cfg.Baseline != nil && !s.cfg.Baseline.contains(c.Peer) {
 		why = append(why, "not seen in the baseline run")
 	}
-	return peerLabel(c.Peer) + ": " + what + "; " + joinMax(why, 2)
+	return s.svc.label(c.Peer) + ": " + what + "; " + joinMax(why, 2)
 }
 
 func threadList(tids []int) string {

@@ -59,7 +59,7 @@ var serviceHints = map[string]string{
 }
 
 // stallHint says what to change about a loop stall, and what it is based on.
-func stallHint(name string, peer model.Addr, lib string, hasStack bool) string {
+func stallHint(name string, peer model.Addr, svc, lib string, hasStack bool) string {
 	seen := "seen: " + name
 	if !peer.IsZero() {
 		seen += " on " + peer.String()
@@ -74,7 +74,6 @@ func stallHint(name string, peer model.Addr, lib string, hasStack bool) string {
 			break
 		}
 	}
-	svc := Service(peer)
 	if advice == "" {
 		switch {
 		case svc == "dns":

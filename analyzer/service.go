@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/snagtrace/snag/internal/model"
@@ -64,11 +65,101 @@ func servicePort(name string) (uint16, bool) {
 	return best, best != 0
 }
 
-// peerLabel renders "127.0.0.1:3306 (mysql)" or just the address.
-func peerLabel(peer model.Addr) string {
+// services names peers: by the protocol seen on the wire where snag saw a
+// connection's first bytes, else by the well-known port.
+type services map[model.Addr]string
+
+func (sv services) of(peer model.Addr) string {
+	if s, ok := sv[peer]; ok {
+		return s
+	}
+	return Service(peer)
+}
+
+// label renders "127.0.0.1:3306 (mysql)" or just the address.
+func (sv services) label(peer model.Addr) string {
 	s := peer.String()
-	if svc := Service(peer); svc != "" {
+	if svc := sv.of(peer); svc != "" {
 		s += " (" + svc + ")"
 	}
 	return s
+}
+
+// spoken names each peer whose first bytes the trace holds by the protocol
+// they are in.
+func spoken(t *model.Trace) services {
+	sv := services{}
+	for i := range t.Events {
+		ev := &t.Events[i]
+		if len(ev.Data) == 0 || ev.Peer.IsZero() {
+			continue
+		}
+		if svc := Protocol(ev.Data); svc != "" {
+			sv[ev.Peer] = svc
+		}
+	}
+	return sv
+}
+
+// Protocol recognises a service from the first bytes either side sends on
+// a new connection, or returns "". Server-first protocols are recognised by
+// their greeting, client-first ones by their opening request.
+func Protocol(b []byte) string {
+	switch {
+	case len(b) >= 5 && b[3] == 0 && b[4] == 10 && int(b[0])|int(b[1])<<8|int(b[2])<<16 >= 20 && printableUntilNUL(b[5:]):
+		// MySQL/MariaDB handshake: 3-byte length, sequence 0, protocol 10,
+		// then the server's version string.
+		return "mysql"
+	case len(b) >= 8 && be32(b) >= 8 && (be32(b[4:]) == 196608 || be32(b[4:]) == 80877103 || be32(b[4:]) == 80877104):
+		// PostgreSQL StartupMessage (protocol 3.0), SSLRequest or GSSENCRequest.
+		return "postgresql"
+	case len(b) >= 4 && b[0] == '*' && isDigit(b[1]) && bytes.Contains(b, []byte("\r\n$")):
+		return "redis" // a RESP array of bulk strings: a command
+	case bytes.HasPrefix(b, []byte("AMQP")):
+		return "amqp"
+	case len(b) >= 16 && le32(b[12:]) == 2013 && le32(b) >= 16:
+		return "mongodb" // OP_MSG header
+	case hasAnyPrefix(b, "GET ", "POST ", "PUT ", "HEAD ", "DELETE ", "OPTIONS ", "PATCH ") && bytes.Contains(b, []byte(" HTTP/1.")),
+		bytes.HasPrefix(b, []byte("HTTP/1.")), bytes.HasPrefix(b, []byte("PRI * HTTP/2.0")):
+		return "http"
+	case len(b) >= 3 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4:
+		return "tls" // a TLS handshake record
+	case len(b) >= 24 && (b[0] == 0x80 || b[0] == 0x81):
+		return "memcached" // binary protocol request or response magic
+	case hasAnyPrefix(b, "get ", "gets ", "set ", "add ", "delete ", "incr ", "version\r\n", "stats\r\n"):
+		return "memcached"
+	}
+	return ""
+}
+
+func be32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+func le32(b []byte) uint32 {
+	return uint32(b[3])<<24 | uint32(b[2])<<16 | uint32(b[1])<<8 | uint32(b[0])
+}
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func hasAnyPrefix(b []byte, prefixes ...string) bool {
+	for _, p := range prefixes {
+		if bytes.HasPrefix(b, []byte(p)) {
+			return true
+		}
+	}
+	return false
+}
+
+// printableUntilNUL: a version string, "5.5.5-10.11.19-MariaDB-0+deb12u1".
+func printableUntilNUL(b []byte) bool {
+	n := 0
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		if c < 0x20 || c > 0x7e {
+			return false
+		}
+		n++
+	}
+	return n >= 3
 }

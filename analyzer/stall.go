@@ -228,8 +228,8 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 	what := g.syscall
 	service := ""
 	if !g.peer.IsZero() {
-		what += " on " + peerLabel(g.peer)
-		service = Service(g.peer)
+		what += " on " + s.svc.label(g.peer)
+		service = s.svc.of(g.peer)
 	}
 	lib := topLibrary(g.libTime)
 	var stack []string
@@ -256,7 +256,7 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 		Count: g.count, Total: g.total, P50: g.p50, Max: g.max, Share: sh,
 		Peer: g.peer.String(), Service: service, Library: lib, Stack: stack,
 		Detail: detail,
-		Hint:   stallHint(g.syscall, g.peer, lib, hasStack),
+		Hint:   stallHint(g.syscall, g.peer, service, lib, hasStack),
 	}
 }
 

@@ -67,6 +67,8 @@ type thread struct {
 	loopWait string
 	loopFD   int // the loop's epoll fd when events show it, else -1
 
+	svc services
+
 	idle    time.Duration
 	busyBlk time.Duration // syscall time that is not idle
 	budget  []model.BudgetItem
@@ -79,6 +81,7 @@ type session struct {
 	wall     time.Duration
 	threads  []*thread // by PID, then TID
 	byTID    map[int]*thread
+	svc      services
 	python   map[int]bool // PIDs that look like CPython
 	celery   map[int]bool // PIDs that look like Celery workers
 	procName map[int]string
@@ -86,7 +89,7 @@ type session struct {
 
 func newSession(t *model.Trace, cfg Config) *session {
 	s := &session{t: t, cfg: cfg, wall: t.Duration, byTID: map[int]*thread{},
-		python: map[int]bool{}, celery: map[int]bool{}, procName: map[int]string{}}
+		python: map[int]bool{}, celery: map[int]bool{}, procName: map[int]string{}, svc: spoken(t)}
 	if s.wall <= 0 {
 		s.wall = s.wallFromEvents()
 	}
@@ -94,7 +97,7 @@ func newSession(t *model.Trace, cfg Config) *session {
 	get := func(pid, tid int) *thread {
 		th := s.byTID[tid]
 		if th == nil {
-			th = &thread{pid: pid, tid: tid, life: s.wall, stats: map[string]*model.SyscallStat{}, loopFD: -1}
+			th = &thread{pid: pid, tid: tid, life: s.wall, stats: map[string]*model.SyscallStat{}, loopFD: -1, svc: s.svc}
 			s.byTID[tid] = th
 		}
 		return th
@@ -427,9 +430,9 @@ func (th *thread) isIdleSyscall(name string) bool {
 }
 
 // category names the budget slice a call belongs to.
-func category(ev *model.Event) string {
+func category(ev *model.Event, svc services) string {
 	if !ev.Peer.IsZero() && !(ev.Peer.Family == model.FamilyUnix && ev.Peer.Path == "") {
-		return "peer " + peerLabel(ev.Peer)
+		return "peer " + svc.label(ev.Peer)
 	}
 	if ev.FDKnown {
 		switch ev.FDKind {
@@ -484,7 +487,7 @@ func (th *thread) computeBudget() {
 			cats[catIdle] += ev.Duration
 			continue
 		}
-		cats[category(ev)] += ev.Duration
+		cats[category(ev, th.svc)] += ev.Duration
 	}
 	for name, st := range th.stats {
 		if th.isIdleSyscall(name) {

@@ -62,6 +62,25 @@ struct {
 	__type(value, struct sysinfo);
 } syscall_info SEC(".maps");
 
+/*
+ * Connections opened while tracing whose first bytes are still to be seen:
+ * the protocol they speak names the service better than a port does.
+ */
+struct sniff_key {
+	__u32 tgid;
+	__s32 fd;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct sniff_key);
+	__type(value, __u8);
+} sniff SEC(".maps");
+
+/* Entries in sniff, roughly: while zero, reads and writes skip the lookup. */
+volatile __s64 sniff_pending;
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, DROP_MAX);
@@ -319,6 +338,7 @@ struct call {
 	__u32 flags;
 	__s32 fd_arg;
 	__u32 slow;
+	__u32 peek; /* the first read or write on a new connection */
 };
 
 static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct call *c)
@@ -356,6 +376,12 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 	if (flags & SYS_CONNECT) {
 		e->kind = EV_CONNECT;
 		read_sockaddr(e, u.args[1], u.args[2]);
+		if (ret == 0 || ret == -115 /* EINPROGRESS */) {
+			struct sniff_key k = {.tgid = c->tgid, .fd = u.args[0]};
+			__u8 one = 1;
+			if (bpf_map_update_elem(&sniff, &k, &one, BPF_ANY) == 0)
+				__sync_fetch_and_add(&sniff_pending, 1);
+		}
 	} else if (flags & SYS_BIND) {
 		e->kind = EV_BIND;
 		read_sockaddr(e, u.args[1], u.args[2]);
@@ -396,6 +422,14 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 		fill_fd(e, u.args[c->fd_arg]);
 	}
 
+	if (c->peek) {
+		if (!c->slow && e->kind == EV_SYSCALL)
+			e->kind = EV_PEEK;
+		__u64 n = ret < PEEK_LEN ? ret : PEEK_LEN;
+		if (bpf_probe_read_user(e->data, n & (PEEK_LEN * 2 - 1), (void *)u.args[1]) == 0)
+			e->data_len = n;
+	}
+
 	if (with_stack) {
 		long n = bpf_get_stack(ctx, e->fp_stack, sizeof(e->fp_stack), BPF_F_USER_STACK);
 		e->fp_depth = n > 0 ? (__u64)n / 8 : 0;
@@ -405,6 +439,20 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 	}
 	bpf_ringbuf_submit(e, rb_flags());
 	return 0;
+}
+
+/* first_bytes reports whether this read or write is the first on a
+ * connection snag saw opened, and forgets the connection if so. */
+static __noinline bool first_bytes(__u32 tgid, struct pt_regs *regs)
+{
+	struct uregs u;
+	read_uregs(regs, &u);
+	struct sniff_key k = {.tgid = tgid, .fd = u.args[0]};
+	if (!bpf_map_lookup_elem(&sniff, &k))
+		return false;
+	if (bpf_map_delete_elem(&sniff, &k) == 0)
+		__sync_fetch_and_add(&sniff_pending, -1);
+	return true;
 }
 
 SEC("raw_tracepoint/sys_exit")
@@ -452,13 +500,15 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (!si)
 		return 0;
 	bool slow = dur >= slow_ns;
-	if (!slow && !(si->flags & (SYS_CONNECT | SYS_ACCEPT | SYS_BIND | SYS_SENDTO | SYS_SENDMSG)))
+	bool peek = (si->flags & SYS_PEEK) && ret > 0 && sniff_pending > 0 &&
+		    first_bytes(tgid, (struct pt_regs *)ctx->args[0]);
+	if (!slow && !peek && !(si->flags & (SYS_CONNECT | SYS_ACCEPT | SYS_BIND | SYS_SENDTO | SYS_SENDMSG)))
 		return 0;
 	if (!slow && (si->flags & SYS_ACCEPT) && ret < 0)
 		return 0; /* a non-blocking accept finding nothing */
 	struct call c = {
 		.now = now, .dur = dur, .ret = ret, .tgid = tgid, .tid = tid, .nr = nr,
-		.flags = si->flags, .fd_arg = si->fd_arg, .slow = slow,
+		.flags = si->flags, .fd_arg = si->fd_arg, .slow = slow, .peek = peek,
 	};
 	return emit_syscall(ctx, &c);
 }

@@ -19,6 +19,7 @@
 #define PATH_LEN 128
 #define STACK_COPY_MAX 16384 /* upper bound of the user stack copy per event */
 #define FP_STACK_DEPTH 32
+#define PEEK_LEN 64 /* first bytes of a new connection, to name its protocol */
 
 enum event_kind {
 	EV_SYSCALL = 1,
@@ -29,6 +30,7 @@ enum event_kind {
 	EV_FORK = 6,
 	EV_EXEC = 7,
 	EV_EXIT = 8,
+	EV_PEEK = 9, /* the first read or write on a connection snag saw open */
 };
 
 enum fd_kind {
@@ -50,6 +52,7 @@ enum sys_flag {
 	SYS_PPOLL = 1 << 6,   /* pollfd array, timespec timeout */
 	SYS_EPOLL = 1 << 7,   /* epoll fd, timeout in ms in arg 3 */
 	SYS_SELECT = 1 << 8,  /* nfds in arg 0 */
+	SYS_PEEK = 1 << 9,    /* fd in arg 0, buffer in arg 1: read, write, recvfrom, sendto */
 };
 
 struct sysinfo {
@@ -137,6 +140,8 @@ struct event {
 	char comm[COMM_LEN];
 	char path[PATH_LEN]; /* EV_EXEC: filename */
 	struct user_regs regs;
+	__u32 data_len; /* bytes valid in data */
+	__u8 data[PEEK_LEN];
 	__u32 fp_depth;  /* valid entries in fp_stack */
 	__u32 stack_len; /* user stack bytes following this record */
 	__u64 fp_stack[FP_STACK_DEPTH];

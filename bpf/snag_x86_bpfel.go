@@ -86,8 +86,11 @@ type snagEvent struct {
 		Fp uint64
 		Lr uint64
 	}
+	DataLen  uint32
+	Data     [64]uint8
 	FpDepth  uint32
 	StackLen uint32
+	_        [4]byte
 	FpStack  [32]uint64
 }
 
@@ -102,6 +105,7 @@ const (
 	snagEventKindEV_FORK    snagEventKind = 6
 	snagEventKindEV_EXEC    snagEventKind = 7
 	snagEventKindEV_EXIT    snagEventKind = 8
+	snagEventKindEV_PEEK    snagEventKind = 9
 )
 
 type snagFdKind uint32
@@ -121,6 +125,12 @@ type snagInflight struct {
 	Pad uint32
 }
 
+type snagSniffKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Fd   int32
+}
+
 type snagSysFlag uint32
 
 const (
@@ -133,6 +143,7 @@ const (
 	snagSysFlagSYS_PPOLL   snagSysFlag = 64
 	snagSysFlagSYS_EPOLL   snagSysFlag = 128
 	snagSysFlagSYS_SELECT  snagSysFlag = 256
+	snagSysFlagSYS_PEEK    snagSysFlag = 512
 )
 
 type snagSysinfo struct {
@@ -156,6 +167,7 @@ const (
 	snagMapCalls            = "calls"
 	snagMapDrops            = "drops"
 	snagMapEvents           = "events"
+	snagMapSniff            = "sniff"
 	snagMapSyscallInfo      = "syscall_info"
 	snagMapTraced           = "traced"
 	snagProgSchedExec       = "sched_exec"
@@ -171,6 +183,7 @@ const (
 	snagVarUnusedTraceState = "_unused_trace_state"
 	snagVarFollowForks      = "follow_forks"
 	snagVarSlowNs           = "slow_ns"
+	snagVarSniffPending     = "sniff_pending"
 	snagVarStackNs          = "stack_ns"
 	snagVarStackPages       = "stack_pages"
 	snagVarTargTgid         = "targ_tgid"
@@ -235,6 +248,7 @@ type snagMapSpecs struct {
 	Calls       *ebpf.MapSpec `ebpf:"calls"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	Sniff       *ebpf.MapSpec `ebpf:"sniff"`
 	SyscallInfo *ebpf.MapSpec `ebpf:"syscall_info"`
 	Traced      *ebpf.MapSpec `ebpf:"traced"`
 }
@@ -251,6 +265,7 @@ type snagVariableSpecs struct {
 	UnusedTraceState *ebpf.VariableSpec `ebpf:"_unused_trace_state"`
 	FollowForks      *ebpf.VariableSpec `ebpf:"follow_forks"`
 	SlowNs           *ebpf.VariableSpec `ebpf:"slow_ns"`
+	SniffPending     *ebpf.VariableSpec `ebpf:"sniff_pending"`
 	StackNs          *ebpf.VariableSpec `ebpf:"stack_ns"`
 	StackPages       *ebpf.VariableSpec `ebpf:"stack_pages"`
 	TargTgid         *ebpf.VariableSpec `ebpf:"targ_tgid"`
@@ -282,6 +297,7 @@ type snagMaps struct {
 	Calls       *ebpf.Map `ebpf:"calls"`
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Events      *ebpf.Map `ebpf:"events"`
+	Sniff       *ebpf.Map `ebpf:"sniff"`
 	SyscallInfo *ebpf.Map `ebpf:"syscall_info"`
 	Traced      *ebpf.Map `ebpf:"traced"`
 }
@@ -292,6 +308,7 @@ func (m *snagMaps) Close() error {
 		m.Calls,
 		m.Drops,
 		m.Events,
+		m.Sniff,
 		m.SyscallInfo,
 		m.Traced,
 	)
@@ -309,6 +326,7 @@ type snagVariables struct {
 	UnusedTraceState *ebpf.Variable `ebpf:"_unused_trace_state"`
 	FollowForks      *ebpf.Variable `ebpf:"follow_forks"`
 	SlowNs           *ebpf.Variable `ebpf:"slow_ns"`
+	SniffPending     *ebpf.Variable `ebpf:"sniff_pending"`
 	StackNs          *ebpf.Variable `ebpf:"stack_ns"`
 	StackPages       *ebpf.Variable `ebpf:"stack_pages"`
 	TargTgid         *ebpf.Variable `ebpf:"targ_tgid"`

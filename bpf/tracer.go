@@ -206,7 +206,11 @@ func (t *Tracer) fillSyscallInfo() error {
 		"epoll_pwait2": uint32(snagSysFlagSYS_EPOLL),
 		"select":       uint32(snagSysFlagSYS_SELECT),
 		"pselect6":     uint32(snagSysFlagSYS_SELECT),
+		"read":         uint32(snagSysFlagSYS_PEEK),
+		"write":        uint32(snagSysFlagSYS_PEEK),
+		"recvfrom":     uint32(snagSysFlagSYS_PEEK),
 	}
+	flags["sendto"] |= uint32(snagSysFlagSYS_PEEK)
 	var keys []uint32
 	var vals []snagSysinfo
 	for nr := 0; nr < MaxSyscalls; nr++ {
@@ -307,6 +311,10 @@ func (t *Tracer) decode(raw []byte, rec *Record) error {
 	if e.SaLen > 0 {
 		n := min(int(e.SaLen), len(e.Sa))
 		ev.Peer = DecodeSockaddr(e.Sa[:n])
+	}
+	if e.DataLen > 0 {
+		// Copied: events outlive the record, and peeks are rare.
+		ev.Data = bytes.Clone(e.Data[:min(int(e.DataLen), len(e.Data))])
 	}
 	if ev.Peer.IsZero() {
 		ev.Peer = sockAddr(e.Peer.Family, e.Peer.Port, e.Peer.Addr)

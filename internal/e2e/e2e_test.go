@@ -65,6 +65,7 @@ type report struct {
 	} `json:"threads"`
 	Connections []struct {
 		Peer     string `json:"peer"`
+		Service  string `json:"service"`
 		Expected bool   `json:"expected"`
 	} `json:"connections"`
 	Findings []finding `json:"findings"`

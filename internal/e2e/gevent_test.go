@@ -271,3 +271,20 @@ func TestGeventStraceLogs(t *testing.T) {
 		}
 	})
 }
+
+// MariaDB listens on 13306 here, a port that names nothing: snag names the
+// service from the greeting it sees on a new connection.
+func TestServiceFromGreeting(t *testing.T) {
+	requireGevent(t)
+	script := `import socket; s = socket.create_connection(("127.0.0.1", ` + dbPort + `)); s.recv(128); s.close()`
+	r, _ := snag(t, "run", "--format", "json", "--", python, "-c", script)
+	for _, c := range r.Connections {
+		if c.Peer == dbPeer {
+			if c.Service != "mysql" {
+				t.Errorf("service of %s is %q, want mysql from its greeting", dbPeer, c.Service)
+			}
+			return
+		}
+	}
+	t.Errorf("no connection to %s in %+v", dbPeer, r.Connections)
+}

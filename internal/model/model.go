@@ -97,9 +97,10 @@ const (
 	EvFork                         // a new traced process or thread
 	EvExec                         // execve completed
 	EvExit                         // a thread or process ended
+	EvPeek                         // the first read or write on a connection opened while tracing
 )
 
-var eventKindNames = [...]string{"", "syscall", "connect", "accept", "bind", "sendto", "fork", "exec", "exit"}
+var eventKindNames = [...]string{"", "syscall", "connect", "accept", "bind", "sendto", "fork", "exec", "exit", "peek"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) && k != 0 {
@@ -142,6 +143,11 @@ type Event struct {
 	ExitCode int    // EvExit
 
 	Stack []Frame // leaf first; empty when not captured
+
+	// Data holds the first bytes read or written on a connection opened
+	// while tracing (EvPeek, or a slow first call): its protocol names the
+	// service better than its port does.
+	Data []byte
 }
 
 // Failed reports whether a syscall returned an error.

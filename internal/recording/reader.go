@@ -2,6 +2,7 @@ package recording
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -433,6 +434,11 @@ func (d *decoder) event(c *cursor, e *model.Event) error {
 				}
 				e.Stack[i] = d.frames[id]
 			}
+		}
+	}
+	if flags&evData != 0 {
+		if b := c.bytes(uint64(c.count("data byte"))); len(b) > 0 {
+			e.Data = bytes.Clone(b)
 		}
 	}
 	return c.err

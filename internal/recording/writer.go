@@ -259,6 +259,7 @@ const (
 	evFilename   = 1 << 12
 	evExitCode   = 1 << 13
 	evStack      = 1 << 14
+	evData       = 1 << 15
 
 	fdKindEscape = evFDKindMask
 )
@@ -329,6 +330,9 @@ func (w *Writer) appendEvent(b []byte, e *model.Event) []byte {
 	if len(e.Stack) > 0 {
 		flags |= evStack
 	}
+	if len(e.Data) > 0 {
+		flags |= evData
+	}
 
 	b = append(b, byte(e.Kind))
 	b = appendUvarint(b, flags)
@@ -393,6 +397,10 @@ func (w *Writer) appendEvent(b []byte, e *model.Event) []byte {
 		for i := range e.Stack {
 			b = appendUvarint(b, w.frame(&e.Stack[i]))
 		}
+	}
+	if flags&evData != 0 {
+		b = appendUvarint(b, uint64(len(e.Data)))
+		b = append(b, e.Data...)
 	}
 	return b
 }
