@@ -43,6 +43,19 @@ struct {
 } calls SEC(".maps");
 
 /*
+ * The call in flight on each CPU. Most syscalls return on the CPU they
+ * entered on without sleeping, so sys_exit finds them here with no hash
+ * lookup at either end; a thread switched out mid-call has its entry moved
+ * to `calls` by sched_switch.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct inflight);
+} cpu_call SEC(".maps");
+
+/*
  * Keyed by thread: only that thread ever writes its entries, so a shared
  * hash needs no atomics and sees no cross-CPU contention, and its memory
  * does not grow with the CPU count the way a per-CPU map's would.
@@ -160,18 +173,32 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (!is_traced(id >> 32))
 		return 0;
 
-	struct inflight *in = bpf_map_lookup_elem(&calls, &tid);
-	if (!in) {
-		struct inflight zero = {};
-		bpf_map_update_elem(&calls, &tid, &zero, BPF_NOEXIST);
-		in = bpf_map_lookup_elem(&calls, &tid);
-		if (!in) {
-			count_drop(DROP_INFLIGHT_FULL);
-			return 0;
-		}
-	}
+	__u32 zero = 0;
+	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
+	if (!in)
+		return 0;
+	in->tid = tid;
 	in->nr = ctx->args[1];
 	in->ts = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* A traced thread leaving the CPU mid-syscall takes its entry along. */
+SEC("raw_tracepoint/sched_switch")
+int sched_switch(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u32 zero = 0;
+	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
+
+	if (!in || !in->tid)
+		return 0;
+	/* current is still the task being switched out */
+	if (in->tid == (__u32)bpf_get_current_pid_tgid()) {
+		struct inflight moved = {.ts = in->ts, .nr = in->nr};
+		if (bpf_map_update_elem(&calls, &in->tid, &moved, BPF_ANY))
+			count_drop(DROP_INFLIGHT_FULL);
+	}
+	in->tid = 0;
 	return 0;
 }
 
@@ -464,14 +491,24 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (!is_traced(tgid))
 		return 0;
 
-	struct inflight *in = bpf_map_lookup_elem(&calls, &tid);
-	if (!in || !in->ts)
-		return 0; /* entered before the attach, or before exec under snag run */
+	__u64 ts;
+	__u32 nr, zero = 0;
+	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
+	if (in && in->tid == tid) {
+		ts = in->ts;
+		nr = in->nr;
+		in->tid = 0;
+	} else {
+		in = bpf_map_lookup_elem(&calls, &tid);
+		if (!in || !in->ts)
+			return 0; /* entered before the attach, or before exec under snag run */
+		ts = in->ts;
+		nr = in->nr;
+		in->ts = 0;
+	}
 	__u64 now = bpf_ktime_get_ns();
-	__u64 dur = now - in->ts;
-	__u32 nr = in->nr;
+	__u64 dur = now - ts;
 	__s64 ret = ctx->args[1];
-	in->ts = 0;
 
 	struct agg_key key = {.tgid = tgid, .tid = tid, .nr = nr};
 	struct agg_val *v = bpf_map_lookup_elem(&aggs, &key);
@@ -590,6 +627,10 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (!is_traced(tgid))
 		return 0;
 	bpf_map_delete_elem(&calls, &tid);
+	__u32 zero = 0;
+	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
+	if (in && in->tid == tid)
+		in->tid = 0; /* exit_group never returns: drop the entry before the final switch */
 	struct event *e = lifecycle_event(EV_EXIT, tgid, tid);
 	if (!e)
 		return 0;

@@ -92,7 +92,7 @@ struct agg_val {
 struct inflight {
 	__u64 ts;
 	__u32 nr;
-	__u32 _pad;
+	__u32 tid; /* owner, in the per-CPU slot */
 };
 
 struct sock_addr {

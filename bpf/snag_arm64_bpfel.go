@@ -122,7 +122,7 @@ type snagInflight struct {
 	_   structs.HostLayout
 	Ts  uint64
 	Nr  uint32
-	Pad uint32
+	Tid uint32
 }
 
 type snagSniffKey struct {
@@ -165,6 +165,7 @@ const (
 const (
 	snagMapAggs             = "aggs"
 	snagMapCalls            = "calls"
+	snagMapCpuCall          = "cpu_call"
 	snagMapDrops            = "drops"
 	snagMapEvents           = "events"
 	snagMapSniff            = "sniff"
@@ -173,6 +174,7 @@ const (
 	snagProgSchedExec       = "sched_exec"
 	snagProgSchedExit       = "sched_exit"
 	snagProgSchedFork       = "sched_fork"
+	snagProgSchedSwitch     = "sched_switch"
 	snagProgSysEnter        = "sys_enter"
 	snagProgSysExit         = "sys_exit"
 	snagVarUnusedDropReason = "_unused_drop_reason"
@@ -233,11 +235,12 @@ type snagSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type snagProgramSpecs struct {
-	SchedExec *ebpf.ProgramSpec `ebpf:"sched_exec"`
-	SchedExit *ebpf.ProgramSpec `ebpf:"sched_exit"`
-	SchedFork *ebpf.ProgramSpec `ebpf:"sched_fork"`
-	SysEnter  *ebpf.ProgramSpec `ebpf:"sys_enter"`
-	SysExit   *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	SchedExec   *ebpf.ProgramSpec `ebpf:"sched_exec"`
+	SchedExit   *ebpf.ProgramSpec `ebpf:"sched_exit"`
+	SchedFork   *ebpf.ProgramSpec `ebpf:"sched_fork"`
+	SchedSwitch *ebpf.ProgramSpec `ebpf:"sched_switch"`
+	SysEnter    *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysExit     *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // snagMapSpecs contains maps before they are loaded into the kernel.
@@ -246,6 +249,7 @@ type snagProgramSpecs struct {
 type snagMapSpecs struct {
 	Aggs        *ebpf.MapSpec `ebpf:"aggs"`
 	Calls       *ebpf.MapSpec `ebpf:"calls"`
+	CpuCall     *ebpf.MapSpec `ebpf:"cpu_call"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	Sniff       *ebpf.MapSpec `ebpf:"sniff"`
@@ -295,6 +299,7 @@ func (o *snagObjects) Close() error {
 type snagMaps struct {
 	Aggs        *ebpf.Map `ebpf:"aggs"`
 	Calls       *ebpf.Map `ebpf:"calls"`
+	CpuCall     *ebpf.Map `ebpf:"cpu_call"`
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	Sniff       *ebpf.Map `ebpf:"sniff"`
@@ -306,6 +311,7 @@ func (m *snagMaps) Close() error {
 	return _SnagClose(
 		m.Aggs,
 		m.Calls,
+		m.CpuCall,
 		m.Drops,
 		m.Events,
 		m.Sniff,
@@ -338,11 +344,12 @@ type snagVariables struct {
 //
 // It can be passed to loadSnagObjects or ebpf.CollectionSpec.LoadAndAssign.
 type snagPrograms struct {
-	SchedExec *ebpf.Program `ebpf:"sched_exec"`
-	SchedExit *ebpf.Program `ebpf:"sched_exit"`
-	SchedFork *ebpf.Program `ebpf:"sched_fork"`
-	SysEnter  *ebpf.Program `ebpf:"sys_enter"`
-	SysExit   *ebpf.Program `ebpf:"sys_exit"`
+	SchedExec   *ebpf.Program `ebpf:"sched_exec"`
+	SchedExit   *ebpf.Program `ebpf:"sched_exit"`
+	SchedFork   *ebpf.Program `ebpf:"sched_fork"`
+	SchedSwitch *ebpf.Program `ebpf:"sched_switch"`
+	SysEnter    *ebpf.Program `ebpf:"sys_enter"`
+	SysExit     *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *snagPrograms) Close() error {
@@ -350,6 +357,7 @@ func (p *snagPrograms) Close() error {
 		p.SchedExec,
 		p.SchedExit,
 		p.SchedFork,
+		p.SchedSwitch,
 		p.SysEnter,
 		p.SysExit,
 	)

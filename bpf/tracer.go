@@ -168,6 +168,7 @@ func (t *Tracer) setup(opts Options) error {
 		{"sched_process_fork", t.objs.SchedFork},
 		{"sched_process_exec", t.objs.SchedExec},
 		{"sched_process_exit", t.objs.SchedExit},
+		{"sched_switch", t.objs.SchedSwitch},
 		{"sys_exit", t.objs.SysExit},
 		{"sys_enter", t.objs.SysEnter},
 	} {
