@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/snagtrace/snag/internal/procfs"
 )
@@ -45,7 +46,15 @@ type space struct {
 	maps []procfs.Mapping // ascending Start, as /proc/PID/maps lists them
 	keys []string         // objects key per mapping once resolved
 	errs []error          // sticky per-mapping failure (open or parse)
+	read time.Time        // when maps was read
 }
+
+// MissRefreshInterval bounds how often a miss re-reads a process's maps.
+// Some addresses miss for good (a garbage return address at the end of an
+// unwind, a JIT region): without a bound every stack would re-read and
+// re-parse /proc/PID/maps. A library dlopen()ed since the last read is
+// found within this interval.
+var MissRefreshInterval = time.Second
 
 type statKey struct {
 	dev, ino     uint64
@@ -76,8 +85,17 @@ func (r *Resolver[T]) Refresh(pid int) error {
 		return err
 	}
 	sort.Slice(maps, func(i, j int) bool { return maps[i].Start < maps[j].Start })
-	r.spaces[pid] = &space{maps: maps, keys: make([]string, len(maps)), errs: make([]error, len(maps))}
+	r.spaces[pid] = &space{maps: maps, keys: make([]string, len(maps)), errs: make([]error, len(maps)), read: time.Now()}
 	return nil
+}
+
+// RefreshAfterMiss re-reads pid's maps after an address missed, unless they
+// were read less than MissRefreshInterval ago. It reports whether it did.
+func (r *Resolver[T]) RefreshAfterMiss(pid int) bool {
+	if sp, ok := r.spaces[pid]; ok && time.Since(sp.read) < MissRefreshInterval {
+		return false
+	}
+	return r.Refresh(pid) == nil
 }
 
 // Forget drops what is known about pid's address space.

@@ -54,7 +54,7 @@ func (s *Symbolizer) Frames(pid int, pcs []uint64) []model.Frame {
 		if errors.Is(err, elfx.ErrNoMapping) && !refreshed {
 			// The process may have mapped a library since we read its maps.
 			refreshed = true
-			if s.res.Refresh(pid) == nil {
+			if s.res.RefreshAfterMiss(pid) {
 				m, o, err = s.res.Lookup(pid, lookup)
 			}
 		}

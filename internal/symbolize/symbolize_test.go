@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/snagtrace/snag/internal/elfx"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
 )
@@ -181,6 +183,8 @@ func symAt(syms map[string]elf.Symbol, v uint64) string {
 }
 
 func TestFramesRefreshOnMiss(t *testing.T) {
+	defer func(d time.Duration) { elfx.MissRefreshInterval = d }(elfx.MissRefreshInterval)
+	elfx.MissRefreshInterval = 0 // the simulated dlopen comes right after the first read
 	dir := t.TempDir()
 	full, syms := buildLib(t, dir, "libfull.so", false)
 	p := newFakeProc(t)

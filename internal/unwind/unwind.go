@@ -144,7 +144,7 @@ func (u *Unwinder) row(pid int, addr uint64, refreshed *bool) (row, error) {
 	m, o, err := u.res.Lookup(pid, addr)
 	if errors.Is(err, elfx.ErrNoMapping) && !*refreshed {
 		*refreshed = true
-		if u.res.Refresh(pid) == nil {
+		if u.res.RefreshAfterMiss(pid) {
 			m, o, err = u.res.Lookup(pid, addr)
 		}
 	}
