@@ -1,6 +1,9 @@
 package tracer
 
 import (
+	"encoding/binary"
+	"slices"
+
 	"github.com/snagtrace/snag/bpf"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
@@ -17,13 +20,25 @@ import (
 type stackResolver struct {
 	unw *unwind.Unwinder
 	sym *symbolize.Symbolizer
+	// seen shares the frames of stacks already symbolized: a blocking call
+	// repeats from the same place thousands of times, and each event then
+	// costs neither symbolization nor its own copy of the frames.
+	seen map[stackKey][]model.Frame
 }
+
+type stackKey struct {
+	pid int
+	pcs string // the return addresses' bytes
+}
+
+// maxSeenStacks bounds the cache; past it the cache starts over.
+const maxSeenStacks = 4096
 
 // userSpaceEnd bounds user addresses on amd64 and arm64 (48-bit VAs).
 const userSpaceEnd = 1 << 48
 
 func newStackResolver(p procfs.FS) *stackResolver {
-	return &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p)}
+	return &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p), seen: map[stackKey][]model.Frame{}}
 }
 
 func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
@@ -47,6 +62,20 @@ func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
 	if len(pcs) == 0 {
 		return nil
 	}
+	key := stackKey{pid, pcsKey(pcs, complete)}
+	if frames, ok := r.seen[key]; ok {
+		return frames
+	}
+	// Clipped: events share it, so an append by a reader must copy.
+	frames := slices.Clip(r.symbolize(pid, pcs, complete))
+	if len(r.seen) >= maxSeenStacks {
+		clear(r.seen)
+	}
+	r.seen[key] = frames
+	return frames
+}
+
+func (r *stackResolver) symbolize(pid int, pcs []uint64, complete bool) []model.Frame {
 	frames := r.sym.Frames(pid, pcs)
 	for i, f := range frames {
 		if coroutineEntry[f.Function] {
@@ -71,4 +100,20 @@ var coroutineEntry = map[string]bool{
 func (r *stackResolver) forget(pid int) {
 	r.unw.Forget(pid)
 	r.sym.Forget(pid)
+	for k := range r.seen {
+		if k.pid == pid {
+			delete(r.seen, k)
+		}
+	}
+}
+
+func pcsKey(pcs []uint64, complete bool) string {
+	b := make([]byte, 0, 8*len(pcs)+1)
+	for _, pc := range pcs {
+		b = binary.LittleEndian.AppendUint64(b, pc)
+	}
+	if complete {
+		b = append(b, 1)
+	}
+	return string(b)
 }
