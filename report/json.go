@@ -50,6 +50,7 @@ type jsonDrops struct {
 	InFlightMap  uint64 `json:"in_flight_map"`
 	StackRead    uint64 `json:"stack_read"`
 	Unparsed     uint64 `json:"unparsed"`
+	OverLimit    uint64 `json:"over_limit"`
 }
 
 type jsonProcess struct {
@@ -183,6 +184,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		Drops: jsonDrops{
 			RingBuffer: t.Drops.RingBuffer, AggregateMap: t.Drops.AggregateMap,
 			InFlightMap: t.Drops.InFlightMap, StackRead: t.Drops.StackRead, Unparsed: t.Drops.Unparsed,
+			OverLimit: t.Drops.OverLimit,
 		},
 		Processes:       make([]jsonProcess, 0, len(t.Processes)),
 		Syscalls:        make([]jsonSyscall, 0, len(t.Syscalls)),

@@ -16,6 +16,10 @@ import (
 	"github.com/snagtrace/snag/internal/tracer"
 )
 
+// defaultMaxEvents bounds a live trace's memory: about 300 bytes an event,
+// stacks shared, so some 300 MiB at worst; aggregates stay exact past it.
+const defaultMaxEvents = 1_000_000
+
 // traceFlags are shared by attach, run and record.
 type traceFlags struct {
 	pids        string
@@ -25,6 +29,7 @@ type traceFlags struct {
 	stackBytes  int
 	ringBytes   int
 	maxSlots    int
+	maxEvents   int
 	debug       bool
 }
 
@@ -38,6 +43,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet, withPID bool) {
 	fs.IntVar(&f.stackBytes, "stack-bytes", bpf.DefaultStackBytes, "user stack bytes copied per slow call for unwinding (0 disables stacks)")
 	fs.IntVar(&f.ringBytes, "ring-bytes", bpf.DefaultRingBytes, "ring buffer size in bytes (a power of two)")
 	fs.IntVar(&f.maxSlots, "max-slots", bpf.DefaultMaxSlots, "most (thread, syscall) aggregates kept in the kernel")
+	fs.IntVar(&f.maxEvents, "max-events", defaultMaxEvents, "most events kept in memory for the report; more are counted as dropped (0: no limit)")
 	fs.BoolVar(&f.debug, "debug", false, "log details, including the verifier's log on load failures")
 }
 
@@ -56,6 +62,9 @@ func (f *traceFlags) validate() error {
 	}
 	if f.maxSlots <= 0 {
 		return usagef("--max-slots must be positive")
+	}
+	if f.maxEvents < 0 {
+		return usagef("--max-events must not be negative")
 	}
 	return nil
 }
@@ -81,6 +90,7 @@ func (f *traceFlags) config(env Env) tracer.Config {
 		RingBytes:   f.ringBytes,
 		MaxSlots:    f.maxSlots,
 		KeepEvents:  true,
+		MaxEvents:   f.maxEvents,
 	}
 	if env.StderrTTY {
 		cfg.Status = env.Stderr

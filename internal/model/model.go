@@ -277,9 +277,12 @@ type Drops struct {
 	InFlightMap  uint64 // syscall entries that found the in-flight map full
 	StackRead    uint64 // user stack copies that failed
 	Unparsed     uint64 // input lines or records that could not be read
+	// OverLimit: events received but not kept for the report once a live
+	// trace held its maximum (aggregates still count them).
+	OverLimit uint64
 }
 
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
-	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.Unparsed
+	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.Unparsed + d.OverLimit
 }

@@ -35,8 +35,10 @@ type Config struct {
 	MaxSlots    int
 
 	// KeepEvents keeps events in the returned Trace (live reports need
-	// them; a recording streams them through OnEvent instead).
+	// them; a recording streams them through OnEvent instead), at most
+	// MaxEvents of them (0: no limit); the rest are counted as dropped.
 	KeepEvents bool
+	MaxEvents  int
 	OnEvent    func(*model.Event) error
 	// OnStart is called once the programs are attached, with the trace
 	// header filled in (target, sockets and blocked state at attach).
@@ -62,6 +64,8 @@ type session struct {
 	child   *child
 	stacks  *stackResolver
 	events  uint64
+	// overLimit counts events past Config.MaxEvents.
+	overLimit uint64
 }
 
 // Run traces until the window ends and returns the assembled trace. A
@@ -317,7 +321,11 @@ func (s *session) handle(rec *bpf.Record) error {
 		}
 	}
 	if s.cfg.KeepEvents {
-		s.trace.Events = append(s.trace.Events, *ev)
+		if s.cfg.MaxEvents > 0 && len(s.trace.Events) >= s.cfg.MaxEvents {
+			s.overLimit++
+		} else {
+			s.trace.Events = append(s.trace.Events, *ev)
+		}
 	}
 	return nil
 }
@@ -368,6 +376,7 @@ func (s *session) finish() (*model.Trace, error) {
 	if t.Drops, err = s.tr.Drops(); err != nil {
 		return nil, err
 	}
+	t.Drops.OverLimit = s.overLimit
 	for _, st := range stats {
 		s.thread(st.PID, st.TID)
 	}

@@ -203,3 +203,17 @@ func TestDropsAreCountedAndCountsStayExact(t *testing.T) {
 		t.Errorf("getppid: %d calls with drops, want exactly %d", s.count, nGetppid)
 	}
 }
+
+func TestMaxEventsBoundsMemoryAndCounts(t *testing.T) {
+	testutil.RequireBPF(t)
+	tr, run := attach(t, testutil.Workload{Getppid: 5000}, Config{AllEvents: true, MaxEvents: 100})
+	if len(tr.Events) != 100 {
+		t.Errorf("kept %d events, want the limit of 100", len(tr.Events))
+	}
+	if tr.Drops.OverLimit < 4900 {
+		t.Errorf("over-limit drops %d, want at least the 4900 getppid events past the limit", tr.Drops.OverLimit)
+	}
+	if s := stat(tr, 0, run.TID, "getppid"); s.count != 5000 {
+		t.Errorf("getppid: %d calls past the event limit, want exactly 5000", s.count)
+	}
+}
