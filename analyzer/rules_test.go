@@ -214,3 +214,19 @@ func TestBlockedSingleFDPollIsNotALoop(t *testing.T) {
 		t.Errorf("role %s/%q for a thread stuck in a one-fd poll, want no event loop", th.Role, th.LoopWait)
 	}
 }
+
+// A Celery prefork child: quick polls (never recorded one by one) and long
+// blocking reads of the pipe its parent hands tasks through. Without a poll
+// seen over several fds it is no event loop, and its pipe reads are no stall.
+func TestPreforkChildIsNotALoop(t *testing.T) {
+	b := newTrace(3*time.Second).process(400, "celery worker").thread(400, 401, "python3", 50*ms)
+	b.calls(400, 401, "poll", 297, 280*time.Microsecond)
+	b.slow(120, model.Event{PID: 400, TID: 401, Syscall: "read", FD: 11, FDKnown: true, FDKind: model.FDPipe, Duration: 21 * ms, Ret: 4})
+	a := Analyze(b.t, Config{})
+	if th := threadOf(t, a, 401); th.Role == model.RoleEventLoop {
+		t.Errorf("role %s/%q, want no event loop", th.Role, th.LoopWait)
+	}
+	if stalls := findingsOf(a, model.KindLoopStall); len(stalls) != 0 {
+		t.Errorf("loop stalls %+v, want none", stalls)
+	}
+}

@@ -339,11 +339,14 @@ func (th *thread) loopCandidates() []loopCandidate {
 				c.time -= ev.Duration
 				c.calls--
 			}
-			if len(evs) > 0 && !multi {
-				continue
+			if b := th.blocked; b != nil && b.Syscall == name && (name == "poll" || name == "ppoll") && b.Args[1] > 1 {
+				multi = true // blocked since before the attach in a poll over several fds
 			}
-			if b := th.blocked; len(evs) == 0 && b != nil && b.Syscall == name && b.Args[1] <= 1 {
-				continue // stuck since before the attach in a poll on one fd: a client, not a loop
+			if !multi {
+				// No poll over several fds seen (none, or all quick and so
+				// not recorded one by one): no evidence of a loop. A
+				// prefork worker polls its pipe and a client its socket.
+				continue
 			}
 		}
 		if c.time > 0 || c.calls > 0 {
