@@ -20,6 +20,8 @@ const (
 	churnHighRate    = 10.0
 )
 
+const enoent = 2
+
 // conn is one peer while the inventory is built.
 type conn struct {
 	model.Connection
@@ -103,6 +105,11 @@ func (s *session) connections() []*conn {
 		}
 		switch ev.Kind {
 		case model.EvConnect:
+			if ev.Peer.Family == model.FamilyUnix && ev.Ret == -enoent {
+				// No socket at that path: nothing was reached. glibc probes
+				// nscd's socket like this on every name lookup.
+				continue
+			}
 			c := get(ev.Peer, ev.Local, false)
 			seen(c, ev)
 			c.Connects++

@@ -199,3 +199,16 @@ func TestReadBaselineErrors(t *testing.T) {
 		t.Errorf("NewBaseline(nil) = %+v", b)
 	}
 }
+
+func TestUnixConnectToMissingSocketIsNoPeer(t *testing.T) {
+	b := newTrace(time.Second).process(500, "python3").thread(500, 500, "python3", 0)
+	nscd := model.Addr{Family: model.FamilyUnix, Path: "/var/run/nscd/socket"}
+	b.t.Events = append(b.t.Events, model.Event{Kind: model.EvConnect, PID: 500, TID: 500, Syscall: "connect", FD: 5, Peer: nscd, Ret: -2, Time: b.t.StartNS + 1})
+	a := Analyze(b.t, Config{Expect: []Endpoint{{Host: "127.0.0.1", Port: 6379}}})
+	if _, ok := connOf(a, nscd.String()); ok {
+		t.Errorf("a connect that found no socket is in the inventory")
+	}
+	if f := findingsOf(a, model.KindUnexpectedConnection); len(f) != 0 {
+		t.Errorf("unexpected connection to a missing socket: %+v", f)
+	}
+}

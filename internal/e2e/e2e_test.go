@@ -41,6 +41,7 @@ func TestMain(m *testing.M) {
 			}
 		}
 		defer stopMariaDB()
+		defer stopRedis()
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -85,6 +86,7 @@ type finding struct {
 	Library  string   `json:"library"`
 	Stack    []string `json:"stack"`
 	Detail   string   `json:"detail"`
+	Hint     string   `json:"hint"`
 }
 
 func (r *report) find(kind, peer string) *finding {

@@ -1,0 +1,132 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The Celery result-backend incident (DESIGN incident 2): a worker whose
+// tasks touch no database writes every result to MySQL.
+
+const brokerPeer = "127.0.0.1:16380"
+
+var redisOnce struct {
+	sync.Once
+	err error
+}
+
+func celeryDir() string { return filepath.Join(repoRoot(), "examples", "celery-result-backend") }
+
+func requireCelery(t *testing.T) {
+	t.Helper()
+	requireGevent(t) // root, BPF, MariaDB, MySQLdb
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server not installed")
+	}
+	if err := exec.Command(python, "-c", "import celery, redis, sqlalchemy").Run(); err != nil {
+		t.Skip("python3-celery, python3-redis or python3-sqlalchemy not installed")
+	}
+	redisOnce.Do(func() {
+		cmd := exec.Command("./redis.sh", "start")
+		cmd.Dir = celeryDir()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			redisOnce.err = &startError{string(out), err}
+		}
+	})
+	if redisOnce.err != nil {
+		t.Fatal(redisOnce.err)
+	}
+}
+
+func stopRedis() {
+	cmd := exec.Command("./redis.sh", "stop")
+	cmd.Dir = celeryDir()
+	cmd.Run()
+}
+
+// celeryRun starts a worker, attaches snag to it with args, sends tasks
+// while snag traces, and returns snag's report.
+func celeryRun(t *testing.T, ignoreResult bool, args ...string) *report {
+	t.Helper()
+	worker := exec.Command(python, "-m", "celery", "-A", "tasks", "worker", "--pool", "prefork", "--concurrency", "2", "--loglevel", "WARNING")
+	worker.Dir = celeryDir()
+	worker.Env = os.Environ()
+	if ignoreResult {
+		worker.Env = append(worker.Env, "IGNORE_RESULT=1")
+	}
+	if err := worker.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { worker.Process.Kill(); worker.Wait() }()
+	time.Sleep(3 * time.Second) // the worker and its pool start
+
+	var out, errb bytes.Buffer
+	snagCmd := exec.Command(bin("snag"), append([]string{"attach", "-p", strconv.Itoa(worker.Process.Pid),
+		"--follow-forks", "-d", "5s", "--format", "json"}, args...)...)
+	snagCmd.Stdout, snagCmd.Stderr = &out, &errb
+	if err := snagCmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // attached
+	producer := exec.Command(python, "producer.py", "-n", "100", "-r", "40")
+	producer.Dir = celeryDir()
+	if b, err := producer.CombinedOutput(); err != nil {
+		t.Fatalf("producer: %v\n%s", err, b)
+	}
+	snagCmd.Wait()
+	var r report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("snag: %v\nstderr: %s", err, errb.String())
+	}
+	return &r
+}
+
+func TestCeleryResultBackendIsUnexpected(t *testing.T) {
+	requireCelery(t)
+	r := celeryRun(t, false, "--expect", brokerPeer)
+	f := r.find("unexpected-connection", dbPeer)
+	if f == nil {
+		t.Fatalf("no unexpected-connection to the result backend %s; findings: %+v", dbPeer, r.Findings)
+	}
+	if !strings.Contains(f.Hint, "ignore_result") {
+		t.Errorf("hint %q does not point at ignore_result", f.Hint)
+	}
+	for _, c := range r.Connections {
+		if c.Peer == dbPeer && c.Service != "mysql" {
+			t.Errorf("the backend on port %s is named %q, want mysql from its greeting", dbPort, c.Service)
+		}
+	}
+	if u := r.find("unexpected-connection", brokerPeer); u != nil {
+		t.Errorf("the expected broker is flagged: %+v", u)
+	}
+}
+
+// Without knowing what to expect: the peers of the fixed worker are the
+// baseline, and the broken one's extra peer is what is new.
+func TestCeleryBaselineFindsTheBackend(t *testing.T) {
+	requireCelery(t)
+	base := filepath.Join(t.TempDir(), "baseline.json")
+	good := celeryRun(t, true, "--baseline-out", base)
+	if f := good.find("unexpected-connection", ""); f != nil {
+		t.Errorf("with ignore_result, unexpected connection %+v", f)
+	}
+	for _, c := range good.Connections {
+		if c.Peer == dbPeer {
+			t.Errorf("with ignore_result the worker still talks to %s", dbPeer)
+		}
+	}
+	bad := celeryRun(t, false, "--baseline", base)
+	if f := bad.find("unexpected-connection", dbPeer); f == nil {
+		t.Errorf("the result backend is not new against the baseline; findings: %+v", bad.Findings)
+	}
+}
