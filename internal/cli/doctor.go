@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/snagtrace/snag/internal/features"
@@ -19,10 +20,14 @@ func cmdDoctor(_ context.Context, args []string, env Env) error {
 			continue
 		}
 		missing++
-		fmt.Fprintf(env.Stdout, "MISSING  %s: %v\n         fix: %s\n", c.Name, c.Err, c.Fix)
+		status := "MISSING"
+		if errors.Is(c.Err, features.ErrNotChecked) {
+			status = "UNKNOWN"
+		}
+		fmt.Fprintf(env.Stdout, "%-8s %s: %v\n         fix: %s\n", status, c.Name, c.Err, c.Fix)
 	}
 	if missing > 0 {
-		return &features.MissingError{What: fmt.Sprintf("%d of %d requirements missing: snag cannot trace here", missing, len(features.All()))}
+		return &features.MissingError{What: fmt.Sprintf("%d of %d requirements missing or unchecked: snag cannot trace here", missing, len(features.All()))}
 	}
 	fmt.Fprintln(env.Stdout, "snag can trace on this host.")
 	return nil

@@ -24,6 +24,9 @@ type Check struct {
 	Fix  string // what to do when it is not
 }
 
+// ErrNotChecked marks a probe that could not run without privileges.
+var ErrNotChecked = errors.New("not checked: the probe itself needs privileges")
+
 // MissingError says tracing cannot start here and why. The CLI turns it
 // into exit code 3.
 type MissingError struct {
@@ -65,7 +68,14 @@ func All() []Check {
 
 func probe() []Check {
 	var out []Check
-	add := func(name string, err error, fix string) { out = append(out, Check{name, err, fix}) }
+	add := func(name string, err error, fix string) {
+		// Without privileges a kernel probe fails for that reason alone:
+		// say so rather than blame the kernel version.
+		if err != nil && len(out) > 0 && errors.Is(err, os.ErrPermission) {
+			err, fix = ErrNotChecked, "run snag doctor as root to check this"
+		}
+		out = append(out, Check{name, err, fix})
+	}
 
 	add("privileges (root, or CAP_BPF with CAP_PERFMON)", privileges(),
 		"run snag as root, e.g. with sudo, or grant it cap_bpf,cap_perfmon+ep")
