@@ -30,9 +30,9 @@ test: ## every test; as root this loads BPF and runs the examples (what CI runs)
 test-unit: ## only the tests that need neither root nor servers
 	$(GO) test -count=1 -short ./...
 
-bench: build ## overhead of tracing, side by side: untraced, snag, strace, no-op BPF floor
+bench: build ## tracing overhead side by side (untraced, snag, strace, no-op BPF floor) and strace-log analysis speed
 	$(GO) build -o $(BIN)/snagbench ./internal/bench/cmd/snagbench
-	$(BIN)/snagbench -snag $(BIN)/snag
+	$(BIN)/snagbench -snag $(BIN)/snag -strace-log
 
 demo: build $(BIN)/stalledloop ## run the stalled-loop example under load and show snag's report
 	BIN=$(BIN) ./examples/demo.sh
