@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/spf13/pflag"
 
 	"github.com/snagtrace/snag/analyzer"
@@ -127,7 +129,7 @@ func cmdAttach(ctx context.Context, args []string, env Env) error {
 	setupLog(env, tf.debug)
 	cfg := tf.config(env)
 	cfg.PIDs = pids
-	return traceAndReport(ctx, cfg, oc, env)
+	return traceAndReport(ctx, cfg, tf.debug, oc, env)
 }
 
 func cmdRun(ctx context.Context, args []string, env Env) error {
@@ -163,7 +165,7 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 		defer rec.abort()
 		rec.hook(&cfg)
 		cfg.AllEvents = true
-		t, err := tracer.Run(ctx, cfg)
+		t, err := runTracer(ctx, cfg, tf.debug, env)
 		if err != nil {
 			return err
 		}
@@ -172,15 +174,26 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 		}
 		return analyzeAndReport(t, oc, env)
 	}
-	return traceAndReport(ctx, cfg, oc, env)
+	return traceAndReport(ctx, cfg, tf.debug, oc, env)
 }
 
-func traceAndReport(ctx context.Context, cfg tracer.Config, oc *outputConfig, env Env) error {
-	t, err := tracer.Run(ctx, cfg)
+func traceAndReport(ctx context.Context, cfg tracer.Config, debug bool, oc *outputConfig, env Env) error {
+	t, err := runTracer(ctx, cfg, debug, env)
 	if err != nil {
 		return err
 	}
 	return analyzeAndReport(t, oc, env)
+}
+
+// runTracer runs a session; with --debug a verifier rejection prints the
+// verifier's whole log, which is what a bug report needs.
+func runTracer(ctx context.Context, cfg tracer.Config, debug bool, env Env) (*model.Trace, error) {
+	t, err := tracer.Run(ctx, cfg)
+	var verr *ebpf.VerifierError
+	if debug && errors.As(err, &verr) {
+		fmt.Fprintf(env.Stderr, "%+v\n", verr)
+	}
+	return t, err
 }
 
 func cmdRecord(ctx context.Context, args []string, env Env) error {
@@ -213,7 +226,7 @@ func cmdRecord(ctx context.Context, args []string, env Env) error {
 	}
 	defer rec.abort()
 	rec.hook(&cfg)
-	t, err := tracer.Run(ctx, cfg)
+	t, err := runTracer(ctx, cfg, tf.debug, env)
 	if err != nil {
 		return err
 	}
