@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"sort"
 	"time"
 
@@ -166,6 +167,8 @@ func (s *session) start() error {
 		}
 		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
 	}
+	slog.Debug("attached", "pids", opts.PIDs, "armed", opts.ArmedPID, "threshold", opts.Threshold,
+		"stack_bytes", opts.StackBytes, "threads", len(s.threads), "sockets", len(s.trace.Sockets))
 	if s.cfg.OnStart != nil {
 		return s.cfg.OnStart(s.trace)
 	}
@@ -377,6 +380,7 @@ func (s *session) finish() (*model.Trace, error) {
 		return nil, err
 	}
 	t.Drops.OverLimit = s.overLimit
+	slog.Debug("detached", "duration", t.Duration, "events", s.events, "syscall_slots", len(stats), "drops", t.Drops)
 	for _, st := range stats {
 		s.thread(st.PID, st.TID)
 	}
