@@ -17,11 +17,11 @@ build: ## build bin/snag (no clang needed: the BPF objects are committed)
 $(BIN)/stalledloop: $(wildcard examples/stalledloop/*.go)
 	$(GO) build -o $@ ./examples/stalledloop
 
-generate: ## regenerate the BPF objects (Debian: clang llvm libbpf-dev) and syscall tables
-	$(GO) generate ./bpf/ ./internal/bench/noop/ ./internal/syscalls/
+generate: ## regenerate the BPF objects (clang llvm libbpf-dev), syscall tables and CPython offsets (python3.11-dev)
+	$(GO) generate ./bpf/ ./internal/bench/noop/ ./internal/syscalls/ ./internal/cpython/
 
 check-generate: generate ## fail when committed generated files drift from their sources
-	git diff --exit-code -- bpf/ internal/bench/noop/ internal/syscalls/
+	git diff --exit-code -- bpf/ internal/bench/noop/ internal/syscalls/ internal/cpython/
 
 test: ## every test; as root this loads BPF and runs the examples (what CI runs)
 	/usr/bin/python3 -m unittest discover -s examples/gevent-mysqldb

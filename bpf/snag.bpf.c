@@ -91,6 +91,13 @@ struct {
 	__type(value, __u8);
 } sniff SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); /* tgid */
+	__type(value, struct py_proc);
+} py_procs SEC(".maps");
+
 /* Entries in sniff, roughly: while zero, reads and writes skip the lookup. */
 volatile __s64 sniff_pending;
 
@@ -322,6 +329,61 @@ static __always_inline __s32 timespec_ms(__u64 uptr)
 	return ts.sec * 1000 + ts.nsec / 1000000;
 }
 
+/* Zeroes everything but py_code, which is read only up to py_depth: clang
+ * expands memset inline only up to a size, and a whole event is larger. */
+static __always_inline void zero_event(struct event *e)
+{
+	__builtin_memset(e, 0, __builtin_offsetof(struct event, py_code));
+}
+
+#if defined(__TARGET_ARCH_x86)
+static __always_inline __u64 read_u64(__u64 addr)
+{
+	__u64 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+#endif
+
+/*
+ * Walk the current thread's CPython frames: from _PyRuntime to the thread
+ * state whose thread_id is this thread's pthread_self(), then down its
+ * frame chain, keeping each frame's code object. User space reads names
+ * and files from the code objects later; they outlive the call.
+ */
+static __noinline void py_stack(struct event *e, __u32 tgid)
+{
+	/* pthread_self() is the thread pointer only where it is fsbase: x86-64. */
+#if defined(__TARGET_ARCH_x86)
+	struct py_proc *o = bpf_map_lookup_elem(&py_procs, &tgid);
+	if (!o)
+		return;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	__u64 self = BPF_CORE_READ(task, thread.fsbase);
+	__u64 interp = read_u64(o->runtime + o->interpreters_head);
+	__u64 ts = read_u64(interp + o->threads_head);
+	for (int i = 0; i < PY_THREADS && ts; i++) {
+		if (read_u64(ts + o->tstate_thread_id) == self)
+			break;
+		ts = read_u64(ts + o->tstate_next);
+	}
+	if (!ts || read_u64(ts + o->tstate_thread_id) != self)
+		return;
+	__u64 frame = read_u64(read_u64(ts + o->tstate_cframe) + o->cframe_current_frame);
+	__u32 n = 0;
+	for (int i = 0; i < PY_DEPTH && frame; i++) {
+		__u8 entry = 0;
+		e->py_code[i] = read_u64(frame + o->frame_code);
+		bpf_probe_read_user(&entry, 1, (void *)(frame + o->frame_is_entry));
+		if (entry)
+			e->py_entry |= 1U << i;
+		frame = read_u64(frame + o->frame_previous);
+		n = i + 1;
+	}
+	e->py_depth = n;
+#endif
+}
+
 /*
  * Copy the user stack page by page from SP: one big read would fail as a
  * whole when the copy runs past the end of the stack mapping, and a thread
@@ -383,7 +445,7 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 		count_drop(DROP_RINGBUF);
 		return 0;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	zero_event(e);
 
 	struct uregs u;
 	read_uregs((struct pt_regs *)ctx->args[0], &u);
@@ -461,6 +523,7 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 		long n = bpf_get_stack(ctx, e->fp_stack, sizeof(e->fp_stack), BPF_F_USER_STACK);
 		e->fp_depth = n > 0 ? (__u64)n / 8 : 0;
 		e->stack_len = copy_stack((__u8 *)(e + 1), u.r.sp);
+		py_stack(e, c->tgid);
 		if (!e->stack_len)
 			count_drop(DROP_STACK_READ);
 	}
@@ -557,7 +620,7 @@ static __always_inline struct event *lifecycle_event(__u32 kind, __u32 tgid, __u
 		count_drop(DROP_RINGBUF);
 		return NULL;
 	}
-	__builtin_memset(e, 0, sizeof(*e));
+	zero_event(e);
 	e->ts = bpf_ktime_get_ns();
 	e->kind = kind;
 	e->tgid = tgid;

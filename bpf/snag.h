@@ -20,6 +20,8 @@
 #define STACK_COPY_MAX 16384 /* upper bound of the user stack copy per event */
 #define FP_STACK_DEPTH 32
 #define PEEK_LEN 64 /* first bytes of a new connection, to name its protocol */
+#define PY_DEPTH 32 /* CPython frames walked per slow call */
+#define PY_THREADS 64 /* thread states searched for the current thread */
 
 enum event_kind {
 	EV_SYSCALL = 1,
@@ -72,6 +74,25 @@ enum drop_reason {
 	DROP_INFLIGHT_FULL = 2,
 	DROP_STACK_READ = 3,
 	DROP_MAX = 4,
+};
+
+/*
+ * Where a CPython process keeps its interpreter state, and the offsets of
+ * the fields walked from there to the current thread's frames. Filled per
+ * process by the loader (internal/cpython), keyed by TGID.
+ */
+struct py_proc {
+	__u64 runtime; /* address of _PyRuntime */
+	__u32 interpreters_head;
+	__u32 threads_head;
+	__u32 tstate_next;
+	__u32 tstate_thread_id;
+	__u32 tstate_cframe;
+	__u32 cframe_current_frame;
+	__u32 frame_code;
+	__u32 frame_previous;
+	__u32 frame_is_entry;
+	__u32 _pad;
 };
 
 struct agg_key {
@@ -140,11 +161,15 @@ struct event {
 	char comm[COMM_LEN];
 	char path[PATH_LEN]; /* EV_EXEC: filename */
 	struct user_regs regs;
+	__u32 py_depth; /* CPython code objects in py_code, innermost first */
+	__u32 py_entry; /* bit i: py_code[i]'s frame was entered from C */
 	__u32 data_len; /* bytes valid in data */
 	__u8 data[PEEK_LEN];
 	__u32 fp_depth;  /* valid entries in fp_stack */
 	__u32 stack_len; /* user stack bytes following this record */
 	__u64 fp_stack[FP_STACK_DEPTH];
+	/* Last, and not zeroed: only the first py_depth entries are read. */
+	__u64 py_code[PY_DEPTH];
 };
 
 #endif /* __SNAG_H__ */

@@ -86,12 +86,15 @@ type snagEvent struct {
 		Fp uint64
 		Lr uint64
 	}
+	PyDepth  uint32
+	PyEntry  uint32
 	DataLen  uint32
 	Data     [64]uint8
 	FpDepth  uint32
 	StackLen uint32
 	_        [4]byte
 	FpStack  [32]uint64
+	PyCode   [32]uint64
 }
 
 type snagEventKind uint32
@@ -123,6 +126,21 @@ type snagInflight struct {
 	Ts  uint64
 	Nr  uint32
 	Tid uint32
+}
+
+type snagPyProc struct {
+	_                  structs.HostLayout
+	Runtime            uint64
+	InterpretersHead   uint32
+	ThreadsHead        uint32
+	TstateNext         uint32
+	TstateThreadId     uint32
+	TstateCframe       uint32
+	CframeCurrentFrame uint32
+	FrameCode          uint32
+	FramePrevious      uint32
+	FrameIsEntry       uint32
+	Pad                uint32
 }
 
 type snagSniffKey struct {
@@ -168,6 +186,7 @@ const (
 	snagMapCpuCall          = "cpu_call"
 	snagMapDrops            = "drops"
 	snagMapEvents           = "events"
+	snagMapPyProcs          = "py_procs"
 	snagMapSniff            = "sniff"
 	snagMapSyscallInfo      = "syscall_info"
 	snagMapTraced           = "traced"
@@ -252,6 +271,7 @@ type snagMapSpecs struct {
 	CpuCall     *ebpf.MapSpec `ebpf:"cpu_call"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	PyProcs     *ebpf.MapSpec `ebpf:"py_procs"`
 	Sniff       *ebpf.MapSpec `ebpf:"sniff"`
 	SyscallInfo *ebpf.MapSpec `ebpf:"syscall_info"`
 	Traced      *ebpf.MapSpec `ebpf:"traced"`
@@ -302,6 +322,7 @@ type snagMaps struct {
 	CpuCall     *ebpf.Map `ebpf:"cpu_call"`
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Events      *ebpf.Map `ebpf:"events"`
+	PyProcs     *ebpf.Map `ebpf:"py_procs"`
 	Sniff       *ebpf.Map `ebpf:"sniff"`
 	SyscallInfo *ebpf.Map `ebpf:"syscall_info"`
 	Traced      *ebpf.Map `ebpf:"traced"`
@@ -314,6 +335,7 @@ func (m *snagMaps) Close() error {
 		m.CpuCall,
 		m.Drops,
 		m.Events,
+		m.PyProcs,
 		m.Sniff,
 		m.SyscallInfo,
 		m.Traced,

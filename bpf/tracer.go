@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
 
+	"github.com/snagtrace/snag/internal/cpython"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/syscalls"
 )
@@ -68,6 +69,10 @@ type Record struct {
 	Regs    Regs
 	Stack   []byte   // user memory from Regs.SP upward
 	FPStack []uint64 // the kernel's frame-pointer walk, leaf first
+	// PyCode holds the CPython code objects of the thread's frames,
+	// innermost first; bit i of PyEntry marks a frame entered from C.
+	PyCode  []uint64
+	PyEntry uint32
 }
 
 // Regs are the user registers at the syscall.
@@ -186,6 +191,27 @@ func (t *Tracer) AddPID(pid int) error {
 	st := uint32(snagTraceStateTRACE_ACTIVE)
 	if err := t.objs.Traced.Put(uint32(pid), st); err != nil {
 		return fmt.Errorf("trace pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// TracePython lets the kernel side walk pid's CPython frames for slow
+// calls: runtime is the address of its _PyRuntime, off its struct layout.
+func (t *Tracer) TracePython(pid int, runtime uint64, off cpython.Offsets) error {
+	p := snagPyProc{
+		Runtime:            runtime,
+		InterpretersHead:   off.InterpretersHead,
+		ThreadsHead:        off.ThreadsHead,
+		TstateNext:         off.TstateNext,
+		TstateThreadId:     off.TstateThreadID,
+		TstateCframe:       off.TstateCframe,
+		CframeCurrentFrame: off.CframeCurrentFrame,
+		FrameCode:          off.FrameCode,
+		FramePrevious:      off.FramePrevious,
+		FrameIsEntry:       off.FrameIsEntry,
+	}
+	if err := t.objs.PyProcs.Put(uint32(pid), p); err != nil {
+		return fmt.Errorf("walk python frames of pid %d: %w", pid, err)
 	}
 	return nil
 }
@@ -326,6 +352,8 @@ func (t *Tracer) decode(raw []byte, rec *Record) error {
 	}
 
 	rec.Regs = Regs{IP: e.Regs.Ip, SP: e.Regs.Sp, FP: e.Regs.Fp, LR: e.Regs.Lr}
+	rec.PyCode = e.PyCode[:min(int(e.PyDepth), len(e.PyCode))]
+	rec.PyEntry = e.PyEntry
 	depth := min(int(e.FpDepth), len(e.FpStack))
 	rec.FPStack = e.FpStack[:depth]
 	rec.Stack = nil

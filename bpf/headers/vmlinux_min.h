@@ -130,7 +130,15 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+struct thread_struct {
+#if defined(__TARGET_ARCH_x86)
+	unsigned long fsbase; /* glibc's pthread_self() on x86-64 */
+#endif
+	int _unused;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	struct thread_struct thread;
 	pid_t pid;
 	pid_t tgid;
 	int exit_code;

@@ -149,6 +149,15 @@ func checkMySQLdbStall(t *testing.T, r *report, pid int, stacks bool) {
 	if i, j := strings.Index(stack, "libmariadb.so.3"), strings.Index(stack, "_mysql.cpython"); i < 0 || j < i {
 		t.Errorf("libmariadb must be nearer the leaf than _mysql:\n%s", stack)
 	}
+	// And the Python code that made the query, under the C extension.
+	for _, want := range []string{"BaseCursor.execute (cursors.py)", "(app.py)"} {
+		if !strings.Contains(stack, want) {
+			t.Errorf("stack lacks the Python frame %s:\n%s", want, stack)
+		}
+	}
+	if i, j := strings.Index(stack, "_mysql.cpython"), strings.Index(stack, "BaseCursor.execute"); j < i {
+		t.Errorf("the Python frames must sit below the C extension that they call:\n%s", stack)
+	}
 }
 
 func TestGeventMySQLdbLoopStall(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/snagtrace/snag/bpf"
+	"github.com/snagtrace/snag/internal/cpython"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/symbolize"
@@ -20,6 +21,7 @@ import (
 type stackResolver struct {
 	unw *unwind.Unwinder
 	sym *symbolize.Symbolizer
+	py  *cpython.Reader
 	// seen shares the frames of stacks already symbolized: a blocking call
 	// repeats from the same place thousands of times, and each event then
 	// costs neither symbolization nor its own copy of the frames.
@@ -38,7 +40,8 @@ const maxSeenStacks = 4096
 const userSpaceEnd = 1 << 48
 
 func newStackResolver(p procfs.FS) *stackResolver {
-	return &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p), seen: map[stackKey][]model.Frame{}}
+	return &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p), py: cpython.NewReader(p),
+		seen: map[stackKey][]model.Frame{}}
 }
 
 func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
@@ -62,12 +65,16 @@ func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
 	if len(pcs) == 0 {
 		return nil
 	}
-	key := stackKey{pid, pcsKey(pcs, complete)}
+	key := stackKey{pid, pcsKey(pcs, complete, rec.PyCode, rec.PyEntry)}
 	if frames, ok := r.seen[key]; ok {
 		return frames
 	}
 	// Clipped: events share it, so an append by a reader must copy.
-	frames := slices.Clip(r.symbolize(pid, pcs, complete))
+	frames := r.symbolize(pid, pcs, complete)
+	if len(rec.PyCode) > 0 {
+		frames = mergePython(frames, r.py.Frames(pid, rec.PyCode), rec.PyEntry)
+	}
+	frames = slices.Clip(frames)
 	if len(r.seen) >= maxSeenStacks {
 		clear(r.seen)
 	}
@@ -100,6 +107,7 @@ var coroutineEntry = map[string]bool{
 func (r *stackResolver) forget(pid int) {
 	r.unw.Forget(pid)
 	r.sym.Forget(pid)
+	r.py.Forget(pid)
 	for k := range r.seen {
 		if k.pid == pid {
 			delete(r.seen, k)
@@ -107,13 +115,52 @@ func (r *stackResolver) forget(pid int) {
 	}
 }
 
-func pcsKey(pcs []uint64, complete bool) string {
-	b := make([]byte, 0, 8*len(pcs)+1)
+func pcsKey(pcs []uint64, complete bool, py []uint64, entry uint32) string {
+	b := make([]byte, 0, 8*(len(pcs)+len(py))+6)
 	for _, pc := range pcs {
 		b = binary.LittleEndian.AppendUint64(b, pc)
 	}
 	if complete {
 		b = append(b, 1)
 	}
-	return string(b)
+	b = append(b, 0xff) // separates native from Python frames
+	for _, c := range py {
+		b = binary.LittleEndian.AppendUint64(b, c)
+	}
+	return string(binary.LittleEndian.AppendUint32(b, entry))
+}
+
+// pyEval is the C function that runs Python frames. In CPython 3.11 one
+// call of it runs a frame and every Python frame that frame calls
+// directly; a frame marked entry is where it was called from C.
+const pyEval = "_PyEval_EvalFrameDefault"
+
+// mergePython puts Python frames (innermost first) where the interpreter
+// ran them: each run of Python frames up to an entry frame replaces one
+// _PyEval_EvalFrameDefault frame of the native stack, innermost first.
+// Frames left over, when the native stack ended early, go at its end.
+func mergePython(native, py []model.Frame, entry uint32) []model.Frame {
+	out := make([]model.Frame, 0, len(native)+len(py))
+	next := 0 // first Python frame not yet placed
+	for _, f := range native {
+		if f.Function != pyEval || next >= len(py) {
+			out = append(out, f)
+			continue
+		}
+		for next < len(py) {
+			out = append(out, py[next])
+			next++
+			if entry&(1<<(next-1)) != 0 {
+				break
+			}
+		}
+	}
+	if next < len(py) {
+		at := len(out)
+		if at > 0 && out[at-1].Kind == model.FrameTruncated {
+			at-- // keep the truncation mark last
+		}
+		out = slices.Insert(out, at, py[next:]...)
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/snagtrace/snag/bpf"
+	"github.com/snagtrace/snag/internal/cpython"
 	"github.com/snagtrace/snag/internal/features"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
@@ -164,6 +165,7 @@ func (s *session) start() error {
 		for _, pid := range opts.PIDs {
 			s.live[pid] = true
 			s.snapshot(pid)
+			s.watchPython(pid)
 		}
 		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
 	}
@@ -209,6 +211,27 @@ func (s *session) snapshot(pid int) {
 	_ = p.ResolveUnixPeers(pid, socks) // best effort: unix peers need netlink in our namespace
 	s.trace.Sockets = append(s.trace.Sockets, socks...)
 	procfs.JoinPeers(s.trace.Blocked, socks)
+}
+
+// watchPython has the kernel side walk pid's Python frames when pid runs a
+// supported CPython; anything else is quietly not Python.
+func (s *session) watchPython(pid int) {
+	if s.cfg.StackBytes == 0 {
+		return
+	}
+	p, err := cpython.Detect(s.cfg.Proc, pid)
+	if err != nil {
+		if !errors.Is(err, cpython.ErrNotPython) {
+			slog.Debug("no python frames", "pid", pid, "error", err)
+		}
+		return
+	}
+	if err := s.tr.TracePython(pid, p.Runtime, p.Off); err != nil {
+		slog.Debug("no python frames", "pid", pid, "error", err)
+		return
+	}
+	s.stacks.py.Add(p)
+	slog.Debug("python frames", "pid", pid, "version", p.Version, "runtime", p.Runtime)
 }
 
 func (s *session) thread(pid, tid int) *model.Thread {
@@ -284,11 +307,13 @@ func (s *session) handle(rec *bpf.Record) error {
 		if !ev.Thread {
 			th.PID = ev.ChildPID
 			s.live[ev.ChildPID] = true
+			s.watchPython(ev.ChildPID)
 			s.trace.Processes = append(s.trace.Processes, model.Process{PID: ev.ChildPID, PPID: ev.PID, Comm: ev.Comm})
 		}
 		th.Name = ev.Comm
 		th.Started = true
 	case model.EvExec:
+		s.watchPython(ev.PID)
 		s.thread(ev.PID, ev.TID).Name = ev.Comm
 		for i := range s.trace.Processes {
 			if p := &s.trace.Processes[i]; p.PID == ev.PID {
