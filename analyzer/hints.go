@@ -32,6 +32,23 @@ func library(stack []model.Frame) string {
 	return ""
 }
 
+// appFrame names the innermost interpreter frame of the application's own
+// code: the first Python frame not in an installed package or the standard
+// library. That is where an engineer starts reading.
+func appFrame(stack []model.Frame) string {
+	for _, f := range stack {
+		if f.Kind != model.FrameInterpreter || f.Function == "" {
+			continue
+		}
+		if strings.Contains(f.Path, "-packages/") || strings.HasPrefix(f.Path, "/usr/lib/python") ||
+			strings.HasPrefix(f.Path, "<frozen ") {
+			continue
+		}
+		return f.String()
+	}
+	return ""
+}
+
 // libraryHints is the knowledge base for C libraries found blocking an event
 // loop. Each is keyed by a prefix of the shared object's file name.
 var libraryHints = []struct{ prefix, hint string }{

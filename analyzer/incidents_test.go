@@ -182,3 +182,21 @@ func TestIncidentHubTooStalledToIdle(t *testing.T) {
 		t.Fatalf("first finding = %+v, want the high loop stall", a.Findings)
 	}
 }
+
+func TestStallNamesTheApplicationFrame(t *testing.T) {
+	py := func(fn, path string) model.Frame {
+		return model.Frame{Function: fn, Path: path, Module: path[strings.LastIndex(path, "/")+1:], Kind: model.FrameInterpreter}
+	}
+	stack := append(append([]model.Frame{}, mariadbStack[:5]...),
+		py("BaseCursor.execute", "/usr/lib/python3/dist-packages/MySQLdb/cursors.py"),
+		py("get_user", "/srv/app/views.py"),
+		py("WSGIHandler.run_application", "/usr/lib/python3/dist-packages/gevent/pywsgi.py"))
+	b := newTrace(4*time.Second).process(100, "python3 app.py").thread(100, 100, "python3", 90*ms)
+	b.calls(100, 100, "epoll_wait", 4, 12*time.Microsecond)
+	b.slow(78, model.Event{PID: 100, TID: 100, Syscall: "poll", FD: 7, PollNFDs: 1, PollFD: 7, PollTimeout: -1,
+		FDKnown: true, FDKind: model.FDSocket, Peer: inet("127.0.0.1:3306"), Duration: 50 * ms, Ret: 1, Stack: stack})
+	stalls := findingsOf(Analyze(b.t, Config{}), model.KindLoopStall)
+	if len(stalls) != 1 || !strings.Contains(stalls[0].Detail, "the call comes from get_user (views.py)") {
+		t.Errorf("stall detail does not name the application's frame: %+v", stalls)
+	}
+}

@@ -247,6 +247,11 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 		"in all this loop thread spent %s of the trace blocked outside its event loop: nothing else on it could run meanwhile",
 		what, pct(sh), plural(g.count, "call"), g.total.Round(time.Microsecond), g.p50.Round(time.Microsecond), g.max.Round(time.Microsecond),
 		th.tid, th.name, th.loopWait, pct(share(threadTotal, s.wall)))
+	if hasStack {
+		if app := appFrame(g.rep.Stack); app != "" {
+			detail += "; the call comes from " + app
+		}
+	}
 	if g.belowNote != "" {
 		detail += " (" + g.belowNote + ")"
 	}
