@@ -131,6 +131,9 @@ type fdInfo struct {
 	kind        model.FDKind
 	nbKnown, nb bool
 	local, peer model.Addr
+	// fresh: connected in this log and no data seen on it yet, so its
+	// first bytes name its protocol, as the live tracer's peek does.
+	fresh bool
 }
 
 // decodeAnnot reads a -y/-yy annotation: "TCP:[10.0.0.1:4040->10.0.0.5:3306]",

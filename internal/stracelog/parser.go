@@ -455,6 +455,7 @@ type call struct {
 	args     []byte
 	parts    [][]byte
 	splitted bool
+	data     []byte // first bytes on a fresh connection
 }
 
 func (c *call) arg(p *parser, i int) []byte {
@@ -687,6 +688,9 @@ func (p *parser) complete(c *call) bool {
 	if kind == 0 && c.dur >= p.opt.Threshold {
 		kind = model.EvSyscall
 	}
+	if c.data = p.firstBytes(c); c.data != nil && kind == 0 {
+		kind = model.EvPeek
+	}
 	if kind != 0 {
 		p.event(kind, c)
 	}
@@ -740,6 +744,7 @@ func (p *parser) track(c *call) {
 				info := p.fdOf(th, fd, true)
 				info.kind = model.FDSocket
 				info.peer = decodeSockaddr(c.arg(p, 1))
+				info.fresh = true
 			}
 		}
 	case "fcntl", "fcntl64":
@@ -1018,8 +1023,40 @@ func (p *parser) event(kind model.EventKind, c *call) {
 		}
 		e.Local = a.local
 	}
+	e.Data = c.data
 	p.tr.Events = append(p.tr.Events, e)
 	p.lastEvent = len(p.tr.Events) - 1
+}
+
+// peekLen matches the live tracer's copy of a connection's first bytes.
+const peekLen = 64
+
+// firstBytes returns the data of the first read or write on a connection
+// opened in this log (strace prints it as the buffer argument).
+func (p *parser) firstBytes(c *call) []byte {
+	switch c.name {
+	case "read", "write", "recvfrom", "sendto":
+	default:
+		return nil
+	}
+	if c.ret <= 0 {
+		return nil
+	}
+	fd, _, ok := parseFD(c.arg(p, 0))
+	if !ok {
+		return nil
+	}
+	info := p.fdOf(c.th, fd, false)
+	if info == nil || !info.fresh {
+		return nil
+	}
+	info.fresh = false
+	buf := c.arg(p, 1)
+	if len(buf) == 0 || buf[0] != '"' {
+		return nil
+	}
+	s, _ := unquote(buf)
+	return []byte(s[:min(len(s), peekLen)])
 }
 
 // cutField cuts "5<TCP:[…]>, events=POLLIN}…" or "5 6]" at the end of the

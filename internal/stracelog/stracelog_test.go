@@ -732,3 +732,32 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+func TestFirstBytesOfAFreshConnection(t *testing.T) {
+	log := `100 10:00:00.000000 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 3 <0.000010>
+100 10:00:00.000100 connect(3, {sa_family=AF_INET, sin_port=htons(13306), sin_addr=inet_addr("127.0.0.1")}, 16) = 0 <0.000100>
+100 10:00:00.000300 read(3, "[\0\0\0\n5.5.5-10.11.19-MariaDB\0", 16384) = 91 <0.000050>
+100 10:00:00.000400 write(3, "\24\0\0\1\3SELECT 1", 24) = 24 <0.000020>
+100 10:00:00.000500 read(4, "not a fresh connection", 100) = 22 <0.000020>
+`
+	tr, _, err := Parse(strings.NewReader(log), Options{Threshold: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peeks []model.Event
+	for _, e := range tr.Events {
+		if len(e.Data) > 0 {
+			peeks = append(peeks, e)
+		}
+	}
+	if len(peeks) != 1 {
+		t.Fatalf("%d events with data, want only the first read on the connection: %+v", len(peeks), peeks)
+	}
+	e := peeks[0]
+	if e.Kind != model.EvPeek || e.Syscall != "read" || e.Peer.String() != "127.0.0.1:13306" {
+		t.Errorf("peek %s %s on %s, want a read peek on 127.0.0.1:13306", e.Kind, e.Syscall, e.Peer)
+	}
+	if want := "[\x00\x00\x00\n5.5.5-10.11.19-MariaDB\x00"; string(e.Data) != want {
+		t.Errorf("data %q, want %q", e.Data, want)
+	}
+}
