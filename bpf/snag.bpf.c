@@ -531,6 +531,19 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 	return 0;
 }
 
+/* addressed_send reports whether a sendto/sendmsg names its destination,
+ * as a UDP client does, rather than sending on a connected socket. */
+static __noinline bool addressed_send(struct pt_regs *regs, __u32 flags)
+{
+	struct uregs u;
+	read_uregs(regs, &u);
+	if (flags & SYS_SENDTO)
+		return u.args[4] != 0;
+	__u64 name = 0; /* struct msghdr starts with msg_name */
+	bpf_probe_read_user(&name, sizeof(name), (void *)u.args[1]);
+	return name != 0;
+}
+
 /* first_bytes reports whether this read or write is the first on a
  * connection snag saw opened, and forgets the connection if so. */
 static __noinline bool first_bytes(__u32 tgid, struct pt_regs *regs)
@@ -602,10 +615,15 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	bool slow = dur >= slow_ns;
 	bool peek = (si->flags & SYS_PEEK) && ret > 0 && sniff_pending > 0 &&
 		    first_bytes(tgid, (struct pt_regs *)ctx->args[0]);
-	if (!slow && !peek && !(si->flags & (SYS_CONNECT | SYS_ACCEPT | SYS_BIND | SYS_SENDTO | SYS_SENDMSG)))
-		return 0;
-	if (!slow && (si->flags & SYS_ACCEPT) && ret < 0)
-		return 0; /* a non-blocking accept finding nothing */
+	if (!slow && !peek) {
+		if (!(si->flags & (SYS_CONNECT | SYS_ACCEPT | SYS_BIND | SYS_SENDTO | SYS_SENDMSG)))
+			return 0;
+		if ((si->flags & SYS_ACCEPT) && ret < 0)
+			return 0; /* a non-blocking accept finding nothing */
+		if ((si->flags & (SYS_SENDTO | SYS_SENDMSG)) &&
+		    !addressed_send((struct pt_regs *)ctx->args[0], si->flags))
+			return 0; /* send() on a connected socket: its peer is known */
+	}
 	struct call c = {
 		.now = now, .dur = dur, .ret = ret, .tgid = tgid, .tid = tid, .nr = nr,
 		.flags = si->flags, .fd_arg = si->fd_arg, .slow = slow, .peek = peek,

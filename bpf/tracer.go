@@ -335,18 +335,22 @@ func (t *Tracer) decode(raw []byte, rec *Record) error {
 			ev.ExitCode = exitStatus(int(e.ExitCode))
 		}
 	}
+	ev.Peer = sockAddr(e.Peer.Family, e.Peer.Port, e.Peer.Addr)
+	ev.Local = sockAddr(e.Local.Family, e.Local.Port, e.Local.Addr)
 	if e.SaLen > 0 {
-		n := min(int(e.SaLen), len(e.Sa))
-		ev.Peer = DecodeSockaddr(e.Sa[:n])
+		sa := DecodeSockaddr(e.Sa[:min(int(e.SaLen), len(e.Sa))])
+		switch {
+		case sa.IsZero():
+		case ev.Kind == model.EvBind:
+			ev.Local = sa // bind names our own address
+		default:
+			ev.Peer = sa // the address the call named wins over the fd's
+		}
 	}
 	if e.DataLen > 0 {
 		// Copied: events outlive the record, and peeks are rare.
 		ev.Data = bytes.Clone(e.Data[:min(int(e.DataLen), len(e.Data))])
 	}
-	if ev.Peer.IsZero() {
-		ev.Peer = sockAddr(e.Peer.Family, e.Peer.Port, e.Peer.Addr)
-	}
-	ev.Local = sockAddr(e.Local.Family, e.Local.Port, e.Local.Addr)
 	if ev.Kind == model.EvConnect && ev.FD < 0 {
 		ev.FD = int(e.Args[0])
 	}

@@ -341,3 +341,44 @@ func TestTargetExitingMidTraceStillReports(t *testing.T) {
 		t.Errorf("report for pid %d, want %d", r.Target.PID, target.Process.Pid)
 	}
 }
+
+// Fast sends on a connected socket are counted, not sent one by one as
+// events; a datagram to a named address is an event and a peer.
+func TestSendsToAddressesAreEventsConnectedSendsAreNot(t *testing.T) {
+	testutil.RequireBPF(t)
+	script := `import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(3): u.sendto(b"x", ("127.0.0.1", 9))
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+c = socket.create_connection(l.getsockname()); s, _ = l.accept()
+for _ in range(200): c.send(b"y")
+`
+	var out bytes.Buffer
+	cmd := exec.Command(bin("snag"), "run", "--format", "json", "--", "/usr/bin/python3", "-c", script)
+	cmd.Stdout = &out
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("snag run: %v", err)
+	}
+	var doc struct {
+		Events      uint64 `json:"events"`
+		Connections []struct {
+			Peer  string `json:"peer"`
+			Sends uint64 `json:"sends"`
+		} `json:"connections"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Events > 30 {
+		t.Errorf("%d events: the 200 connected sends came one by one", doc.Events)
+	}
+	var sends uint64
+	for _, c := range doc.Connections {
+		if c.Peer == "127.0.0.1:9" {
+			sends = c.Sends
+		}
+	}
+	if sends != 3 {
+		t.Errorf("%d sends to 127.0.0.1:9, want 3", sends)
+	}
+}

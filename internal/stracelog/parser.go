@@ -982,8 +982,13 @@ func (p *parser) event(kind model.EventKind, c *call) {
 		}
 	}
 	switch kind {
-	case model.EvConnect, model.EvBind:
+	case model.EvConnect:
 		e.Peer = decodeSockaddr(c.arg(p, 1))
+		if e.FD < 0 {
+			setFD(c.arg(p, 0))
+		}
+	case model.EvBind:
+		e.Local = decodeSockaddr(c.arg(p, 1)) // bind names our own address
 		if e.FD < 0 {
 			setFD(c.arg(p, 0))
 		}
@@ -1021,7 +1026,9 @@ func (p *parser) event(kind model.EventKind, c *call) {
 		if e.Peer.IsZero() {
 			e.Peer = a.peer
 		}
-		e.Local = a.local
+		if e.Local.IsZero() {
+			e.Local = a.local
+		}
 	}
 	e.Data = c.data
 	p.tr.Events = append(p.tr.Events, e)

@@ -195,7 +195,7 @@ func TestRealLogTT(t *testing.T) {
 	if s := findEvent(tr, model.EvSendTo, ""); s == nil || s.Peer != inet("[::1]:9") || s.FD != 4 {
 		t.Errorf("sendto %+v", s)
 	}
-	if b := findEvent(tr, model.EvBind, ""); b == nil || b.Peer != inet("127.0.0.1:0") {
+	if b := findEvent(tr, model.EvBind, ""); b == nil || b.Local != inet("127.0.0.1:0") || !b.Peer.IsZero() {
 		t.Errorf("bind %+v", b)
 	}
 	if p := findEvent(tr, model.EvSyscall, "poll"); p == nil || p.PollTimeout != 30 || p.PollNFDs != 0 || p.PollFD != -1 || p.Ret != 0 {
