@@ -531,6 +531,17 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 	return 0;
 }
 
+/* forget_sniff drops a closed fd from the connections awaiting first bytes,
+ * so that sniff_pending falls back to zero and reads stop looking. */
+static __noinline void forget_sniff(__u32 tgid, struct pt_regs *regs)
+{
+	struct uregs u;
+	read_uregs(regs, &u);
+	struct sniff_key k = {.tgid = tgid, .fd = u.args[0]};
+	if (bpf_map_delete_elem(&sniff, &k) == 0)
+		__sync_fetch_and_add(&sniff_pending, -1);
+}
+
 /* addressed_send reports whether a sendto/sendmsg names its destination,
  * as a UDP client does, rather than sending on a connected socket. */
 static __noinline bool addressed_send(struct pt_regs *regs, __u32 flags)
@@ -613,6 +624,8 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (!si)
 		return 0;
 	bool slow = dur >= slow_ns;
+	if ((si->flags & SYS_CLOSE) && sniff_pending > 0 && ret == 0)
+		forget_sniff(tgid, (struct pt_regs *)ctx->args[0]); /* closed before any data */
 	bool peek = (si->flags & SYS_PEEK) && ret > 0 && sniff_pending > 0 &&
 		    first_bytes(tgid, (struct pt_regs *)ctx->args[0]);
 	if (!slow && !peek) {

@@ -55,6 +55,7 @@ enum sys_flag {
 	SYS_EPOLL = 1 << 7,   /* epoll fd, timeout in ms in arg 3 */
 	SYS_SELECT = 1 << 8,  /* nfds in arg 0 */
 	SYS_PEEK = 1 << 9,    /* fd in arg 0, buffer in arg 1: read, write, recvfrom, sendto */
+	SYS_CLOSE = 1 << 10,  /* fd in arg 0 */
 };
 
 struct sysinfo {

@@ -162,6 +162,7 @@ const (
 	snagSysFlagSYS_EPOLL   snagSysFlag = 128
 	snagSysFlagSYS_SELECT  snagSysFlag = 256
 	snagSysFlagSYS_PEEK    snagSysFlag = 512
+	snagSysFlagSYS_CLOSE   snagSysFlag = 1024
 )
 
 type snagSysinfo struct {

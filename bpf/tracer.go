@@ -236,6 +236,7 @@ func (t *Tracer) fillSyscallInfo() error {
 		"read":         uint32(snagSysFlagSYS_PEEK),
 		"write":        uint32(snagSysFlagSYS_PEEK),
 		"recvfrom":     uint32(snagSysFlagSYS_PEEK),
+		"close":        uint32(snagSysFlagSYS_CLOSE),
 	}
 	flags["sendto"] |= uint32(snagSysFlagSYS_PEEK)
 	var keys []uint32
