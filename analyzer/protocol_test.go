@@ -68,3 +68,13 @@ func TestServiceFromFirstBytes(t *testing.T) {
 		t.Errorf("stalls %+v: want one naming mysql", stalls)
 	}
 }
+
+func FuzzProtocol(f *testing.F) {
+	f.Add(append(mustHex("5b0000000a"), "5.5.5-10.11.19-MariaDB\x00"...))
+	f.Add(mustHex("0000000804d2162f"))
+	f.Add([]byte("*1\r\n$4\r\nPING\r\n"))
+	f.Add(mustHex("3d000000010000000000000000dd070000"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = Protocol(b)
+	})
+}
