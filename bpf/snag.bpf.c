@@ -27,6 +27,7 @@ const volatile __u64 slow_ns = 10000000;      /* syscalls at least this slow bec
 const volatile __u32 stack_pages = 0;         /* user stack copy in 4 KiB pages; 0 = none */
 const volatile __u64 stack_ns = 10000000;     /* calls at least this slow carry a stack */
 const volatile __u64 wakeup_bytes = 1 << 18;  /* wake the reader once this much is pending */
+const volatile __u64 attach_ns = 0;           /* bpf_ktime_get_ns() when tracing began */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -213,6 +214,7 @@ int sched_switch(struct bpf_raw_tracepoint_args *ctx)
 struct uregs {
 	__u64 args[6];
 	struct user_regs r;
+	__u64 nr; /* the syscall number, as saved at entry */
 };
 
 static __always_inline void read_uregs(struct pt_regs *regs, struct uregs *u)
@@ -232,6 +234,7 @@ static __always_inline void read_uregs(struct pt_regs *regs, struct uregs *u)
 	u->r.sp = r.sp;
 	u->r.fp = r.bp;
 	u->r.lr = 0;
+	u->nr = r.orig_ax;
 #elif defined(__TARGET_ARCH_arm64)
 	/* x0 holds the return value by now; the first argument survives in orig_x0. */
 	u->args[0] = r.orig_x0;
@@ -244,6 +247,7 @@ static __always_inline void read_uregs(struct pt_regs *regs, struct uregs *u)
 	u->r.sp = r.sp;
 	u->r.fp = r.regs[29];
 	u->r.lr = r.regs[30];
+	u->nr = r.syscallno;
 #endif
 }
 
@@ -427,7 +431,8 @@ struct call {
 	__u32 flags;
 	__s32 fd_arg;
 	__u32 slow;
-	__u32 peek; /* the first read or write on a new connection */
+	__u32 peek;    /* the first read or write on a new connection */
+	__u32 partial; /* began before tracing */
 };
 
 static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct call *c)
@@ -458,6 +463,7 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 	e->tid = c->tid;
 	e->nr = c->nr;
 	e->kind = EV_SYSCALL;
+	e->partial = c->partial;
 	e->fd = -1;
 	e->poll_fd = -1;
 	e->poll_timeout_ms = -1;
@@ -569,6 +575,37 @@ static __noinline bool first_bytes(__u32 tgid, struct pt_regs *regs)
 	return true;
 }
 
+/*
+ * began_before handles a return with no entry on record: the thread's
+ * first since tracing began, of a call it was already in (a hung process's
+ * stuck call, finally returning). It is reported, when at least as slow as
+ * the threshold, with the time since the attach as a lower bound; the
+ * aggregates, which hold whole calls only, leave it out.
+ */
+static __noinline int began_before(struct bpf_raw_tracepoint_args *ctx, __u32 tgid, __u32 tid)
+{
+	struct inflight seen = {};
+
+	/* Any later return without an entry is a lost entry, not this case. */
+	bpf_map_update_elem(&calls, &tid, &seen, BPF_NOEXIST);
+	__u64 now = bpf_ktime_get_ns();
+	if (now - attach_ns < slow_ns)
+		return 0;
+	struct uregs u;
+	read_uregs((struct pt_regs *)ctx->args[0], &u);
+	__u32 nr = u.nr;
+	if (nr >= MAX_SYSCALLS)
+		return 0;
+	struct sysinfo *si = bpf_map_lookup_elem(&syscall_info, &nr);
+	if (!si || (si->flags & SYS_FORK))
+		return 0; /* a new thread or process's first return is from its creation */
+	struct call c = {
+		.now = now, .dur = now - attach_ns, .ret = ctx->args[1], .tgid = tgid, .tid = tid,
+		.nr = nr, .flags = si->flags, .fd_arg = si->fd_arg, .slow = 1, .partial = 1,
+	};
+	return emit_syscall(ctx, &c);
+}
+
 SEC("raw_tracepoint/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -587,8 +624,10 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		in->tid = 0;
 	} else {
 		in = bpf_map_lookup_elem(&calls, &tid);
-		if (!in || !in->ts)
-			return 0; /* entered before the attach, or before exec under snag run */
+		if (!in)
+			return began_before(ctx, tgid, tid);
+		if (!in->ts)
+			return 0; /* its entry was lost (counted when it was) */
 		ts = in->ts;
 		nr = in->nr;
 		in->ts = 0;

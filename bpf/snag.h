@@ -56,6 +56,7 @@ enum sys_flag {
 	SYS_SELECT = 1 << 8,  /* nfds in arg 0 */
 	SYS_PEEK = 1 << 9,    /* fd in arg 0, buffer in arg 1: read, write, recvfrom, sendto */
 	SYS_CLOSE = 1 << 10,  /* fd in arg 0 */
+	SYS_FORK = 1 << 11,   /* clone, clone3, fork, vfork: a new task returns from it unentered */
 };
 
 struct sysinfo {
@@ -154,7 +155,8 @@ struct event {
 	__u32 child; /* EV_FORK: new pid (process) or tid (thread) */
 	__s32 exit_code;
 	__u8 thread; /* EV_FORK/EV_EXIT: a thread rather than a process */
-	__u8 _pad1[3];
+	__u8 partial; /* the call began before tracing: duration_ns is a lower bound */
+	__u8 _pad1[2];
 	__u32 sa_len; /* bytes valid in sa */
 	__u8 sa[SOCKADDR_MAX];
 	struct sock_addr peer;  /* the fd's remote address when a socket */

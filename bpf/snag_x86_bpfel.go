@@ -60,7 +60,8 @@ type snagEvent struct {
 	Child         uint32
 	ExitCode      int32
 	Thread        uint8
-	Pad1          [3]uint8
+	Partial       uint8
+	Pad1          [2]uint8
 	SaLen         uint32
 	Sa            [112]uint8
 	Peer          struct {
@@ -163,6 +164,7 @@ const (
 	snagSysFlagSYS_SELECT  snagSysFlag = 256
 	snagSysFlagSYS_PEEK    snagSysFlag = 512
 	snagSysFlagSYS_CLOSE   snagSysFlag = 1024
+	snagSysFlagSYS_FORK    snagSysFlag = 2048
 )
 
 type snagSysinfo struct {
@@ -203,6 +205,7 @@ const (
 	snagVarUnusedFdKind     = "_unused_fd_kind"
 	snagVarUnusedSysFlag    = "_unused_sys_flag"
 	snagVarUnusedTraceState = "_unused_trace_state"
+	snagVarAttachNs         = "attach_ns"
 	snagVarFollowForks      = "follow_forks"
 	snagVarSlowNs           = "slow_ns"
 	snagVarSniffPending     = "sniff_pending"
@@ -288,6 +291,7 @@ type snagVariableSpecs struct {
 	UnusedFdKind     *ebpf.VariableSpec `ebpf:"_unused_fd_kind"`
 	UnusedSysFlag    *ebpf.VariableSpec `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.VariableSpec `ebpf:"_unused_trace_state"`
+	AttachNs         *ebpf.VariableSpec `ebpf:"attach_ns"`
 	FollowForks      *ebpf.VariableSpec `ebpf:"follow_forks"`
 	SlowNs           *ebpf.VariableSpec `ebpf:"slow_ns"`
 	SniffPending     *ebpf.VariableSpec `ebpf:"sniff_pending"`
@@ -353,6 +357,7 @@ type snagVariables struct {
 	UnusedFdKind     *ebpf.Variable `ebpf:"_unused_fd_kind"`
 	UnusedSysFlag    *ebpf.Variable `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.Variable `ebpf:"_unused_trace_state"`
+	AttachNs         *ebpf.Variable `ebpf:"attach_ns"`
 	FollowForks      *ebpf.Variable `ebpf:"follow_forks"`
 	SlowNs           *ebpf.Variable `ebpf:"slow_ns"`
 	SniffPending     *ebpf.Variable `ebpf:"sniff_pending"`

@@ -16,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/snagtrace/snag/internal/cpython"
 	"github.com/snagtrace/snag/internal/model"
@@ -107,6 +108,7 @@ func Load(opts Options) (*Tracer, error) {
 		"slow_ns":        uint64(opts.Threshold),
 		"stack_pages":    pages,
 		"stack_ns":       uint64(opts.StackThreshold),
+		"attach_ns":      monotonicNow(),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -237,6 +239,10 @@ func (t *Tracer) fillSyscallInfo() error {
 		"write":        uint32(snagSysFlagSYS_PEEK),
 		"recvfrom":     uint32(snagSysFlagSYS_PEEK),
 		"close":        uint32(snagSysFlagSYS_CLOSE),
+		"clone":        uint32(snagSysFlagSYS_FORK),
+		"clone3":       uint32(snagSysFlagSYS_FORK),
+		"fork":         uint32(snagSysFlagSYS_FORK),
+		"vfork":        uint32(snagSysFlagSYS_FORK),
 	}
 	flags["sendto"] |= uint32(snagSysFlagSYS_PEEK)
 	var keys []uint32
@@ -323,6 +329,7 @@ func (t *Tracer) decode(raw []byte, rec *Record) error {
 		PollTimeout: int64(e.PollTimeoutMs),
 		ChildPID:    int(e.Child),
 		Thread:      e.Thread != 0,
+		Partial:     e.Partial != 0,
 		ExitCode:    int(e.ExitCode),
 	}
 	if ev.Nr >= 0 {
@@ -370,6 +377,13 @@ func (t *Tracer) decode(raw []byte, rec *Record) error {
 		rec.Stack = raw[eventSize:end]
 	}
 	return nil
+}
+
+// monotonicNow reads the clock bpf_ktime_get_ns uses.
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
 }
 
 // exitStatus turns task->exit_code into a shell-style status.

@@ -83,6 +83,7 @@ struct pt_regs {
 	__u64 pc;
 	__u64 pstate;
 	__u64 orig_x0;
+	__s32 syscallno;
 } __attribute__((preserve_access_index));
 #endif
 

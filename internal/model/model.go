@@ -119,6 +119,9 @@ type Event struct {
 	Syscall  string // syscall name
 	Ret      int64  // return value, -errno on failure
 	Args     [6]uint64
+	// Partial: the call began before tracing did; Duration is the time
+	// since the attach, a lower bound. Aggregates leave such calls out.
+	Partial bool
 
 	// FD is the file descriptor the call operated on, -1 when none.
 	FD int

@@ -436,6 +436,7 @@ func (d *decoder) event(c *cursor, e *model.Event) error {
 			}
 		}
 	}
+	e.Partial = flags&evPartial != 0
 	if flags&evData != 0 {
 		if b := c.bytes(uint64(c.count("data byte"))); len(b) > 0 {
 			e.Data = bytes.Clone(b)

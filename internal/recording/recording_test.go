@@ -71,6 +71,7 @@ func richTrace() *model.Trace {
 			{Kind: model.EvFork, Time: 5_000_004_000, PID: 4242, TID: 4242, Nr: -1, FD: -1, ChildPID: 4244, Thread: true, Comm: "worker-2"},
 			{Kind: model.EvExec, Time: 5_000_005_000, PID: 5000, TID: 5000, Nr: -1, FD: -1, Comm: "sh", Filename: "/bin/sh"},
 			{Kind: model.EvExit, Time: 5_000_006_000, PID: 5000, TID: 5000, Nr: -1, FD: -1, ExitCode: -9},
+			{Kind: model.EvSyscall, Time: 5_000_006_500, PID: 5000, TID: 5000, Nr: 7, Syscall: "poll", FD: -1, Partial: true, Duration: 3 * time.Second},
 			{Kind: model.EvPeek, Time: 5_000_007_000, PID: 5000, TID: 5000, Nr: 0, Syscall: "read", FD: 3, Ret: 78,
 				Data: []byte("N\x00\x00\x00\n5.5.5-10.11.19-MariaDB")},
 			// Out-of-table syscall numbers share the last delta slot.

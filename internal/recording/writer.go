@@ -260,6 +260,7 @@ const (
 	evExitCode   = 1 << 13
 	evStack      = 1 << 14
 	evData       = 1 << 15
+	evPartial    = 1 << 16
 
 	fdKindEscape = evFDKindMask
 )
@@ -332,6 +333,9 @@ func (w *Writer) appendEvent(b []byte, e *model.Event) []byte {
 	}
 	if len(e.Data) > 0 {
 		flags |= evData
+	}
+	if e.Partial {
+		flags |= evPartial
 	}
 
 	b = append(b, byte(e.Kind))

@@ -170,6 +170,14 @@ func TestThreadsStartedAfterAttachAreTraced(t *testing.T) {
 			t.Errorf("thread %d: %d getppid calls, want 5000", tid, s.count)
 		}
 	}
+	// A new thread's first return is from clone, never entered: that is no
+	// call begun before the attach. (Threads already waiting when tracing
+	// began, the gate's read and the runtime's parked futexes, rightly are.)
+	for _, e := range tr.Events {
+		if e.Partial && (e.Syscall == "clone" || e.Syscall == "clone3") {
+			t.Errorf("partial %s on tid %d: a new thread's first return taken for a call begun before the attach", e.Syscall, e.TID)
+		}
+	}
 }
 
 func TestFollowForks(t *testing.T) {
@@ -215,5 +223,51 @@ func TestMaxEventsBoundsMemoryAndCounts(t *testing.T) {
 	}
 	if s := stat(tr, 0, run.TID, "getppid"); s.count != 5000 {
 		t.Errorf("getppid: %d calls past the event limit, want exactly 5000", s.count)
+	}
+}
+
+// A call already blocked when tracing begins is reported when it returns,
+// marked partial with the time since the attach, and left out of the
+// aggregates, which hold whole calls only.
+func TestCallThatBeganBeforeTheAttach(t *testing.T) {
+	testutil.RequireBPF(t)
+	w := testutil.StartWorkload(t, testutil.Workload{Sleeps: 1, SleepFor: 1500 * time.Millisecond})
+	time.Sleep(300 * time.Millisecond) // the workload is inside its nanosleep
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		if err := w.WaitDone(); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		cancel()
+	}()
+	tr, err := Run(ctx, Config{PIDs: []int{w.Cmd.Process.Pid}, Threshold: 10 * time.Millisecond, KeepEvents: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var partial []model.Event
+	for _, e := range tr.Events {
+		if e.Partial {
+			partial = append(partial, e)
+		}
+	}
+	if len(partial) == 0 {
+		t.Fatal("no partial event for the sleep that began before the attach")
+	}
+	var sleep *model.Event
+	for i := range partial {
+		if partial[i].TID == w.TID && partial[i].Syscall == "nanosleep" {
+			sleep = &partial[i]
+		}
+	}
+	if sleep == nil {
+		t.Fatalf("partial events %+v, none the workload's nanosleep", partial)
+	}
+	if sleep.Duration < 900*time.Millisecond || sleep.Duration > 1300*time.Millisecond {
+		t.Errorf("partial sleep lasted %v since the attach, want about 1.2s", sleep.Duration)
+	}
+	if s := stat(tr, 0, w.TID, "nanosleep"); s.count != 0 {
+		t.Errorf("the partial sleep is in the aggregates (%d calls)", s.count)
 	}
 }
