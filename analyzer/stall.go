@@ -84,7 +84,20 @@ type stallGroup struct {
 	p50       time.Duration
 	belowNote string // set when calls under the event threshold were added from aggregates
 	libTime   map[string]time.Duration
-	rep       *model.Event // the longest call, preferring one with a stack
+	rep       *model.Event // the longest call, preferring one with a stack, then a whole one
+}
+
+// repRank orders candidates for a group's representative call: a stack to
+// show first, then a call seen whole rather than one begun before tracing.
+func repRank(ev *model.Event) int {
+	r := 0
+	if len(ev.Stack) > 0 {
+		r += 2
+	}
+	if !ev.Partial {
+		r++
+	}
+	return r
 }
 
 func (g *stallGroup) add(ev *model.Event) {
@@ -95,8 +108,8 @@ func (g *stallGroup) add(ev *model.Event) {
 	if lib := library(ev.Stack); lib != "" {
 		g.libTime[lib] += ev.Duration
 	}
-	if g.rep == nil || len(ev.Stack) > 0 && len(g.rep.Stack) == 0 ||
-		(len(ev.Stack) > 0) == (len(g.rep.Stack) > 0) && ev.Duration > g.rep.Duration {
+	if g.rep == nil || repRank(ev) > repRank(g.rep) ||
+		repRank(ev) == repRank(g.rep) && ev.Duration > g.rep.Duration {
 		g.rep = ev
 	}
 }

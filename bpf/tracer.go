@@ -50,8 +50,11 @@ type Options struct {
 	// StackThreshold: events at least this slow carry a user stack.
 	StackThreshold time.Duration
 	StackBytes     int // user stack copy per slow event, rounded up to pages; 0 disables
-	RingBytes      int
-	MaxSlots       int
+	// Python lists CPython processes whose frames to walk from the start,
+	// before the first event; more can be added with TracePython.
+	Python    []*cpython.Process
+	RingBytes int
+	MaxSlots  int
 }
 
 // Tracer is a loaded and attached set of snag's BPF programs.
@@ -152,6 +155,11 @@ func (t *Tracer) setup(opts Options) error {
 	}
 	for _, pid := range opts.PIDs {
 		if err := t.AddPID(pid); err != nil {
+			return err
+		}
+	}
+	for _, p := range opts.Python {
+		if err := t.TracePython(p.PID, p.Runtime, p.Off); err != nil {
 			return err
 		}
 	}

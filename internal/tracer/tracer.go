@@ -133,6 +133,15 @@ func (s *session) start() error {
 		}
 	}
 
+	// Python processes are known before the attach, so that the first slow
+	// returns (calls in progress at the attach) already carry their frames.
+	if opts.StackBytes > 0 {
+		for _, pid := range opts.PIDs {
+			if p := s.detectPython(pid); p != nil {
+				opts.Python = append(opts.Python, p)
+			}
+		}
+	}
 	tr, err := bpf.Load(opts)
 	if err != nil {
 		if s.child != nil {
@@ -142,6 +151,9 @@ func (s *session) start() error {
 	}
 	s.tr = tr
 	s.stacks = newStackResolver(s.cfg.Proc)
+	for _, p := range opts.Python {
+		s.stacks.py.Add(p)
+	}
 
 	now := time.Now()
 	var ts unix.Timespec
@@ -165,7 +177,6 @@ func (s *session) start() error {
 		for _, pid := range opts.PIDs {
 			s.live[pid] = true
 			s.snapshot(pid)
-			s.watchPython(pid)
 		}
 		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
 	}
@@ -213,17 +224,28 @@ func (s *session) snapshot(pid int) {
 	procfs.JoinPeers(s.trace.Blocked, socks)
 }
 
-// watchPython has the kernel side walk pid's Python frames when pid runs a
-// supported CPython; anything else is quietly not Python.
-func (s *session) watchPython(pid int) {
-	if s.cfg.StackBytes == 0 {
-		return
-	}
+// detectPython finds a supported CPython in pid; anything else is quietly
+// not Python.
+func (s *session) detectPython(pid int) *cpython.Process {
 	p, err := cpython.Detect(s.cfg.Proc, pid)
 	if err != nil {
 		if !errors.Is(err, cpython.ErrNotPython) {
 			slog.Debug("no python frames", "pid", pid, "error", err)
 		}
+		return nil
+	}
+	slog.Debug("python frames", "pid", pid, "version", p.Version, "runtime", p.Runtime)
+	return p
+}
+
+// watchPython has the kernel side walk the Python frames of a process that
+// appeared (fork) or changed (exec) while tracing.
+func (s *session) watchPython(pid int) {
+	if s.cfg.StackBytes == 0 {
+		return
+	}
+	p := s.detectPython(pid)
+	if p == nil {
 		return
 	}
 	if err := s.tr.TracePython(pid, p.Runtime, p.Off); err != nil {
@@ -231,7 +253,6 @@ func (s *session) watchPython(pid int) {
 		return
 	}
 	s.stacks.py.Add(p)
-	slog.Debug("python frames", "pid", pid, "version", p.Version, "runtime", p.Runtime)
 }
 
 func (s *session) thread(pid, tid int) *model.Thread {
