@@ -27,7 +27,8 @@ const volatile __u64 slow_ns = 10000000;      /* syscalls at least this slow bec
 const volatile __u32 stack_pages = 0;         /* user stack copy in 4 KiB pages; 0 = none */
 const volatile __u64 stack_ns = 10000000;     /* calls at least this slow carry a stack */
 const volatile __u64 wakeup_bytes = 1 << 18;  /* wake the reader once this much is pending */
-const volatile __u64 attach_ns = 0;           /* bpf_ktime_get_ns() when tracing began */
+/* bpf_ktime_get_ns() once every program is attached; set by the loader then. */
+volatile __u64 attach_ns;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -588,9 +589,9 @@ static __noinline int began_before(struct bpf_raw_tracepoint_args *ctx, __u32 tg
 
 	/* Any later return without an entry is a lost entry, not this case. */
 	bpf_map_update_elem(&calls, &tid, &seen, BPF_NOEXIST);
-	__u64 now = bpf_ktime_get_ns();
-	if (now - attach_ns < slow_ns)
-		return 0;
+	__u64 now = bpf_ktime_get_ns(), start = attach_ns;
+	if (!start || now - start < slow_ns)
+		return 0; /* still attaching, or not slow */
 	struct uregs u;
 	read_uregs((struct pt_regs *)ctx->args[0], &u);
 	__u32 nr = u.nr;
@@ -600,7 +601,7 @@ static __noinline int began_before(struct bpf_raw_tracepoint_args *ctx, __u32 tg
 	if (!si || (si->flags & SYS_FORK))
 		return 0; /* a new thread or process's first return is from its creation */
 	struct call c = {
-		.now = now, .dur = now - attach_ns, .ret = ctx->args[1], .tgid = tgid, .tid = tid,
+		.now = now, .dur = now - start, .ret = ctx->args[1], .tgid = tgid, .tid = tid,
 		.nr = nr, .flags = si->flags, .fd_arg = si->fd_arg, .slow = 1, .partial = 1,
 	};
 	return emit_syscall(ctx, &c);

@@ -59,11 +59,12 @@ type Options struct {
 
 // Tracer is a loaded and attached set of snag's BPF programs.
 type Tracer struct {
-	objs   snagObjects
-	links  []link.Link
-	reader *ringbuf.Reader
-	arch   string
-	rec    ringbuf.Record
+	objs    snagObjects
+	links   []link.Link
+	reader  *ringbuf.Reader
+	arch    string
+	rec     ringbuf.Record
+	startNS uint64
 }
 
 // Record is one decoded ring-buffer record. Stack and FPStack alias the
@@ -111,7 +112,6 @@ func Load(opts Options) (*Tracer, error) {
 		"slow_ns":        uint64(opts.Threshold),
 		"stack_pages":    pages,
 		"stack_ns":       uint64(opts.StackThreshold),
-		"attach_ns":      monotonicNow(),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -193,8 +193,15 @@ func (t *Tracer) setup(opts Options) error {
 		}
 		t.links = append(t.links, l)
 	}
+	t.startNS = monotonicNow()
+	if err := t.objs.AttachNs.Set(t.startNS); err != nil {
+		return fmt.Errorf("set attach time: %w", err)
+	}
 	return nil
 }
+
+// StartNS is when tracing began, on the clock of Event.Time.
+func (t *Tracer) StartNS() uint64 { return t.startNS }
 
 // AddPID starts tracing another process (when the map filter is in use).
 func (t *Tracer) AddPID(pid int) error {

@@ -155,14 +155,11 @@ func (s *session) start() error {
 		s.stacks.py.Add(p)
 	}
 
-	now := time.Now()
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) // bpf_ktime_get_ns's clock
 	s.trace = &model.Trace{
 		Source:    "ebpf",
 		Arch:      syscalls.Native(),
-		Start:     now,
-		StartNS:   uint64(ts.Nano()),
+		Start:     time.Now(),
+		StartNS:   tr.StartNS(),
 		Threshold: opts.Threshold,
 	}
 	if s.child != nil {
