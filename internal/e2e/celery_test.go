@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/snagtrace/snag/internal/procfs"
 )
 
 // The Celery result-backend incident (DESIGN incident 2): a worker whose
@@ -68,7 +70,18 @@ func celeryRun(t *testing.T, ignoreResult bool, args ...string) *report {
 		t.Fatal(err)
 	}
 	defer func() { worker.Process.Kill(); worker.Wait() }()
-	time.Sleep(3 * time.Second) // the worker and its pool start
+	// Ready once its two pool children exist (a slow machine takes longer).
+	for i := 0; ; i++ {
+		kids, _ := procfs.Default.Children(worker.Process.Pid)
+		if len(kids) >= 2 {
+			break
+		}
+		if i == 200 {
+			t.Fatal("the Celery worker started no pool children in 20s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second) // the children connect to the broker
 
 	var out, errb bytes.Buffer
 	snagCmd := exec.Command(bin("snag"), append([]string{"attach", "-p", strconv.Itoa(worker.Process.Pid),
