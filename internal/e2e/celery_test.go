@@ -90,7 +90,7 @@ func celeryRun(t *testing.T, ignoreResult bool, args ...string) *report {
 	if err := snagCmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(1500 * time.Millisecond) // attached
+	waitAttached(t, snagCmd.Process.Pid)
 	producer := exec.Command(python, "producer.py", "-n", "100", "-r", "40")
 	producer.Dir = celeryDir()
 	if b, err := producer.CombinedOutput(); err != nil {
@@ -142,4 +142,23 @@ func TestCeleryBaselineFindsTheBackend(t *testing.T) {
 	if f := bad.find("unexpected-connection", dbPeer); f == nil {
 		t.Errorf("the result backend is not new against the baseline; findings: %+v", bad.Findings)
 	}
+}
+
+// waitAttached waits until snag holds its BPF links: from then on it traces.
+func waitAttached(t *testing.T, pid int) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		links := 0
+		fds, _ := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+		for _, fd := range fds {
+			if target, _ := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "fd", fd.Name())); strings.Contains(target, "bpf_link") {
+				links++
+			}
+		}
+		if links >= 6 { // sys_enter, sys_exit, sched_switch and the process lifecycle
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("snag did not attach within 20s")
 }
