@@ -83,6 +83,21 @@ func (f *traceFlags) parsePIDs() ([]int, error) {
 	return pids, nil
 }
 
+// session validates the flags and turns them into a tracer configuration.
+func (f *traceFlags) session(env Env) (tracer.Config, error) {
+	pids, err := f.parsePIDs()
+	if err != nil {
+		return tracer.Config{}, err
+	}
+	if err := f.validate(); err != nil {
+		return tracer.Config{}, err
+	}
+	setupLog(env, f.debug)
+	cfg := f.config(env)
+	cfg.PIDs = pids
+	return cfg, nil
+}
+
 func (f *traceFlags) config(env Env) tracer.Config {
 	cfg := tracer.Config{
 		FollowForks: f.followForks,
@@ -115,20 +130,14 @@ func cmdAttach(ctx context.Context, args []string, env Env) error {
 	if tf.pids == "" {
 		return usagef("attach: -p PID is required")
 	}
-	pids, err := tf.parsePIDs()
+	cfg, err := tf.session(env)
 	if err != nil {
-		return err
-	}
-	if err := tf.validate(); err != nil {
 		return err
 	}
 	oc, err := of.prepare()
 	if err != nil {
 		return err
 	}
-	setupLog(env, tf.debug)
-	cfg := tf.config(env)
-	cfg.PIDs = pids
 	return traceAndReport(ctx, cfg, tf.debug, oc, env)
 }
 
@@ -146,30 +155,19 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 	if fs.NArg() == 0 {
 		return usagef("run: give the command after --, e.g. snag run -- python3 app.py")
 	}
-	if err := tf.validate(); err != nil {
+	cfg, err := tf.session(env)
+	if err != nil {
 		return err
 	}
 	oc, err := of.prepare()
 	if err != nil {
 		return err
 	}
-	setupLog(env, tf.debug)
-	cfg := tf.config(env)
 	cfg.Command = fs.Args()
 	cfg.Stdin, cfg.Stdout, cfg.Stderr = env.Stdin, env.Stdout, env.Stderr
 	if record != "" {
-		rec, err := newRecorder(record)
+		t, _, err := traceToRecording(ctx, cfg, record, tf.debug, env)
 		if err != nil {
-			return err
-		}
-		defer rec.abort()
-		rec.hook(&cfg)
-		cfg.AllEvents = true
-		t, err := runTracer(ctx, cfg, tf.debug, env)
-		if err != nil {
-			return err
-		}
-		if err := rec.close(t); err != nil {
 			return err
 		}
 		return analyzeAndReport(t, oc, env)
@@ -208,34 +206,38 @@ func cmdRecord(ctx context.Context, args []string, env Env) error {
 	if tf.pids == "" || out == "" {
 		return usagef("record: -p PID and -o FILE are required")
 	}
-	pids, err := tf.parsePIDs()
+	cfg, err := tf.session(env)
 	if err != nil {
 		return err
 	}
-	if err := tf.validate(); err != nil {
-		return err
-	}
-	setupLog(env, tf.debug)
-	cfg := tf.config(env)
-	cfg.PIDs = pids
-	cfg.AllEvents = true
-	cfg.KeepEvents = false
-	rec, err := newRecorder(out)
+	cfg.KeepEvents = false // streamed to the file instead
+	t, events, err := traceToRecording(ctx, cfg, out, tf.debug, env)
 	if err != nil {
-		return err
-	}
-	defer rec.abort()
-	rec.hook(&cfg)
-	t, err := runTracer(ctx, cfg, tf.debug, env)
-	if err != nil {
-		return err
-	}
-	if err := rec.close(t); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "snag: recorded %d events of pid %d over %s to %s (%d dropped)\n",
-		rec.events, t.Target.PID, t.Duration.Round(time.Millisecond), out, t.Drops.Total())
+		events, t.Target.PID, t.Duration.Round(time.Millisecond), out, t.Drops.Total())
 	return nil
+}
+
+// traceToRecording traces with every syscall an event, streaming them to
+// the recording at path, and returns the trace and the events written.
+func traceToRecording(ctx context.Context, cfg tracer.Config, path string, debug bool, env Env) (*model.Trace, uint64, error) {
+	rec, err := newRecorder(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rec.abort()
+	rec.hook(&cfg)
+	cfg.AllEvents = true
+	t, err := runTracer(ctx, cfg, debug, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := rec.close(t); err != nil {
+		return nil, 0, err
+	}
+	return t, rec.events, nil
 }
 
 // recorder streams events into a recording file as they arrive, flushing
