@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"time"
 
@@ -55,7 +56,7 @@ type Config struct {
 // ErrNoProcess marks a target that does not exist; the CLI exits 2.
 var ErrNoProcess = errors.New("no such process")
 
-// Session is a running trace.
+// session is one running trace.
 type session struct {
 	cfg     Config
 	tr      *bpf.Tracer
@@ -168,7 +169,7 @@ func (s *session) start() error {
 			return err
 		}
 		s.live[s.child.pid] = true
-		s.trace.Target = model.Target{PID: s.child.pid, Cmdline: s.cfg.Command, Comm: baseName(s.cfg.Command[0])}
+		s.trace.Target = model.Target{PID: s.child.pid, Cmdline: s.cfg.Command, Comm: filepath.Base(s.cfg.Command[0])}
 		s.trace.Processes = append(s.trace.Processes, model.Process{PID: s.child.pid, PPID: unix.Getpid(), Cmdline: s.cfg.Command})
 	} else {
 		for _, pid := range opts.PIDs {
@@ -483,13 +484,4 @@ func classifyLoadError(err error) error {
 		return &features.MissingError{What: "cannot load snag's BPF programs", Fix: "run as root or with CAP_BPF and CAP_PERFMON; `snag doctor` lists what this host allows", Err: err}
 	}
 	return err
-}
-
-func baseName(p string) string {
-	for i := len(p) - 1; i >= 0; i-- {
-		if p[i] == '/' {
-			return p[i+1:]
-		}
-	}
-	return p
 }
