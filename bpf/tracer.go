@@ -508,28 +508,18 @@ func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 func (t *Tracer) Drops() (model.Drops, error) {
 	var d model.Drops
 	var per []uint64
-	read := func(reason snagDropReason) (uint64, error) {
+	for reason, dst := range map[snagDropReason]*uint64{
+		snagDropReasonDROP_RINGBUF:       &d.RingBuffer,
+		snagDropReasonDROP_AGG_FULL:      &d.AggregateMap,
+		snagDropReasonDROP_INFLIGHT_FULL: &d.InFlightMap,
+		snagDropReasonDROP_STACK_READ:    &d.StackRead,
+	} {
 		if err := t.objs.Drops.Lookup(uint32(reason), &per); err != nil {
-			return 0, fmt.Errorf("read drop counter %d: %w", reason, err)
+			return d, fmt.Errorf("read drop counter %d: %w", reason, err)
 		}
-		var n uint64
 		for _, v := range per {
-			n += v
+			*dst += v
 		}
-		return n, nil
-	}
-	var err error
-	if d.RingBuffer, err = read(snagDropReasonDROP_RINGBUF); err != nil {
-		return d, err
-	}
-	if d.AggregateMap, err = read(snagDropReasonDROP_AGG_FULL); err != nil {
-		return d, err
-	}
-	if d.InFlightMap, err = read(snagDropReasonDROP_INFLIGHT_FULL); err != nil {
-		return d, err
-	}
-	if d.StackRead, err = read(snagDropReasonDROP_STACK_READ); err != nil {
-		return d, err
 	}
 	return d, nil
 }
