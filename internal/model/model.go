@@ -30,6 +30,17 @@ type Trace struct {
 	// What was already there when tracing began.
 	Sockets []Socket       // socket fds of each traced process
 	Blocked []BlockedState // the syscall each thread was in at attach
+	Files   []OpenFile     // non-socket fds of each traced process with their paths
+
+	// Epoll holds the interest lists of the traced processes' epoll fds,
+	// read at attach and again at the end: what a readiness wait watches
+	// tells an event loop (connections, pipes carrying work) from a
+	// prefork worker waiting only for its listening socket.
+	Epoll []EpollSet
+	// Listeners are listening sockets of processes on the host (in the
+	// target's network namespace), so a local peer is named by the process
+	// serving it: "127.0.0.1:23081 (mariadbd, pid 4242)".
+	Listeners []Listener
 
 	Drops Drops
 }
@@ -50,6 +61,9 @@ type Process struct {
 	Exe       string
 	Exited    bool
 	ExitCode  int
+	// Runtime is what runs the process's code, detected once by the
+	// source; every rule and hint that depends on it asks this field.
+	Runtime Runtime
 }
 
 // Thread is one traced thread.
@@ -98,9 +112,11 @@ const (
 	EvExec                         // execve completed
 	EvExit                         // a thread or process ended
 	EvPeek                         // the first read or write on a connection opened while tracing
+	EvOpen                         // a file opened while tracing: Filename is its path, Ret its fd
+	EvClose                        // close(2) of a socket or file opened while tracing: FD
 )
 
-var eventKindNames = [...]string{"", "syscall", "connect", "accept", "bind", "sendto", "fork", "exec", "exit", "peek"}
+var eventKindNames = [...]string{"", "syscall", "connect", "accept", "bind", "sendto", "fork", "exec", "exit", "peek", "open", "close"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) && k != 0 {
@@ -142,7 +158,7 @@ type Event struct {
 	ChildPID int    // EvFork: the new process or thread
 	Thread   bool   // EvFork/EvExit: a thread rather than a process
 	Comm     string // EvExec: new comm; EvFork: child's comm
-	Filename string // EvExec: the executed file
+	Filename string // EvExec: the executed file; EvOpen: the opened path
 	ExitCode int    // EvExit
 
 	Stack []Frame // leaf first; empty when not captured
@@ -256,6 +272,39 @@ type Socket struct {
 	Local Addr
 	Peer  Addr
 	State string // "ESTABLISHED", "LISTEN", …
+}
+
+// OpenFile is a non-socket fd open in a traced process: a file, pipe or
+// anon inode, named as /proc/PID/fd names it ("/var/lib/app/db.sqlite",
+// "pipe:[123]", "anon_inode:[eventfd]").
+type OpenFile struct {
+	PID  int
+	FD   int
+	Path string
+}
+
+// EpollSet is the interest list of one epoll fd (/proc/PID/fdinfo/EPFD).
+type EpollSet struct {
+	PID  int
+	EPFD int
+	End  bool // read at the end of the trace; false: at attach
+	FDs  []EpollFD
+}
+
+// EpollFD is one fd an epoll instance watches, with what it is.
+type EpollFD struct {
+	FD        int
+	Kind      FDKind
+	Listening bool   // a listening socket: the wait is for new connections
+	Peer      Addr   // a connected socket's peer
+	Path      string // what /proc/PID/fd names it: "pipe:[..]", "anon_inode:[eventfd]"
+}
+
+// Listener is a listening socket on the host and the process that owns it.
+type Listener struct {
+	Addr Addr
+	PID  int // 0 when no visible process holds it
+	Comm string
 }
 
 // BlockedState is what a thread was doing at the moment of attach, read from
