@@ -72,10 +72,11 @@ func Analyze(t *model.Trace, cfg Config) *model.Analysis {
 		cc.Inbound = c.inbound
 		a.Connections = append(a.Connections, cc)
 	}
-	a.Findings = append(a.Findings, s.loopStalls()...)
+	stalls, sat := s.oneCause(s.loopStalls(), s.workerSaturation())
+	a.Findings = append(a.Findings, stalls...)
 	a.Findings = append(a.Findings, s.connectionFindings(conns)...)
 	a.Findings = append(a.Findings, s.lockContention()...)
-	a.Findings = append(a.Findings, s.workerSaturation()...)
+	a.Findings = append(a.Findings, sat...)
 	sortFindings(a.Findings)
 	return a
 }

@@ -53,6 +53,12 @@ func (s *session) lockContention() []model.Finding {
 		if th.role == model.RoleIdle || th.life <= 0 {
 			continue
 		}
+		if rt := th.proc.runtime; rt.Name == model.RuntimeNode || rt.Name == model.RuntimeJVM {
+			// Their pools (libuv's threadpool, the JVM's executors) wait
+			// for work on condition variables: without the futex operation
+			// that says a mutex, short frequent waits are jobs arriving.
+			continue
+		}
 		c := &contender{th: th}
 		for name, st := range th.stats {
 			if syscalls.ClassOf(name) != syscalls.ClassFutex {
@@ -155,7 +161,7 @@ func (s *session) contentionFinding(pid int, cs []*contender) model.Finding {
 		f.Title += " 0x" + strconv.FormatUint(addrs[0], 16)
 		seen += fmt.Sprintf(", most slow waits on futex 0x%x", addrs[0])
 	}
-	if s.python[pid] {
+	if s.isPython(pid) {
 		f.Hint = seen + ". This is a Python process: futex waits shared by several threads are usually the GIL, " +
 			"CPU-bound threads taking turns (every sys.getswitchinterval(), 5ms by default); move CPU-bound work to processes " +
 			"or to C code that releases the GIL. If it is not the GIL, the stacks of the waits name the lock"

@@ -38,6 +38,20 @@ func (b *builder) process(pid int, cmdline ...string) *builder {
 	return b
 }
 
+// runtime sets what runs process pid.
+func (b *builder) runtime(pid int, r model.Runtime) *builder {
+	for i := range b.t.Processes {
+		if b.t.Processes[i].PID == pid {
+			b.t.Processes[i].Runtime = r
+			return b
+		}
+	}
+	b.t.Processes = append(b.t.Processes, model.Process{PID: pid, Runtime: r})
+	return b
+}
+
+var geventRuntime = model.Runtime{Name: model.RuntimeCPython, Version: "3.11.2", Loop: model.LoopGevent}
+
 // calls records n calls of name, each taking d, in the aggregates.
 func (b *builder) calls(pid, tid int, name string, n int, d time.Duration) *builder {
 	for i := range b.t.Syscalls {

@@ -50,23 +50,71 @@ func appFrame(stack []model.Frame) string {
 }
 
 // libraryHints is the knowledge base for C libraries found blocking an event
-// loop. Each is keyed by a prefix of the shared object's file name.
-var libraryHints = []struct{ prefix, hint string }{
-	{"libmariadb", "MySQLdb (mysqlclient) is a C extension gevent cannot patch: use PyMySQL, or run queries in a thread pool (gevent.threadpool)"},
-	{"libmysqlclient", "MySQLdb (mysqlclient) is a C extension gevent cannot patch: use PyMySQL, or run queries in a thread pool (gevent.threadpool)"},
-	{"libmemcached", "pylibmc wraps libmemcached, which gevent cannot patch: use a pure-Python memcached client (python-memcached or pymemcache)"},
-	{"libpq", "psycopg2 wraps libpq, which blocks unless told otherwise: install psycogreen (psycogreen.gevent.patch_psycopg()) or use psycopg 3's async API"},
-	{"librdkafka", "confluent-kafka's librdkafka blocks the calling thread: call poll/flush with timeout 0 from the loop, or run the producer in a thread"},
-	{"libcurl", "pycurl blocks the calling thread: use the loop's HTTP client, or run the transfer in a thread pool"},
-	{"libzmq", "pyzmq's blocking sockets stall the loop: use zmq.green (gevent) or zmq.asyncio"},
-	{"libgrpc", "grpcio's C core blocks the loop: call grpc.experimental.gevent.init_gevent() under gevent, or use grpc.aio"},
-	{"cygrpc", "grpcio's C core blocks the loop: call grpc.experimental.gevent.init_gevent() under gevent, or use grpc.aio"},
-	{"libldap", "python-ldap wraps libldap, which gevent cannot patch: use ldap3 (pure Python) or a thread pool"},
-	{"libsasl", "a SASL handshake in C blocks the loop: move it to a thread pool"},
+// loop, keyed by a prefix of the shared object's file name: what the library
+// is, and what replaces it under a greenlet hub and under asyncio.
+var libraryHints = []struct{ prefix, what, green, async string }{
+	{"libmariadb", "MySQLdb (mysqlclient) is a C extension over libmariadb", "PyMySQL (pure Python)", "aiomysql or asyncmy"},
+	{"libmysqlclient", "MySQLdb (mysqlclient) is a C extension over libmysqlclient", "PyMySQL (pure Python)", "aiomysql or asyncmy"},
+	{"libmemcached", "pylibmc wraps libmemcached", "pymemcache or python-memcached (pure Python)", "aiomcache"},
+	{"libpq", "psycopg2 wraps libpq, which blocks unless told otherwise", "psycogreen (psycogreen.gevent.patch_psycopg())", "psycopg 3's async API or asyncpg"},
+	{"librdkafka", "confluent-kafka's librdkafka blocks the calling thread", "poll/flush with timeout 0 from the loop", "aiokafka"},
+	{"libcurl", "pycurl blocks the calling thread", "the hub's patched HTTP client (requests, urllib3)", "aiohttp or httpx's async client"},
+	{"libzmq", "pyzmq's blocking sockets block the thread", "zmq.green", "zmq.asyncio"},
+	{"libgrpc", "grpcio's C core blocks the thread", "grpc.experimental.gevent.init_gevent()", "grpc.aio"},
+	{"cygrpc", "grpcio's C core blocks the thread", "grpc.experimental.gevent.init_gevent()", "grpc.aio"},
+	{"libldap", "python-ldap wraps libldap", "ldap3 (pure Python)", "ldap3 in a thread (asyncio.to_thread)"},
+	{"libsasl", "a SASL handshake in C blocks the thread", "", ""},
 }
 
-// serviceHints: what usually makes blocking I/O to a service on a loop when
-// no stack names the library.
+// offload is how the runtime moves a blocking call off its loop.
+func offload(r model.Runtime) string {
+	switch {
+	case r.Loop == model.LoopGevent:
+		return "gevent's thread pool (gevent.get_hub().threadpool)"
+	case r.Loop == model.LoopEventlet:
+		return "eventlet.tpool.execute"
+	case r.Loop == model.LoopAsyncio || r.Loop == model.LoopUvloop:
+		return "asyncio.to_thread or loop.run_in_executor"
+	case r.Name == model.RuntimeNode:
+		return "a worker thread (worker_threads) or the asynchronous API, which runs on the libuv threadpool"
+	case r.Name == model.RuntimeJVM:
+		return "a separate executor, never the event-loop thread (Netty, Vert.x)"
+	}
+	return "a thread pool"
+}
+
+// green reports whether the runtime is a greenlet hub (monkey-patching).
+func green(r model.Runtime) bool { return r.Loop == model.LoopGevent || r.Loop == model.LoopEventlet }
+
+// asyncioLoop reports whether the runtime runs asyncio (or uvloop).
+func asyncioLoop(r model.Runtime) bool {
+	return r.Loop == model.LoopAsyncio || r.Loop == model.LoopUvloop
+}
+
+// libraryAdvice says what to do about a C library blocking the loop, for
+// this runtime only.
+func libraryAdvice(lib string, r model.Runtime) string {
+	for _, h := range libraryHints {
+		if !strings.HasPrefix(lib, h.prefix) {
+			continue
+		}
+		switch {
+		case green(r) && h.green != "":
+			return h.what + ", which " + r.Loop + " cannot patch: use " + h.green + ", or run the calls in " + offload(r)
+		case asyncioLoop(r) && h.async != "":
+			return h.what + ", which blocks the asyncio loop: use " + h.async + ", or run the calls in " + offload(r)
+		case r.Name == model.RuntimeCPython && r.Loop == "" && h.green != "":
+			// A Python loop snag could not name: say which fix fits which.
+			return h.what + ": its calls block the loop thread; under gevent or eventlet use " + h.green +
+				", under asyncio " + h.async + ", or run the calls in a thread pool"
+		}
+		return h.what + ": its calls block the loop thread; run them in " + offload(r)
+	}
+	return ""
+}
+
+// serviceHints: what usually makes blocking I/O to a service on a Python
+// loop when no stack names the library.
 var serviceHints = map[string]string{
 	"mysql":      "blocking MySQL I/O on a loop usually comes from a C driver the loop cannot patch (MySQLdb/mysqlclient): PyMySQL is the pure-Python alternative",
 	"postgresql": "blocking PostgreSQL I/O on a loop usually comes from psycopg2 without psycogreen",
@@ -75,40 +123,72 @@ var serviceHints = map[string]string{
 	"kafka":      "blocking Kafka I/O on a loop usually comes from librdkafka (confluent-kafka)",
 }
 
-// stallHint says what to change about a loop stall, and what it is based on.
-func stallHint(name string, peer model.Addr, svc, lib string, hasStack bool) string {
+// stallHint says what to change about a loop stall, for the runtime the
+// process runs, and what it is based on.
+func stallHint(name string, peer model.Addr, path, svc, lib string, hasStack bool, r model.Runtime) string {
 	seen := "seen: " + name
-	if !peer.IsZero() {
+	switch {
+	case !peer.IsZero():
 		seen += " on " + peer.String()
+	case path != "":
+		seen += " on " + path
 	}
 	if lib != "" {
 		seen += " from " + lib
 	}
-	var advice string
-	for _, h := range libraryHints {
-		if lib != "" && strings.HasPrefix(lib, h.prefix) {
-			advice = h.hint
-			break
-		}
+	if !r.IsZero() {
+		seen += " in " + r.String()
 	}
+	node := r.Name == model.RuntimeNode
+	advice := libraryAdvice(lib, r)
 	if advice == "" {
+		class := syscalls.ClassOf(name)
 		switch {
 		case svc == "dns":
-			advice = "name resolution on the loop: resolve asynchronously (gevent's ares resolver, GEVENT_RESOLVER=ares; asyncio's loop.getaddrinfo) and cache the answers"
-		case syscalls.ClassOf(name) == syscalls.ClassSync:
-			advice = "fsync on the loop: move file writes to a thread pool (gevent.threadpool, loop.run_in_executor) or batch them"
-		case syscalls.ClassOf(name) == syscalls.ClassFileIO && peer.IsZero():
-			advice = "file I/O on the loop: move it to a thread pool (gevent.threadpool, loop.run_in_executor)"
-		case syscalls.ClassOf(name) == syscalls.ClassSleep:
-			advice = "a blocking sleep on the loop (time.sleep before monkey-patching, or in C code): use the loop's sleep (gevent.sleep, asyncio.sleep)"
-		case syscalls.ClassOf(name) == syscalls.ClassProcWait:
-			advice = "waiting for a child process on the loop: use gevent.subprocess or asyncio's subprocess support"
-		case syscalls.ClassOf(name) == syscalls.ClassConnect:
-			advice = "a blocking connect on the loop: the socket was created outside the loop's patched socket module, or by a C library"
-		case serviceHints[svc] != "":
+			switch {
+			case green(r):
+				advice = "name resolution on the hub: use gevent's ares resolver (GEVENT_RESOLVER=ares) and cache the answers"
+			case asyncioLoop(r):
+				advice = "name resolution on the loop: use loop.getaddrinfo (or aiodns) and cache the answers"
+			case node:
+				advice = "name resolution on the loop: dns.lookup runs on the libuv threadpool and dns.resolve* on c-ares; cache the answers"
+			default:
+				advice = "name resolution on the loop: resolve asynchronously and cache the answers"
+			}
+		case class == syscalls.ClassSync:
+			advice = "fsync on the loop: batch the writes, or move them to " + offload(r)
+		case class == syscalls.ClassFileIO && peer.IsZero() && node:
+			advice = "synchronous file I/O on the Node.js event loop (fs.*Sync): use fs.promises or the callback API, which run on the libuv threadpool"
+		case class == syscalls.ClassFileIO && peer.IsZero():
+			advice = "file I/O on the loop: move it to " + offload(r)
+		case class == syscalls.ClassSleep:
+			switch {
+			case green(r):
+				advice = "a blocking sleep on the hub (time.sleep before monkey-patching, or in C code): use gevent.sleep"
+			case asyncioLoop(r):
+				advice = "a blocking sleep on the loop (time.sleep in a coroutine, or in C code): use await asyncio.sleep"
+			case node:
+				advice = "a blocking sleep on the Node.js event loop (Atomics.wait, a native addon): use timers (setTimeout, timers/promises)"
+			default:
+				advice = "a blocking sleep on the loop: use the loop's own timer"
+			}
+		case class == syscalls.ClassProcWait:
+			switch {
+			case green(r):
+				advice = "waiting for a child process on the hub: use gevent.subprocess"
+			case asyncioLoop(r):
+				advice = "waiting for a child process on the loop: use asyncio.create_subprocess_exec"
+			case node:
+				advice = "waiting for a child process on the Node.js event loop (execSync, spawnSync): use child_process.spawn or execFile"
+			default:
+				advice = "waiting for a child process on the loop: use the loop's subprocess support"
+			}
+		case class == syscalls.ClassConnect:
+			advice = "a blocking connect on the loop: the socket was created outside the loop's own socket API, or by a C library"
+		case serviceHints[svc] != "" && (r.Name == model.RuntimeCPython || r.Name == ""):
 			advice = serviceHints[svc]
 		default:
-			advice = "a blocking call on the loop thread: move it to a thread pool or use the loop's non-blocking equivalent"
+			advice = "a blocking call on the loop thread: use the loop's non-blocking equivalent, or move it to " + offload(r)
 		}
 	}
 	if lib == "" {

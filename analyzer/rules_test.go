@@ -70,7 +70,7 @@ func TestRoles(t *testing.T) {
 
 // loopThread is an event loop thread (epoll fd 5) for stall cases to add to.
 func loopThread() *builder {
-	b := newTrace(10*time.Second).process(1, "python3", "app.py").thread(1, 1, "python3", 100*ms)
+	b := newTrace(10*time.Second).process(1, "python3", "app.py").runtime(1, geventRuntime).thread(1, 1, "python3", 100*ms)
 	b.calls(1, 1, "epoll_wait", 400, 2*ms)
 	return b
 }

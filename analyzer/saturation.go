@@ -30,7 +30,7 @@ func (s *session) workerSaturation() []model.Finding {
 	var workers []*thread
 	for _, th := range s.threads {
 		switch th.role {
-		case model.RoleEventLoop, model.RoleAcceptor, model.RoleWorker:
+		case model.RoleEventLoop, model.RoleSyncWorker, model.RoleAcceptor, model.RoleWorker:
 			if share(th.onCPU+th.busyBlk, th.busy()) >= saturatedMinExplained {
 				workers = append(workers, th)
 			}
@@ -40,15 +40,22 @@ func (s *session) workerSaturation() []model.Finding {
 		return nil
 	}
 	var busy, life, cpu, blocked time.Duration
+	s.saturated = map[int]float64{}
 	least := 1.0
 	var leastTh *thread
 	cats := map[string]time.Duration{}
 	var tids []int
+	loops := 0
 	for _, th := range workers {
+		if th.role == model.RoleEventLoop {
+			loops++
+		}
 		b := share(th.busy(), th.life)
 		if b < saturatedShare {
+			s.saturated = nil
 			return nil
 		}
+		s.saturated[th.tid] = b
 		if leastTh == nil || b < least {
 			least, leastTh = b, th
 		}
@@ -110,9 +117,15 @@ func (s *session) workerSaturation() []model.Finding {
 	}
 	seen := "seen: busy " + pct(avg) + ", blocked " + pct(blockedShare) + " of that, on CPU " + pct(cpuShare)
 	switch {
+	case blockedShare >= 0.5 && len(names) > 0 && loops == len(workers):
+		f.Hint = seen + ". The loop mostly waits on " + names[0] + " outside its own wait: nothing else runs meanwhile. " +
+			"Make those calls non-blocking for the loop, or move them to " + offload(s.runtimeOf(leastTh.pid))
 	case blockedShare >= 0.5 && len(names) > 0:
 		f.Hint = seen + ". The workers mostly wait on " + names[0] + " rather than compute: more workers add load there. " +
 			"Make those calls fewer or faster (pooling, caching, indexes), or serve with an async/greenlet worker so a wait does not hold a worker"
+	case cpuShare >= 0.5 && loops == len(workers):
+		f.Hint = seen + ". The loop is CPU-bound: it runs on one core however many the host has; profile where the CPU goes, " +
+			"or run more processes (one loop per core)"
 	case cpuShare >= 0.5:
 		f.Hint = seen + ". The workers are CPU-bound: add workers up to the core count, or profile where the CPU goes"
 	default:
@@ -126,4 +139,33 @@ func capitalize(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// oneCause folds a saturation into the loop stalls that explain it: when
+// every saturated thread is a loop with a stall, the stall is the cause and
+// the saturation its consequence, said inside the stall, not as a second
+// finding.
+func (s *session) oneCause(stalls, sat []model.Finding) ([]model.Finding, []model.Finding) {
+	if len(sat) == 0 || len(s.saturated) == 0 {
+		return stalls, sat
+	}
+	top := map[int]int{} // tid -> index of its largest medium-or-high stall
+	for i, f := range stalls {
+		if f.Severity < model.SeverityMedium {
+			continue
+		}
+		if j, ok := top[f.TID]; !ok || f.Total > stalls[j].Total {
+			top[f.TID] = i
+		}
+	}
+	for tid := range s.saturated {
+		if _, ok := top[tid]; !ok {
+			return stalls, sat
+		}
+	}
+	for tid, b := range s.saturated {
+		f := &stalls[top[tid]]
+		f.Detail += fmt.Sprintf("; this is also why the loop was busy %s of the time, not waiting for work: requests queue behind it", pct(b))
+	}
+	return stalls, nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/snagtrace/snag/internal/model"
@@ -37,6 +38,13 @@ func (th *thread) stallKind(ev *model.Event) stallEvidence {
 	switch syscalls.ClassOf(ev.Syscall) {
 	case syscalls.ClassFutex:
 		return notStall // lock waits are the lock-contention rule's
+	case syscalls.ClassNoWait:
+		return notStall // slow only because the thread was preempted: CPU, not a wait
+	case syscalls.ClassRestart:
+		// Resumes a call interrupted by a signal (or a ptrace stop, as
+		// under strace); on a loop that is nearly always the loop's own
+		// wait, and nothing says it was anything else.
+		return notStall
 	case syscalls.ClassReadiness:
 		if th.isLoopEvent(ev) {
 			return notStall
@@ -71,6 +79,7 @@ type stallKey struct {
 	tid     int
 	syscall string
 	peer    string
+	path    string // the file, for file I/O with no peer
 }
 
 type stallGroup struct {
@@ -123,8 +132,8 @@ func (s *session) loopStalls() []model.Finding {
 			continue
 		}
 		groups := map[stallKey]*stallGroup{}
-		group := func(name string, peer model.Addr) *stallGroup {
-			k := stallKey{th.tid, name, peer.String()}
+		group := func(name string, peer model.Addr, path string) *stallGroup {
+			k := stallKey{th.tid, name, peer.String(), path}
 			g := groups[k]
 			if g == nil {
 				g = &stallGroup{stallKey: k, th: th, peer: peer, libTime: map[string]time.Duration{}}
@@ -145,7 +154,11 @@ func (s *session) loopStalls() []model.Finding {
 					continue
 				}
 			}
-			group(ev.Syscall, ev.Peer).add(ev)
+			path := ""
+			if ev.Peer.IsZero() {
+				path = s.files.path(ev.PID, ev.FD, ev.Time)
+			}
+			group(ev.Syscall, ev.Peer, path).add(ev)
 		}
 		for _, g := range groups {
 			g.p50 = median(g.durs)
@@ -164,7 +177,10 @@ func (s *session) loopStalls() []model.Finding {
 			if c := cmp.Compare(a.syscall, b.syscall); c != 0 {
 				return c
 			}
-			return cmp.Compare(a.peer, b.peer)
+			if c := cmp.Compare(a.peer, b.peer); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.path, b.path)
 		})
 		for _, k := range keys {
 			g := groups[k]
@@ -183,7 +199,7 @@ func (s *session) loopStalls() []model.Finding {
 // is unknown, so they join the group of the events only when every event of
 // that syscall landed in one group; otherwise they form their own group.
 func (s *session) addBelowThreshold(th *thread, groups map[stallKey]*stallGroup,
-	group func(string, model.Addr) *stallGroup, evCount map[string]uint64, evTime map[string]time.Duration) {
+	group func(string, model.Addr, string) *stallGroup, evCount map[string]uint64, evTime map[string]time.Duration) {
 	for name, st := range th.stats {
 		switch syscalls.ClassOf(name) {
 		case syscalls.ClassReadiness:
@@ -214,7 +230,7 @@ func (s *session) addBelowThreshold(th *thread, groups map[stallKey]*stallGroup,
 				restN, st.Count, s.t.Threshold)
 			continue
 		}
-		g := group(name, model.Addr{})
+		g := group(name, model.Addr{}, "")
 		g.count += restN
 		g.total += rest
 		if len(g.durs) == 0 {
@@ -240,9 +256,12 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 	}
 	what := g.syscall
 	service := ""
-	if !g.peer.IsZero() {
+	switch {
+	case !g.peer.IsZero():
 		what += " on " + s.svc.label(g.peer)
 		service = s.svc.of(g.peer)
+	case g.path != "":
+		what += " on " + g.path
 	}
 	lib := topLibrary(g.libTime)
 	var stack []string
@@ -252,7 +271,9 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 			stack = append(stack, f.String())
 		}
 	}
-	title := "event loop blocked in " + what
+	rt := th.proc.runtime
+	loop := strings.TrimPrefix(rt.LoopWords(), "the ")
+	title := loop + " blocked in " + what
 	if lib != "" {
 		title += " from " + lib
 	}
@@ -268,13 +289,17 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 	if g.belowNote != "" {
 		detail += " (" + g.belowNote + ")"
 	}
+	rtName := ""
+	if !rt.IsZero() {
+		rtName = rt.String()
+	}
 	return model.Finding{
 		Kind: model.KindLoopStall, Severity: sev, Title: title,
 		PID: th.pid, TID: th.tid, Thread: th.name, Syscall: g.syscall,
 		Count: g.count, Total: g.total, P50: g.p50, Max: g.max, Share: sh,
-		Peer: g.peer.String(), Service: service, Library: lib, Stack: stack,
+		Peer: g.peer.String(), Service: service, Library: lib, Stack: stack, Path: g.path, Runtime: rtName,
 		Detail: detail,
-		Hint:   stallHint(g.syscall, g.peer, service, lib, hasStack),
+		Hint:   stallHint(g.syscall, g.peer, g.path, service, lib, hasStack, rt),
 	}
 }
 

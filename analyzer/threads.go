@@ -67,7 +67,10 @@ type thread struct {
 	loopWait string
 	loopFD   int // the loop's epoll fd when events show it, else -1
 
-	svc services
+	svc  services
+	proc *procFacts
+
+	evidence string // why the role: shown with it
 
 	idle    time.Duration
 	busyBlk time.Duration // syscall time that is not idle
@@ -82,18 +85,26 @@ type session struct {
 	threads  []*thread // by PID, then TID
 	byTID    map[int]*thread
 	svc      services
-	python   map[int]bool // PIDs that look like CPython
+	runtimes map[int]model.Runtime
 	celery   map[int]bool // PIDs that look like Celery workers
 	procName map[int]string
+	procs    map[int]*procFacts
+	files    fileIndex
+	// saturated: the busy share of each serving thread when all of them
+	// were saturated, set by workerSaturation.
+	saturated map[int]float64
 }
 
 func newSession(t *model.Trace, cfg Config) *session {
 	s := &session{t: t, cfg: cfg, wall: t.Duration, byTID: map[int]*thread{},
-		python: map[int]bool{}, celery: map[int]bool{}, procName: map[int]string{}, svc: spoken(t)}
+		celery: map[int]bool{}, procName: map[int]string{}, svc: spoken(t)}
 	if s.wall <= 0 {
 		s.wall = s.wallFromEvents()
 	}
 	s.indexProcesses()
+	s.indexRuntimes()
+	s.indexProcFacts()
+	s.indexFiles()
 	get := func(pid, tid int) *thread {
 		th := s.byTID[tid]
 		if th == nil {
@@ -148,6 +159,10 @@ func newSession(t *model.Trace, cfg Config) *session {
 		return cmp.Compare(x.tid, y.tid)
 	})
 	for _, th := range s.threads {
+		th.proc = s.procs[th.pid]
+		if th.proc == nil {
+			th.proc = &procFacts{}
+		}
 		th.classify()
 		th.computeBudget()
 	}
@@ -171,10 +186,6 @@ func (s *session) indexProcesses() {
 			s.procName[pid] = comm
 		}
 		all := strings.ToLower(comm + " " + exe + " " + strings.Join(cmdline, " "))
-		if strings.Contains(all, "python") || strings.Contains(all, "celery") ||
-			strings.Contains(all, "gunicorn") || strings.Contains(all, "uwsgi") {
-			s.python[pid] = true
-		}
 		if strings.Contains(all, "celery") {
 			s.celery[pid] = true
 		}
@@ -390,17 +401,21 @@ func (th *thread) classify() {
 	hasLoop := loop.name != "" && loop.time > 0
 	switch {
 	case acceptTime > 0 && acceptTime >= loop.time && acceptTime >= futexTime:
-		th.role = model.RoleAcceptor
+		th.role, th.evidence = model.RoleAcceptor, "waits in accept"
 	case hasLoop && (loop.time >= futexTime ||
 		loop.calls >= minLoopCalls && share(loop.time, th.life) >= minLoopShare ||
 		loop.calls >= minLoopCalls && share(futexTime, total) < workerFutexShare):
-		th.role = model.RoleEventLoop
 		th.loopWait = loop.name
 		th.loopFD = loop.fd
+		th.role, th.evidence = th.servingRole()
 	case th.calls <= idleMaxSyscalls && share(th.onCPU, th.life) < idleMaxCPU:
-		th.role = model.RoleIdle
+		th.role, th.evidence = model.RoleIdle, "made at most a few calls and used no CPU"
 	case futexTime > 0 && share(futexTime, total) >= workerFutexShare:
-		th.role = model.RoleWorker
+		th.role, th.evidence = model.RoleWorker, "waits for work in futex"
+	case futexTime > 0 && poolRuntime(th.proc.runtime):
+		// libuv's threadpool, the JVM's and Go's park idle threads on a
+		// condition variable: between jobs they wait for work.
+		th.role, th.evidence = model.RoleWorker, "a "+th.proc.runtime.String()+" pool thread: waits for work in futex"
 	default:
 		th.role = model.RoleOther
 	}
@@ -408,7 +423,7 @@ func (th *thread) classify() {
 
 // isLoopEvent reports whether ev is the loop's own wait.
 func (th *thread) isLoopEvent(ev *model.Event) bool {
-	if th.role != model.RoleEventLoop || ev.Syscall != th.loopWait {
+	if !waitsInReadiness(th.role) || ev.Syscall != th.loopWait {
 		return false
 	}
 	if isEpollLike(ev.Syscall) {
@@ -503,7 +518,7 @@ func (th *thread) computeBudget() {
 		}
 		// Calls below the event threshold: the loop wait's remainder is
 		// idle, the rest goes by kind of call.
-		if th.role == model.RoleEventLoop && name == th.loopWait {
+		if waitsInReadiness(th.role) && name == th.loopWait {
 			cats[catIdle] += rest
 		} else {
 			cats[classCategory(name)] += rest
@@ -537,7 +552,7 @@ func (th *thread) computeBudget() {
 
 func (th *thread) summary() model.ThreadSummary {
 	return model.ThreadSummary{
-		PID: th.pid, TID: th.tid, Name: th.name, Role: th.role, LoopWait: th.loopWait,
+		PID: th.pid, TID: th.tid, Name: th.name, Role: th.role, LoopWait: th.loopWait, Evidence: th.evidence,
 		OnCPU: th.onCPU, Blocked: th.busyBlk, Idle: th.idle, Syscalls: th.calls,
 		Budget: slices.Clone(th.budget),
 	}

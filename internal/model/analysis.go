@@ -19,10 +19,13 @@ type Role string
 
 const (
 	RoleEventLoop Role = "event-loop"
-	RoleWorker    Role = "worker"
-	RoleAcceptor  Role = "acceptor"
-	RoleIdle      Role = "idle"
-	RoleOther     Role = "other"
+	// RoleSyncWorker serves one connection at a time (prefork, thread or
+	// process per connection): blocking inside a request is its normal work.
+	RoleSyncWorker Role = "sync-worker"
+	RoleWorker     Role = "worker"
+	RoleAcceptor   Role = "acceptor"
+	RoleIdle       Role = "idle"
+	RoleOther      Role = "other"
 )
 
 // ThreadSummary is one thread's role and time budget.
@@ -30,7 +33,9 @@ type ThreadSummary struct {
 	PID, TID int
 	Name     string
 	Role     Role
-	LoopWait string // the readiness syscall an event loop waits in
+	LoopWait string // the readiness syscall an event loop or sync worker waits in for work
+	// Evidence says in a few words why the thread got its role.
+	Evidence string
 	OnCPU    time.Duration
 	Blocked  time.Duration // in syscalls other than the loop's own wait
 	Idle     time.Duration // in the loop wait, accept or a pool's futex
@@ -123,6 +128,8 @@ type Finding struct {
 	Peer     string
 	Service  string
 	Library  string   // shared object that made the call, once stacks exist
+	Path     string   // the file a finding about file I/O concerns
+	Runtime  string   // the process's runtime in words ("CPython 3.11.2 with gevent")
 	Stack    []string // leaf first
 	Detail   string   // the consequence in words
 	Hint     string

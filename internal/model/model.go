@@ -297,6 +297,7 @@ type EpollFD struct {
 	Kind      FDKind
 	Listening bool   // a listening socket: the wait is for new connections
 	Peer      Addr   // a connected socket's peer
+	Local     Addr   // a socket's local address: an accepted unix connection has only this
 	Path      string // what /proc/PID/fd names it: "pipe:[..]", "anon_inode:[eventfd]"
 }
 

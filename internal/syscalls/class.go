@@ -18,6 +18,8 @@ const (
 	ClassFutex            // futex futex_waitv futex_wait
 	ClassProcWait         // wait4 waitid
 	ClassLoopOther        // other blocking waits worth naming: pause, sigsuspend, flock, SysV IPC
+	ClassNoWait           // calls that never wait (socket options, ids, epoll_ctl, …): a slow one was preempted
+	ClassRestart          // restart_syscall: resumes an interrupted call, whose kind it does not tell
 )
 
 var classNames = [...]string{
@@ -33,6 +35,8 @@ var classNames = [...]string{
 	ClassFutex:      "futex",
 	ClassProcWait:   "proc-wait",
 	ClassLoopOther:  "blocking-other",
+	ClassNoWait:     "no-wait",
+	ClassRestart:    "restart",
 }
 
 func (c Class) String() string {
@@ -71,6 +75,21 @@ var classes = map[string]Class{
 	"pause": ClassLoopOther, "sigsuspend": ClassLoopOther, "rt_sigsuspend": ClassLoopOther,
 	"rt_sigtimedwait": ClassLoopOther, "flock": ClassLoopOther,
 	"msgrcv": ClassLoopOther, "semop": ClassLoopOther, "semtimedop": ClassLoopOther,
+
+	"getsockopt": ClassNoWait, "setsockopt": ClassNoWait, "getsockname": ClassNoWait, "getpeername": ClassNoWait,
+	"socket": ClassNoWait, "socketpair": ClassNoWait, "bind": ClassNoWait, "listen": ClassNoWait, "shutdown": ClassNoWait,
+	"epoll_ctl": ClassNoWait, "epoll_create": ClassNoWait, "epoll_create1": ClassNoWait,
+	"eventfd": ClassNoWait, "eventfd2": ClassNoWait, "pipe": ClassNoWait, "pipe2": ClassNoWait,
+	"timerfd_create": ClassNoWait, "timerfd_settime": ClassNoWait, "timerfd_gettime": ClassNoWait,
+	"dup": ClassNoWait, "dup2": ClassNoWait, "dup3": ClassNoWait, "lseek": ClassNoWait,
+	"getpid": ClassNoWait, "getppid": ClassNoWait, "gettid": ClassNoWait, "getuid": ClassNoWait, "geteuid": ClassNoWait,
+	"getgid": ClassNoWait, "getegid": ClassNoWait, "uname": ClassNoWait, "getrusage": ClassNoWait,
+	"clock_gettime": ClassNoWait, "gettimeofday": ClassNoWait, "time": ClassNoWait,
+	"rt_sigaction": ClassNoWait, "rt_sigprocmask": ClassNoWait, "sigaltstack": ClassNoWait,
+	"sched_yield": ClassNoWait, "sched_getaffinity": ClassNoWait, "prctl": ClassNoWait, "arch_prctl": ClassNoWait,
+	"set_robust_list": ClassNoWait, "rseq": ClassNoWait, "set_tid_address": ClassNoWait,
+
+	"restart_syscall": ClassRestart,
 }
 
 // ClassOf returns the class of the named syscall, ClassOther if it has none.

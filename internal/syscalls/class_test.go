@@ -30,7 +30,9 @@ func TestClassOf(t *testing.T) {
 		{"rt_sigtimedwait", ClassLoopOther},
 		{"semtimedop", ClassLoopOther},
 		{"flock", ClassLoopOther},
-		{"getppid", ClassOther},
+		{"getppid", ClassNoWait},
+		{"getsockopt", ClassNoWait},
+		{"restart_syscall", ClassRestart},
 		{"openat", ClassOther},
 		{"", ClassOther},
 		{"not_a_syscall", ClassOther},
@@ -70,7 +72,7 @@ func TestClassNamesExist(t *testing.T) {
 
 func TestClassString(t *testing.T) {
 	seen := map[string]Class{}
-	for c := ClassOther; c <= ClassLoopOther; c++ {
+	for c := ClassOther; c <= ClassRestart; c++ {
 		s := c.String()
 		if s == "" {
 			t.Errorf("Class(%d) has no name", c)

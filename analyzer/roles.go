@@ -1,0 +1,178 @@
+package analyzer
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
+)
+
+// procFacts is what the rules need to know about one process beyond its
+// threads' calls: its runtime, its listening sockets, what its epoll fds
+// watch, and how its threads took connections.
+type procFacts struct {
+	runtime   model.Runtime
+	listenFDs map[int]bool
+	epoll     []model.EpollSet
+	accepts   map[int]*acceptPattern // by tid
+}
+
+// acceptPattern says whether a thread took connections one at a time.
+// A prefork worker accepts, serves the connection to its end and closes it
+// before the next accept, so the kernel hands it the same lowest free fd
+// each time; a loop accepts while earlier connections are still open.
+type acceptPattern struct {
+	accepts    int
+	concurrent int // accepts made while another connection it accepted was still open
+}
+
+func (s *session) indexProcFacts() {
+	s.procs = map[int]*procFacts{}
+	get := func(pid int) *procFacts {
+		p := s.procs[pid]
+		if p == nil {
+			p = &procFacts{runtime: s.runtimeOf(pid), listenFDs: map[int]bool{}, accepts: map[int]*acceptPattern{}}
+			s.procs[pid] = p
+		}
+		return p
+	}
+	for pid := range s.runtimes {
+		get(pid)
+	}
+	for i := range s.t.Sockets {
+		if sk := &s.t.Sockets[i]; sk.State == "LISTEN" {
+			get(sk.PID).listenFDs[sk.FD] = true
+		}
+	}
+	for _, set := range s.t.Epoll {
+		p := get(set.PID)
+		p.epoll = append(p.epoll, set)
+		for _, w := range set.FDs {
+			if w.Listening {
+				p.listenFDs[w.FD] = true
+			}
+		}
+	}
+	// Accepted fds still open, per process: fd -> accepting tid. A close
+	// seen (an event, or a slow close call) ends one; an accept returning
+	// an fd already in the set proves the earlier one was closed unseen.
+	open := map[int]map[int]int{}
+	for _, ev := range s.sortedEvents() {
+		switch {
+		case ev.Kind == model.EvAccept && ev.Ret >= 0:
+			fds := open[ev.PID]
+			if fds == nil {
+				fds = map[int]int{}
+				open[ev.PID] = fds
+			}
+			fd := int(ev.Ret)
+			delete(fds, fd)
+			ap := get(ev.PID).accepts[ev.TID]
+			if ap == nil {
+				ap = &acceptPattern{}
+				get(ev.PID).accepts[ev.TID] = ap
+			}
+			ap.accepts++
+			for _, tid := range fds {
+				if tid == ev.TID {
+					ap.concurrent++
+					break
+				}
+			}
+			fds[fd] = ev.TID
+		case ev.Kind == model.EvClose || ev.Kind == model.EvSyscall && ev.Syscall == "close" && !ev.Failed():
+			fd := ev.FD
+			if ev.Kind == model.EvSyscall && fd < 0 {
+				fd = int(ev.Args[0])
+			}
+			delete(open[ev.PID], fd)
+		}
+	}
+}
+
+// sortedEvents is every event in time order.
+func (s *session) sortedEvents() []*model.Event {
+	out := make([]*model.Event, len(s.t.Events))
+	for i := range s.t.Events {
+		out[i] = &s.t.Events[i]
+	}
+	slices.SortStableFunc(out, func(x, y *model.Event) int { return cmp.Compare(x.Time, y.Time) })
+	return out
+}
+
+// workConn reports whether a watched fd carries work: a connection to or
+// from somebody. Listening sockets, pipes, eventfds, timers and unnamed
+// socketpairs (a master's control channel) are not: every server, loop or
+// not, watches those.
+func workConn(w model.EpollFD) bool {
+	if w.Kind != model.FDSocket || w.Listening {
+		return false
+	}
+	switch w.Peer.Family {
+	case model.FamilyInet, model.FamilyInet6:
+		return true
+	case model.FamilyUnix:
+		return w.Peer.Path != "" || w.Local.Path != ""
+	}
+	return w.Local.Family == model.FamilyUnix && w.Local.Path != ""
+}
+
+// servingRole decides, for a thread that waits in a readiness call, whether
+// it multiplexes (an event loop) or serves one connection at a time (a sync
+// worker), and says why. Without evidence either way it stays a loop.
+func (th *thread) servingRole() (model.Role, string) {
+	p := th.proc
+	if ap := p.accepts[th.tid]; ap != nil && ap.concurrent > 0 {
+		return model.RoleEventLoop, fmt.Sprintf("accepted %d connections while earlier ones were open", ap.concurrent)
+	}
+	var sets []model.EpollSet
+	if isEpollLike(th.loopWait) {
+		for _, set := range p.epoll {
+			if th.loopFD < 0 || set.EPFD == th.loopFD {
+				sets = append(sets, set)
+			}
+		}
+	}
+	syncSets := 0
+	for _, set := range sets {
+		listeners, conns := 0, 0
+		for _, w := range set.FDs {
+			switch {
+			case w.Listening || p.listenFDs[w.FD] && w.Kind == model.FDSocket:
+				listeners++
+			case workConn(w):
+				conns++
+			}
+		}
+		switch {
+		case conns >= 2 || listeners >= 1 && conns >= 1:
+			return model.RoleEventLoop, fmt.Sprintf("epoll fd %d watches %d connections and %d listening sockets", set.EPFD, conns, listeners)
+		case listeners >= 1 || conns == 1:
+			syncSets++
+		}
+	}
+	if strongLoop(p.runtime) {
+		return model.RoleEventLoop, "runs " + p.runtime.LoopWords()
+	}
+	if syncSets > 0 && syncSets == len(sets) {
+		return model.RoleSyncWorker, "its readiness wait watches one listening socket or one connection at a time, then serves it to the end"
+	}
+	if ap := p.accepts[th.tid]; ap != nil && ap.accepts >= 2 {
+		return model.RoleSyncWorker, fmt.Sprintf("accepted %d connections one at a time", ap.accepts)
+	}
+	return model.RoleEventLoop, "waits in " + th.loopWait + " over several fds"
+}
+
+// waitsForWork reports whether the role has an idle wait that is its
+// readiness call: an event loop or a sync worker.
+func waitsInReadiness(r model.Role) bool {
+	return r == model.RoleEventLoop || r == model.RoleSyncWorker
+}
+
+// neverWaits reports whether a call cannot block: when one is slow the time
+// went to the CPU or to preemption, not to waiting on something.
+func neverWaits(name string) bool {
+	return syscalls.ClassOf(name) == syscalls.ClassNoWait
+}
