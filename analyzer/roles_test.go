@@ -1,0 +1,169 @@
+package analyzer
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/snagtrace/snag/internal/model"
+)
+
+// preforkWorker is a uWSGI-style sync worker: its epoll fd 5 watches the
+// shared listening socket (fd 3) and the master's control socketpair
+// (fd 4); each request blocks in recvfrom on the database for ~50ms.
+func preforkWorker(b *builder, pid int, requests int, db time.Duration) {
+	b.process(pid, "uwsgi", "--ini", "app.ini").runtime(pid, model.Runtime{Name: model.RuntimeCPython, Version: "3.11.2"})
+	b.thread(pid, pid, "uwsgi", time.Duration(requests)*2*ms)
+	b.t.Sockets = append(b.t.Sockets, model.Socket{PID: pid, FD: 3, Proto: "tcp", State: "LISTEN", Local: inet("127.0.0.1:8000")})
+	b.t.Epoll = append(b.t.Epoll, model.EpollSet{PID: pid, EPFD: 5, FDs: []model.EpollFD{
+		{FD: 3, Kind: model.FDSocket, Listening: true, Local: inet("127.0.0.1:8000")},
+		{FD: 4, Kind: model.FDSocket, Peer: model.Addr{Family: model.FamilyUnix}},
+	}})
+	for range requests {
+		b.slow(1, model.Event{PID: pid, TID: pid, Syscall: "epoll_wait", FD: 5, FDKnown: true, FDKind: model.FDOther, Duration: 20 * ms})
+		b.event(model.Event{Kind: model.EvAccept, PID: pid, TID: pid, Syscall: "accept4", FD: 3, Ret: 6, Peer: inet("127.0.0.1:40000")})
+		b.calls(pid, pid, "accept4", 1, 10*time.Microsecond)
+		b.slow(1, model.Event{PID: pid, TID: pid, Syscall: "recvfrom", FD: 7, FDKnown: true, FDKind: model.FDSocket,
+			Peer: inet("127.0.0.1:3306"), Duration: db, Ret: 100})
+		b.calls(pid, pid, "close", 1, 5*time.Microsecond)
+	}
+}
+
+func TestSyncWorkerBlockedOnItsDatabaseIsNoStall(t *testing.T) {
+	b := newTrace(5 * time.Second)
+	preforkWorker(b, 10, 60, 50*ms)
+	a := Analyze(b.t, Config{})
+	th := threadOf(t, a, 10)
+	if th.Role != model.RoleSyncWorker || th.LoopWait != "epoll_wait" {
+		t.Fatalf("role = %s/%q (%s), want sync-worker/epoll_wait", th.Role, th.LoopWait, th.Evidence)
+	}
+	if fs := findingsOf(a, model.KindLoopStall); len(fs) != 0 {
+		t.Errorf("stalls = %+v, want none: a sync worker blocks inside its request by design", fs)
+	}
+	if MaxSeverity(a) >= model.SeverityMedium {
+		t.Errorf("findings = %+v, want none medium or high", a.Findings)
+	}
+	if got := budgetOf(th, "peer 127.0.0.1:3306 (mysql)"); got != 3*time.Second {
+		t.Errorf("db budget = %v, want 3s", got)
+	}
+}
+
+func TestSyncWorkersAllBusyAreSaturated(t *testing.T) {
+	b := newTrace(5 * time.Second)
+	preforkWorker(b, 10, 90, 52*ms)
+	preforkWorker(b, 11, 90, 52*ms)
+	// Busy: the epoll waits return at once, requests are always queued.
+	for i := range b.t.Events {
+		if b.t.Events[i].Syscall == "epoll_wait" {
+			b.t.Events[i].Duration = 0
+		}
+	}
+	for i := range b.t.Syscalls {
+		if b.t.Syscalls[i].Name == "epoll_wait" {
+			b.t.Syscalls[i].Total = 90 * 50 * time.Microsecond
+		}
+	}
+	a := Analyze(b.t, Config{})
+	sat := findingsOf(a, model.KindWorkerSaturation)
+	if len(sat) != 1 || sat[0].Count != 2 || !strings.Contains(sat[0].Hint, "async/greenlet worker") {
+		t.Fatalf("saturation = %+v, want one finding over both workers", sat)
+	}
+	if fs := findingsOf(a, model.KindLoopStall); len(fs) != 0 {
+		t.Errorf("stalls = %+v, want none", fs)
+	}
+}
+
+func TestAcceptPatternDecidesTheRole(t *testing.T) {
+	tests := []struct {
+		name string
+		fds  []int64 // what each accept returned
+		want model.Role
+	}{
+		{"one connection at a time reuses the lowest fd", []int64{6, 6, 6, 6}, model.RoleSyncWorker},
+		{"connections accepted while others are open", []int64{6, 7, 8, 9}, model.RoleEventLoop},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newTrace(2*time.Second).process(1, "server").thread(1, 1, "server", 10*ms)
+			b.calls(1, 1, "select", 10, 50*ms)
+			for _, fd := range tt.fds {
+				b.slow(1, model.Event{PID: 1, TID: 1, Syscall: "select", PollNFDs: 2, PollTimeout: -1, Duration: 40 * ms})
+				b.event(model.Event{Kind: model.EvAccept, PID: 1, TID: 1, Syscall: "accept4", FD: 3, Ret: fd})
+				b.calls(1, 1, "accept4", 1, 10*time.Microsecond)
+			}
+			th := threadOf(t, Analyze(b.t, Config{}), 1)
+			if th.Role != tt.want {
+				t.Errorf("role = %s (%s), want %s", th.Role, th.Evidence, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoopWatchingConnectionsStaysALoop(t *testing.T) {
+	b := newTrace(5 * time.Second)
+	preforkWorker(b, 10, 60, 50*ms)
+	b.t.Epoll = append(b.t.Epoll, model.EpollSet{PID: 10, EPFD: 5, End: true, FDs: []model.EpollFD{
+		{FD: 3, Kind: model.FDSocket, Listening: true},
+		{FD: 8, Kind: model.FDSocket, Peer: inet("127.0.0.1:40001")},
+	}})
+	a := Analyze(b.t, Config{})
+	if th := threadOf(t, a, 10); th.Role != model.RoleEventLoop {
+		t.Fatalf("role = %s (%s), want event-loop: it watches a client connection next to its listener", th.Role, th.Evidence)
+	}
+	if fs := findingsOf(a, model.KindLoopStall); len(fs) != 1 || fs[0].Severity != model.SeverityHigh {
+		t.Errorf("stalls = %+v, want the database stall", fs)
+	}
+}
+
+func TestPoolWaitingForWorkIsNotContention(t *testing.T) {
+	for _, rt := range []model.Runtime{{Name: model.RuntimeNode, Loop: model.LoopLibuv}, {Name: model.RuntimeJVM}} {
+		t.Run(rt.String(), func(t *testing.T) {
+			b := newTrace(5*time.Second).process(1, "server").runtime(1, rt)
+			for tid := 2; tid <= 5; tid++ {
+				// 40% in short futex waits, 30% reading files between them.
+				b.thread(1, tid, "worker", 500*ms)
+				b.calls(1, tid, "futex", 1000, 2*ms)
+				b.calls(1, tid, "read", 1000, 1500*time.Microsecond)
+			}
+			a := Analyze(b.t, Config{})
+			if fs := findingsOf(a, model.KindLockContention); len(fs) != 0 {
+				t.Errorf("contention = %+v, want none for a pool waiting for work", fs)
+			}
+			if th := threadOf(t, a, 2); th.Role != model.RoleWorker {
+				t.Errorf("role = %s, want worker", th.Role)
+			}
+		})
+	}
+}
+
+func TestCallsThatDoNotWaitAreNoStall(t *testing.T) {
+	for _, name := range []string{"restart_syscall", "getsockopt", "epoll_ctl"} {
+		t.Run(name, func(t *testing.T) {
+			b := loopThread()
+			b.slow(1, model.Event{PID: 1, TID: 1, Syscall: name, Duration: 15 * ms})
+			if fs := findingsOf(Analyze(b.t, Config{}), model.KindLoopStall); len(fs) != 0 {
+				t.Errorf("stalls = %+v, want none", fs)
+			}
+		})
+	}
+}
+
+func TestNodeFileStallNamesTheFileAndTheRuntime(t *testing.T) {
+	b := newTrace(5*time.Second).process(1, "node", "server.js").runtime(1, model.Runtime{Name: model.RuntimeNode, Version: "v18.19.0", Loop: model.LoopLibuv})
+	b.thread(1, 1, "node", 200*ms)
+	b.calls(1, 1, "epoll_wait", 400, 2*ms)
+	b.event(model.Event{Kind: model.EvOpen, PID: 1, TID: 1, Syscall: "openat", Ret: 21, Filename: "/srv/data/big.json"})
+	b.slow(40, model.Event{PID: 1, TID: 1, Syscall: "read", FD: 21, FDKnown: true, FDKind: model.FDFile, Duration: 30 * ms})
+	fs := findingsOf(Analyze(b.t, Config{}), model.KindLoopStall)
+	if len(fs) != 1 {
+		t.Fatalf("stalls = %+v, want one", fs)
+	}
+	f := fs[0]
+	if f.Path != "/srv/data/big.json" || !strings.HasPrefix(f.Title, "Node.js event loop blocked in read on /srv/data/big.json") ||
+		f.Runtime != "Node.js v18.19.0" {
+		t.Errorf("stall = %q path %q runtime %q", f.Title, f.Path, f.Runtime)
+	}
+	if !strings.Contains(f.Hint, "fs.promises") || strings.Contains(f.Hint, "gevent") || strings.Contains(f.Hint, "asyncio") {
+		t.Errorf("hint = %q, want Node.js advice only", f.Hint)
+	}
+}
