@@ -30,6 +30,60 @@ type conn struct {
 	lifetimes []time.Duration
 	stackLib  string
 	stack     []string
+	libSeen   map[string]int // connects and slow calls per library on their stacks
+	owners    map[int]bool   // processes holding a socket to the peer since before the attach
+}
+
+// noteStack counts the library on one call's stack; the connection's
+// library is the one seen most, its stack that of the first such call.
+func (c *conn) noteStack(st []model.Frame) {
+	lib := library(st)
+	if lib == "" {
+		return
+	}
+	if c.libSeen == nil {
+		c.libSeen = map[string]int{}
+	}
+	c.libSeen[lib]++
+	if c.stackLib == "" || c.libSeen[lib] > c.libSeen[c.stackLib] {
+		if c.stackLib != lib {
+			c.stack = c.stack[:0]
+			for _, f := range st {
+				c.stack = append(c.stack, f.String())
+			}
+		}
+		c.stackLib = lib
+	}
+}
+
+// owner is the lowest pid holding a socket to the peer since before the
+// attach, 0 when none.
+func (c *conn) owner() int {
+	best := 0
+	for pid := range c.owners {
+		if best == 0 || pid < best {
+			best = pid
+		}
+	}
+	return best
+}
+
+// connectedDuringTrace maps (pid, fd) to the peer of a connect the trace
+// saw on that fd before any other event on it.
+func (s *session) connectedDuringTrace() map[[2]int]model.Addr {
+	out := map[[2]int]model.Addr{}
+	used := map[[2]int]bool{}
+	for _, ev := range s.sortedEvents() {
+		if ev.FD < 0 {
+			continue
+		}
+		k := [2]int{ev.PID, ev.FD}
+		if ev.Kind == model.EvConnect && !used[k] {
+			out[k] = ev.Peer
+		}
+		used[k] = true
+	}
+	return out
 }
 
 // isInbound tells accepted clients apart in a finished inventory: they are
@@ -118,12 +172,7 @@ func (s *session) connections() []*conn {
 			if d, ok := closes.lifetime(ev); ok {
 				c.lifetimes = append(c.lifetimes, d)
 			}
-			if c.stackLib == "" && len(ev.Stack) > 0 {
-				c.stackLib = library(ev.Stack)
-				for _, f := range ev.Stack {
-					c.stack = append(c.stack, f.String())
-				}
-			}
+			c.noteStack(ev.Stack)
 		case model.EvAccept:
 			c := get(ev.Peer, ev.Local, true)
 			seen(c, ev)
@@ -135,15 +184,27 @@ func (s *session) connections() []*conn {
 			c.Sends++
 			c.tids[ev.TID]++
 		case model.EvSyscall:
-			seen(get(ev.Peer, ev.Local, isServerSide(ev.PID, ev.Local, ev.Peer)), ev)
+			c := get(ev.Peer, ev.Local, isServerSide(ev.PID, ev.Local, ev.Peer))
+			seen(c, ev)
+			c.noteStack(ev.Stack)
 		}
 	}
+	madeDuring := s.connectedDuringTrace()
 	for _, so := range t.Sockets {
 		if so.State == "LISTEN" || !usable(so.Peer) {
 			continue
 		}
 		c := get(so.Peer, so.Local, isServerSide(so.PID, so.Local, so.Peer))
+		if madeDuring[[2]int{so.PID, so.FD}] == so.Peer {
+			// The socket list is read just after tracing starts: this one
+			// is a connect the trace saw.
+			continue
+		}
 		c.BeforeAttach = true
+		if c.owners == nil {
+			c.owners = map[int]bool{}
+		}
+		c.owners[so.PID] = true
 		if c.FirstSeen == 0 || t.StartNS < c.FirstSeen {
 			c.FirstSeen = t.StartNS
 		}
@@ -189,11 +250,17 @@ func (s *session) connections() []*conn {
 // events (present when the tracer's threshold is 0, as in recordings).
 type closeIndex map[[2]int][]uint64
 
+// isClose reports whether ev closed an fd: a close event, or a close call
+// slow enough to be an event (strace logs hold every one).
+func isClose(ev *model.Event) bool {
+	return ev.Kind == model.EvClose || ev.Kind == model.EvSyscall && ev.Syscall == "close" && !ev.Failed()
+}
+
 func (s *session) closeIndex() closeIndex {
 	idx := closeIndex{}
 	for i := range s.t.Events {
 		ev := &s.t.Events[i]
-		if ev.Kind != model.EvSyscall || ev.Syscall != "close" || ev.Failed() {
+		if !isClose(ev) {
 			continue
 		}
 		fd := ev.FD
@@ -256,6 +323,10 @@ func (s *session) connectionFindings(conns []*conn) []model.Finding {
 		pid, name := 0, ""
 		if th := s.byTID[tid]; th != nil {
 			pid, name = th.pid, th.name
+		} else if owner := c.owner(); owner != 0 {
+			// Open since before the attach and quiet since: the process
+			// holding the socket is who it belongs to.
+			pid, name = owner, s.procName[owner]
 		}
 		celery := s.celery[pid] || pid == 0 && len(s.celery) > 0
 		base := model.Finding{
@@ -309,6 +380,9 @@ func (s *session) unexpectedDetail(c *conn) string {
 		what = fmt.Sprintf("%s during the trace from %s", plural(c.Sends, "datagram"), threadList(c.TIDs))
 	case c.BeforeAttach:
 		what = "a connection already open when tracing began"
+		if pid := c.owner(); pid != 0 {
+			what += fmt.Sprintf(", held by pid %d (%s)", pid, s.procName[pid])
+		}
 	default:
 		what = "traffic during the trace"
 	}

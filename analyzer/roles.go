@@ -82,10 +82,10 @@ func (s *session) indexProcFacts() {
 				}
 			}
 			fds[fd] = ev.TID
-		case ev.Kind == model.EvClose || ev.Kind == model.EvSyscall && ev.Syscall == "close" && !ev.Failed():
+		case isClose(ev):
 			fd := ev.FD
-			if ev.Kind == model.EvSyscall && fd < 0 {
-				fd = int(ev.Args[0])
+			if fd < 0 {
+				fd = int(int32(ev.Args[0]))
 			}
 			delete(open[ev.PID], fd)
 		}

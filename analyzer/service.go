@@ -2,6 +2,8 @@ package analyzer
 
 import (
 	"bytes"
+	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/snagtrace/snag/internal/model"
@@ -66,37 +68,74 @@ func servicePort(name string) (uint16, bool) {
 }
 
 // services names peers: by the protocol seen on the wire where snag saw a
-// connection's first bytes, else by the well-known port.
-type services map[model.Addr]string
+// connection's first bytes, else by the well-known port; and, for a peer
+// on this host, by the process listening there.
+type services struct {
+	proto map[model.Addr]string
+	owner map[model.Addr]model.Listener
+}
 
 func (sv services) of(peer model.Addr) string {
-	if s, ok := sv[peer]; ok {
+	if s, ok := sv.proto[peer]; ok {
 		return s
 	}
 	return Service(peer)
 }
 
-// label renders "127.0.0.1:3306 (mysql)" or just the address.
+// label renders "127.0.0.1:3306 (mysql, mariadbd pid 4242)", "127.0.0.1:3306
+// (mysql)" or just the address.
 func (sv services) label(peer model.Addr) string {
-	s := peer.String()
+	var parts []string
 	if svc := sv.of(peer); svc != "" {
-		s += " (" + svc + ")"
+		parts = append(parts, svc)
 	}
-	return s
+	if l, ok := sv.listener(peer); ok && l.PID != 0 {
+		parts = append(parts, fmt.Sprintf("%s pid %d", l.Comm, l.PID))
+	}
+	if len(parts) == 0 {
+		return peer.String()
+	}
+	return peer.String() + " (" + strings.Join(parts, ", ") + ")"
+}
+
+// listener is the local listening socket serving peer: bound to its
+// address, or to the wildcard address on its port.
+func (sv services) listener(peer model.Addr) (model.Listener, bool) {
+	if l, ok := sv.owner[peer]; ok {
+		return l, true
+	}
+	if peer.Family != model.FamilyInet && peer.Family != model.FamilyInet6 {
+		return model.Listener{}, false
+	}
+	for _, any := range []string{"0.0.0.0", "::"} {
+		w := peer
+		w.IP = netip.MustParseAddr(any)
+		w.Family = model.FamilyInet
+		if w.IP.Is6() {
+			w.Family = model.FamilyInet6
+		}
+		if l, ok := sv.owner[w]; ok {
+			return l, true
+		}
+	}
+	return model.Listener{}, false
 }
 
 // spoken names each peer whose first bytes the trace holds by the protocol
-// they are in.
+// they are in, and each local peer by its listener's process.
 func spoken(t *model.Trace) services {
-	sv := services{}
+	sv := services{proto: map[model.Addr]string{}, owner: map[model.Addr]model.Listener{}}
 	for i := range t.Events {
 		ev := &t.Events[i]
 		if len(ev.Data) == 0 || ev.Peer.IsZero() {
 			continue
 		}
 		if svc := Protocol(ev.Data); svc != "" {
-			sv[ev.Peer] = svc
+			sv.proto[ev.Peer] = svc
 		}
+	}
+	for _, l := range t.Listeners {
+		sv.owner[l.Addr] = l
 	}
 	return sv
 }
