@@ -224,6 +224,7 @@ type threadRow struct {
 	Name      string
 	Role      model.Role
 	LoopWait  string
+	Evidence  string // why the role
 	OnCPU     time.Duration
 	Blocked   time.Duration
 	Idle      time.Duration
@@ -269,7 +270,7 @@ func threadRows(t *model.Trace, a *model.Analysis) (rows []threadRow, analyzed b
 			if ts.Name != "" {
 				r.Name = ts.Name
 			}
-			r.Role, r.LoopWait = ts.Role, ts.LoopWait
+			r.Role, r.LoopWait, r.Evidence = ts.Role, ts.LoopWait, ts.Evidence
 			r.OnCPU, r.Blocked, r.Idle = ts.OnCPU, ts.Blocked, ts.Idle
 			r.Syscalls = ts.Syscalls
 			r.Budget = ts.Budget

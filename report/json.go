@@ -69,6 +69,7 @@ type jsonThread struct {
 	Name      string       `json:"name"`
 	Role      string       `json:"role"` // "" when no analysis ran
 	LoopWait  string       `json:"loop_wait"`
+	Evidence  string       `json:"evidence,omitempty"` // why the role
 	OnCPUNS   int64        `json:"on_cpu_ns"`
 	BlockedNS int64        `json:"blocked_ns"`
 	IdleNS    int64        `json:"idle_ns"`
@@ -132,6 +133,8 @@ type jsonFinding struct {
 	Peer     string   `json:"peer"`
 	Service  string   `json:"service"`
 	Library  string   `json:"library"`
+	Path     string   `json:"path,omitempty"`    // the file, for file I/O
+	Runtime  string   `json:"runtime,omitempty"` // the process's runtime in words
 	Stack    []string `json:"stack"`
 	Detail   string   `json:"detail"`
 	Hint     string   `json:"hint"`
@@ -206,7 +209,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 	doc.Threads = make([]jsonThread, 0, len(rows))
 	for _, r := range rows {
 		jt := jsonThread{
-			TID: r.TID, PID: r.PID, Name: r.Name, Role: string(r.Role), LoopWait: r.LoopWait,
+			TID: r.TID, PID: r.PID, Name: r.Name, Role: string(r.Role), LoopWait: r.LoopWait, Evidence: r.Evidence,
 			OnCPUNS: int64(r.OnCPU), BlockedNS: int64(r.Blocked), IdleNS: int64(r.Idle),
 			Syscalls: r.Syscalls, SyscallNS: int64(r.InSyscall), Started: r.Started, Exited: r.Exited,
 			Budget: make([]jsonBudget, 0, len(r.Budget)),
@@ -264,7 +267,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 			Kind: f.Kind, Severity: f.Severity.String(), Title: f.Title,
 			PID: f.PID, TID: f.TID, Thread: thread, Syscall: f.Syscall, Count: f.Count,
 			TotalNS: int64(f.Total), P50NS: int64(f.P50), MaxNS: int64(f.Max), Share: finite(f.Share),
-			Peer: f.Peer, Service: f.Service, Library: f.Library, Stack: nonNil(f.Stack),
+			Peer: f.Peer, Service: f.Service, Library: f.Library, Path: f.Path, Runtime: f.Runtime, Stack: nonNil(f.Stack),
 			Detail: f.Detail, Hint: f.Hint,
 		})
 	}

@@ -242,8 +242,14 @@ func (r *tableReport) finding(n int, f *model.Finding) {
 		}
 		line("peer", peer)
 	}
+	if f.Path != "" {
+		line("file", f.Path)
+	}
 	if f.Library != "" {
 		line("library", f.Library)
+	}
+	if f.Runtime != "" {
+		line("runtime", f.Runtime)
 	}
 	if len(f.Stack) > 0 {
 		frames := f.Stack[:min(len(f.Stack), stackFrames)]
