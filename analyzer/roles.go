@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/syscalls"
@@ -124,6 +125,9 @@ func workConn(w model.EpollFD) bool {
 // worker), and says why. Without evidence either way it stays a loop.
 func (th *thread) servingRole() (model.Role, string) {
 	p := th.proc
+	if p.runtime.Name == model.RuntimeGo && th.goNetpoller() {
+		return model.RoleWorker, "a Go runtime thread polling the netpoller: a goroutine blocked in a call holds only its own thread, the scheduler runs the rest elsewhere"
+	}
 	if ap := p.accepts[th.tid]; ap != nil && ap.concurrent > 0 {
 		return model.RoleEventLoop, fmt.Sprintf("accepted %d connections while earlier ones were open", ap.concurrent)
 	}
@@ -163,6 +167,27 @@ func (th *thread) servingRole() (model.Role, string) {
 		return model.RoleSyncWorker, fmt.Sprintf("accepted %d connections one at a time", ap.accepts)
 	}
 	return model.RoleEventLoop, "waits in " + th.loopWait + " over several fds"
+}
+
+// goNetpoller reports whether the thread's readiness wait is the Go
+// runtime's netpoller rather than an epoll loop the program wrote itself:
+// the stacks say so when captured (runtime.netpoll); without them, the
+// runtime polls with epoll_pwait where a hand-written loop on amd64
+// usually calls epoll_wait.
+func (th *thread) goNetpoller() bool {
+	stacks := false
+	for _, ev := range th.events {
+		if ev.Syscall != th.loopWait || len(ev.Stack) == 0 {
+			continue
+		}
+		stacks = true
+		for _, f := range ev.Stack {
+			if strings.HasPrefix(f.Function, "runtime.netpoll") {
+				return true
+			}
+		}
+	}
+	return !stacks && th.loopWait == "epoll_pwait"
 }
 
 // waitsForWork reports whether the role has an idle wait that is its

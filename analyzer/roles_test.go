@@ -167,3 +167,24 @@ func TestNodeFileStallNamesTheFileAndTheRuntime(t *testing.T) {
 		t.Errorf("hint = %q, want Node.js advice only", f.Hint)
 	}
 }
+
+func TestGoRuntimeThreadsAreNoLoops(t *testing.T) {
+	netpoll := frames("runtime/internal/syscall.Syscall6@server", "runtime.netpoll@server", "runtime.findRunnable@server")
+	b := newTrace(5*time.Second).process(1, "server").runtime(1, model.Runtime{Name: model.RuntimeGo, Version: "go1.22.1"})
+	b.thread(1, 1, "server", 300*ms)
+	b.slow(50, model.Event{PID: 1, TID: 1, Syscall: "epoll_pwait", FD: 4, FDKnown: true, FDKind: model.FDOther, Duration: 50 * ms, Stack: netpoll})
+	// A goroutine reading a slow file on this thread blocks only its M.
+	b.slow(20, model.Event{PID: 1, TID: 1, Syscall: "pread64", FD: 9, FDKnown: true, FDKind: model.FDFile, Duration: 40 * ms})
+	b.thread(1, 2, "iou-wrk-1", 0)
+	b.t.Blocked = append(b.t.Blocked, model.BlockedState{PID: 1, TID: 2, Nr: 426, Syscall: "io_uring_enter", FD: -1})
+	a := Analyze(b.t, Config{})
+	if th := threadOf(t, a, 1); th.Role != model.RoleWorker {
+		t.Errorf("role = %s (%s), want worker", th.Role, th.Evidence)
+	}
+	if th := threadOf(t, a, 2); th.Role == model.RoleEventLoop {
+		t.Errorf("io_uring worker role = %s, want no loop", th.Role)
+	}
+	if len(a.Findings) != 0 {
+		t.Errorf("findings = %+v, want none", a.Findings)
+	}
+}

@@ -394,6 +394,12 @@ func (th *thread) classify() {
 			acceptTime += st.Total
 		}
 	}
+	if strings.HasPrefix(th.name, "iou-wrk-") || strings.HasPrefix(th.name, "iou-sqp-") {
+		// io_uring's kernel workers live in the process but run no user
+		// code: whatever /proc says they wait in is not a loop.
+		th.role, th.evidence = model.RoleOther, "an io_uring kernel worker"
+		return
+	}
 	var loop loopCandidate
 	if cs := th.loopCandidates(); len(cs) > 0 {
 		loop = cs[0]
@@ -442,7 +448,8 @@ func (th *thread) isIdleSyscall(name string) bool {
 	case model.RoleAcceptor:
 		return syscalls.ClassOf(name) == syscalls.ClassAccept
 	case model.RoleWorker:
-		return isQueueWait(name)
+		// A Go thread's netpoller wait is as idle as its futex parking.
+		return isQueueWait(name) || th.loopWait != "" && name == th.loopWait
 	}
 	return false
 }
