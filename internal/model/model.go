@@ -42,6 +42,12 @@ type Trace struct {
 	// serving it: "127.0.0.1:23081 (mariadbd, pid 4242)".
 	Listeners []Listener
 
+	// ListenQueues are the accept queues of the traced processes'
+	// listening sockets, sampled during the trace; TCPListen counts the
+	// connections the network namespace's listeners overflowed or dropped.
+	ListenQueues []ListenQueue
+	TCPListen    ListenCounters
+
 	Drops Drops
 }
 
@@ -61,6 +67,7 @@ type Process struct {
 	Exe       string
 	Exited    bool
 	ExitCode  int
+	Signal    int // the signal that killed it, 0 when it exited or runs
 	// Runtime is what runs the process's code, detected once by the
 	// source; every rule and hint that depends on it asks this field.
 	Runtime Runtime
@@ -114,9 +121,10 @@ const (
 	EvPeek                         // the first read or write on a connection opened while tracing
 	EvOpen                         // a file opened while tracing: Filename is its path, Ret its fd
 	EvClose                        // close(2) of a socket or file opened while tracing: FD
+	EvSignal                       // a fatal signal generated for a traced process: PID/TID the target, Signal, Sender
 )
 
-var eventKindNames = [...]string{"", "syscall", "connect", "accept", "bind", "sendto", "fork", "exec", "exit", "peek", "open", "close"}
+var eventKindNames = [...]string{"", "syscall", "connect", "accept", "bind", "sendto", "fork", "exec", "exit", "peek", "open", "close", "signal"}
 
 func (k EventKind) String() string {
 	if int(k) < len(eventKindNames) && k != 0 {
@@ -159,7 +167,14 @@ type Event struct {
 	Thread   bool   // EvFork/EvExit: a thread rather than a process
 	Comm     string // EvExec: new comm; EvFork: child's comm
 	Filename string // EvExec: the executed file; EvOpen: the opened path
-	ExitCode int    // EvExit
+	ExitCode int    // EvExit: the exit status, 128+signal when killed
+	// Signal: EvExit, the signal that killed the task (0: it exited);
+	// EvSignal, the signal sent.
+	Signal int
+	// Sender and SenderComm: EvSignal, the process that sent the signal
+	// (0 and "" when the kernel did: the OOM killer, a fault).
+	Sender     int
+	SenderComm string
 
 	Stack []Frame // leaf first; empty when not captured
 
@@ -299,6 +314,27 @@ type EpollFD struct {
 	Peer      Addr   // a connected socket's peer
 	Local     Addr   // a socket's local address: an accepted unix connection has only this
 	Path      string // what /proc/PID/fd names it: "pipe:[..]", "anon_inode:[eventfd]"
+}
+
+// ListenQueue is one listening socket's accept queue, sampled a few times a
+// second (sock_diag: idiag_rqueue is the depth, idiag_wqueue the limit).
+type ListenQueue struct {
+	PID     int  // a traced process holding it
+	Addr    Addr // "127.0.0.1:8000", "unix:/run/app/uwsgi.sock"
+	Inode   uint64
+	Limit   uint32 // the backlog the queue holds at most
+	Samples int    // times it was read
+	Full    int    // samples with the queue at its limit
+	Max     uint32 // deepest queue seen
+	Sum     uint64 // depths summed over the samples: the mean is Sum/Samples
+}
+
+// ListenCounters are the TcpExt ListenOverflows and ListenDrops of the
+// target's network namespace over the trace (end minus start).
+type ListenCounters struct {
+	Known     bool
+	Overflows uint64
+	Drops     uint64
 }
 
 // Listener is a listening socket on the host and the process that owns it.
