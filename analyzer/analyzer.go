@@ -73,6 +73,9 @@ func Analyze(t *model.Trace, cfg Config) *model.Analysis {
 		a.Connections = append(a.Connections, cc)
 	}
 	stalls, sat := s.oneCause(s.loopStalls(), s.workerSaturation())
+	a.Findings = append(a.Findings, s.acceptQueueOverflows()...)
+	a.Findings = append(a.Findings, s.upstreamRefusals()...)
+	a.Findings = append(a.Findings, s.workerDeaths()...)
 	a.Findings = append(a.Findings, stalls...)
 	a.Findings = append(a.Findings, s.connectionFindings(conns)...)
 	a.Findings = append(a.Findings, s.lockContention()...)
@@ -99,11 +102,18 @@ func MaxSeverity(a *model.Analysis) model.Severity {
 // stall is what to fix), then total time, then stable keys so the output is
 // the same for the same trace.
 func sortFindings(fs []model.Finding) {
+	// The 502 chain reads in its order: the queue that overflowed, the
+	// refusals it caused, then the rest; saturations come last.
 	summary := func(f model.Finding) int {
-		if f.Kind == model.KindWorkerSaturation {
+		switch f.Kind {
+		case model.KindAcceptQueueOverflow:
+			return 0
+		case model.KindUpstreamRefused:
 			return 1
+		case model.KindWorkerSaturation:
+			return 3
 		}
-		return 0
+		return 2
 	}
 	slices.SortStableFunc(fs, func(x, y model.Finding) int {
 		if c := cmp.Compare(y.Severity, x.Severity); c != 0 {

@@ -12,8 +12,12 @@ import (
 
 // Connection churn: at least churnMinConnects connects to one peer at
 // churnMinRate per second or more is a connection per request or task
-// rather than a pool; from churnHighRate per second, or when connecting
-// takes StallShare of the wall time, it is high.
+// rather than a pool. Its severity follows what a connection costs, not the
+// count alone: a unix socket or a loopback peer with a cheap handshake
+// (nginx's uwsgi_pass opens one per request, in microseconds) is low; a
+// remote peer or a costly handshake (a database's authentication and
+// backend start, TLS) is medium, and high from churnHighRate per second or
+// when connecting takes StallShare of the wall time.
 const (
 	churnMinConnects = 10
 	churnMinRate     = 1.0
@@ -352,10 +356,16 @@ func (s *session) connectionFindings(conns []*conn) []model.Finding {
 		if churn {
 			f := base
 			f.Kind = model.KindConnectionChurn
-			f.Severity = model.SeverityMedium
 			rate := s.connectRate(c)
-			if rate >= churnHighRate || share(c.ConnectTime, s.wall) >= s.cfg.stallShare() {
+			switch {
+			case share(c.ConnectTime, s.wall) >= s.cfg.stallShare():
 				f.Severity = model.SeverityHigh
+			case !costlyConnect(c.Peer, c.Service):
+				f.Severity = model.SeverityLow
+			case rate >= churnHighRate:
+				f.Severity = model.SeverityHigh
+			default:
+				f.Severity = model.SeverityMedium
 			}
 			f.Title = fmt.Sprintf("connection churn to %s: %.1f connects/s", s.svc.label(c.Peer), rate)
 			f.Detail = fmt.Sprintf("%s to %s in %s (%.1f/s) from %s; %s spent in connect()",
@@ -426,3 +436,23 @@ func joinMax(items []string, n int) string {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// costlyHandshakes are services whose connection setup costs the server
+// real work: authentication, a backend process or thread, key exchange.
+var costlyHandshakes = map[string]bool{
+	"mysql": true, "postgresql": true, "mongodb": true, "https": true, "tls": true,
+	"amqp": true, "amqps": true, "kafka": true, "ldap": true, "ldaps": true, "elasticsearch": true,
+}
+
+// costlyConnect reports whether a new connection to peer costs more than a
+// few microseconds: any remote peer (a round trip at least), or a local one
+// with a costly handshake.
+func costlyConnect(peer model.Addr, service string) bool {
+	switch peer.Family {
+	case model.FamilyUnix:
+		return costlyHandshakes[service]
+	case model.FamilyInet, model.FamilyInet6:
+		return !peer.IP.IsLoopback() || costlyHandshakes[service]
+	}
+	return true
+}

@@ -65,7 +65,7 @@ func TestSyncWorkersAllBusyAreSaturated(t *testing.T) {
 	}
 	a := Analyze(b.t, Config{})
 	sat := findingsOf(a, model.KindWorkerSaturation)
-	if len(sat) != 1 || sat[0].Count != 2 || !strings.Contains(sat[0].Hint, "async/greenlet worker") {
+	if len(sat) != 1 || sat[0].Count != 2 || !strings.Contains(sat[0].Hint, "async") {
 		t.Fatalf("saturation = %+v, want one finding over both workers", sat)
 	}
 	if fs := findingsOf(a, model.KindLoopStall); len(fs) != 0 {

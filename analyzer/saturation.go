@@ -10,12 +10,12 @@ import (
 	"github.com/snagtrace/snag/internal/model"
 )
 
-// Worker saturation: when every thread that serves requests (event loops,
-// acceptors, pool workers) was busy, not waiting for work, for at least
-// saturatedShare of its life, new requests queue; from saturatedHighShare
-// (every worker, even the least busy) it is high. The finding says what
-// the busy time went to, because adding workers only helps when they
-// compute, not when they all wait on the same database.
+// Worker saturation: when every thread of a pool that serves requests
+// (event loops, sync workers, acceptors, pool workers) was busy, not waiting
+// for work, for at least saturatedShare of its life, new requests queue;
+// from saturatedHighShare (every worker, even the least busy) it is high.
+// The finding says what the busy time went to, because adding workers only
+// helps when they compute, not when they all wait on the same database.
 const (
 	saturatedShare     = 0.80
 	saturatedHighShare = 0.90
@@ -26,36 +26,113 @@ const (
 // never returned looks busy only because its wait was never seen.
 const saturatedMinExplained = 0.5
 
-func (s *session) workerSaturation() []model.Finding {
-	var workers []*thread
+// peerSteady: a peer whose median call time in the second half of the
+// trace is within this factor of the first half's did not slow down under
+// the load: it is not the limit.
+const peerSteady = 1.25
+
+// pool is the serving threads of one kind of process: a prefork master's
+// children with the same name form one pool, a standalone process another.
+// Saturation is judged per pool, so a proxy's idle threads traced beside an
+// app server do not hide the app server's saturated workers.
+type pool struct {
+	key       poolKey
+	pids      map[int]bool
+	threads   []*thread
+	saturated bool
+	busyShare float64
+}
+
+type poolKey struct {
+	parent int // the traced parent of prefork children, else 0
+	comm   string
+}
+
+func (p *pool) holds(pid int) bool { return p.pids[pid] }
+
+func (p *pool) noun() string {
+	if len(p.threads) == 1 {
+		return "its worker"
+	}
+	return fmt.Sprintf("all %d workers", len(p.threads))
+}
+
+// indexPools groups the serving threads.
+func (s *session) indexPools() {
+	parent := map[int]int{}
+	for _, p := range s.t.Processes {
+		parent[p.PID] = p.PPID
+	}
+	for i := range s.t.Events {
+		if ev := &s.t.Events[i]; ev.Kind == model.EvFork && !ev.Thread {
+			parent[ev.ChildPID] = ev.PID
+		}
+	}
+	byKey := map[poolKey]*pool{}
 	for _, th := range s.threads {
 		switch th.role {
 		case model.RoleEventLoop, model.RoleSyncWorker, model.RoleAcceptor, model.RoleWorker:
-			if share(th.onCPU+th.busyBlk, th.busy()) >= saturatedMinExplained {
-				workers = append(workers, th)
-			}
+		default:
+			continue
+		}
+		if share(th.onCPU+th.busyBlk, th.busy()) < saturatedMinExplained {
+			continue
+		}
+		// Processes of one name whose parent is not traced are one pool
+		// (workers attached by pid); children of a traced master of the
+		// same name are another, apart from the master.
+		k := poolKey{comm: s.procName[th.pid]}
+		if pp := parent[th.pid]; pp != 0 && s.procs[pp] != nil && s.procName[pp] == k.comm {
+			k.parent = pp
+		}
+		p := byKey[k]
+		if p == nil {
+			p = &pool{key: k, pids: map[int]bool{}}
+			byKey[k] = p
+			s.pools = append(s.pools, p)
+		}
+		p.pids[th.pid] = true
+		p.threads = append(p.threads, th)
+	}
+	slices.SortFunc(s.pools, func(x, y *pool) int {
+		if c := cmp.Compare(x.key.parent, y.key.parent); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.key.comm, y.key.comm)
+	})
+}
+
+func (s *session) workerSaturation() []model.Finding {
+	s.indexPools()
+	s.saturated = map[int]float64{}
+	var out []model.Finding
+	for _, p := range s.pools {
+		if f, ok := s.poolSaturation(p); ok {
+			out = append(out, f)
 		}
 	}
-	if len(workers) == 0 {
-		return nil
-	}
+	return out
+}
+
+func (s *session) poolSaturation(p *pool) (model.Finding, bool) {
+	workers := p.threads
 	var busy, life, cpu, blocked time.Duration
-	s.saturated = map[int]float64{}
 	least := 1.0
 	var leastTh *thread
 	cats := map[string]time.Duration{}
 	var tids []int
-	loops := 0
+	loops, syncs := 0, 0
 	for _, th := range workers {
-		if th.role == model.RoleEventLoop {
-			loops++
-		}
 		b := share(th.busy(), th.life)
 		if b < saturatedShare {
-			s.saturated = nil
-			return nil
+			return model.Finding{}, false
 		}
-		s.saturated[th.tid] = b
+		switch th.role {
+		case model.RoleEventLoop:
+			loops++
+		case model.RoleSyncWorker:
+			syncs++
+		}
 		if leastTh == nil || b < least {
 			least, leastTh = b, th
 		}
@@ -69,6 +146,11 @@ func (s *session) workerSaturation() []model.Finding {
 				cats[it.Category] += it.Time
 			}
 		}
+	}
+	avg := share(busy, life)
+	p.saturated, p.busyShare = true, avg
+	for _, th := range workers {
+		s.saturated[th.tid] = share(th.busy(), th.life)
 	}
 	names := make([]string, 0, len(cats))
 	for c := range cats {
@@ -90,7 +172,6 @@ func (s *session) workerSaturation() []model.Finding {
 	if least >= saturatedHighShare {
 		sev = model.SeverityHigh
 	}
-	avg := share(busy, life)
 	noun := "worker"
 	if len(workers) > 1 {
 		noun = fmt.Sprintf("all %d workers", len(workers))
@@ -100,6 +181,9 @@ func (s *session) workerSaturation() []model.Finding {
 		Title: fmt.Sprintf("%s busy %s of the time: requests queue", capitalize(noun), pct(avg)),
 		PID:   leastTh.pid, TID: leastTh.tid, Thread: leastTh.name,
 		Count: uint64(len(workers)), Total: busy, Share: avg,
+	}
+	if rt := s.runtimeOf(leastTh.pid); !rt.IsZero() {
+		f.Runtime = rt.String()
 	}
 	blockedShare, cpuShare := share(blocked, busy), share(cpu, busy)
 	verb := "were"
@@ -112,16 +196,27 @@ func (s *session) workerSaturation() []model.Finding {
 		f.Detail += " (" + joinMax(parts, 4) + ")"
 	}
 	f.Detail += fmt.Sprintf(" and %s on CPU", pct(cpuShare))
-	if len(names) > 0 && strings.HasPrefix(names[0], "peer ") {
-		f.Peer = strings.TrimPrefix(names[0], "peer ")
+	capacity := s.capacity(p, busy)
+	if capacity != "" {
+		f.Detail += "; " + capacity
+	}
+	var top string
+	if len(names) > 0 {
+		top = names[0]
+	}
+	if strings.HasPrefix(top, "peer ") {
+		f.Peer = strings.TrimPrefix(top, "peer ")
 	}
 	seen := "seen: busy " + pct(avg) + ", blocked " + pct(blockedShare) + " of that, on CPU " + pct(cpuShare)
 	switch {
-	case blockedShare >= 0.5 && len(names) > 0 && loops == len(workers):
-		f.Hint = seen + ". The loop mostly waits on " + names[0] + " outside its own wait: nothing else runs meanwhile. " +
+	case blockedShare >= 0.5 && top != "" && loops == len(workers):
+		f.Hint = seen + ". The loop mostly waits on " + top + " outside its own wait: nothing else runs meanwhile. " +
 			"Make those calls non-blocking for the loop, or move them to " + offload(s.runtimeOf(leastTh.pid))
-	case blockedShare >= 0.5 && len(names) > 0:
-		f.Hint = seen + ". The workers mostly wait on " + names[0] + " rather than compute: more workers add load there. " +
+	case blockedShare >= 0.5 && top != "" && s.peerSteady(p, top):
+		f.Hint = seen + ". The workers mostly wait on " + top + ", but its calls took as long at the end of the trace as at the start: " +
+			"it is not the limit, the number of workers is. More workers (or an async worker, so a wait does not hold one) raise the ceiling"
+	case blockedShare >= 0.5 && top != "":
+		f.Hint = seen + ". The workers mostly wait on " + top + " rather than compute: more workers add load there. " +
 			"Make those calls fewer or faster (pooling, caching, indexes), or serve with an async/greenlet worker so a wait does not hold a worker"
 	case cpuShare >= 0.5 && loops == len(workers):
 		f.Hint = seen + ". The loop is CPU-bound: it runs on one core however many the host has; profile where the CPU goes, " +
@@ -131,24 +226,61 @@ func (s *session) workerSaturation() []model.Finding {
 	default:
 		f.Hint = seen + ". Time is split between CPU and waits: look at the thread budgets for the largest slice"
 	}
-	return []model.Finding{f}
+	_ = syncs
+	return f, true
 }
 
-func capitalize(s string) string {
-	if s == "" {
-		return s
+// capacity applies Little's law to a pool that accepts its own
+// connections: workers ÷ mean busy time per request is the most it can
+// serve, next to the rate it accepted.
+func (s *session) capacity(p *pool, busy time.Duration) string {
+	var accepts uint64
+	for i := range s.t.Events {
+		if ev := &s.t.Events[i]; ev.Kind == model.EvAccept && p.pids[ev.PID] {
+			accepts++
+		}
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	if accepts == 0 || s.wall <= 0 {
+		return ""
+	}
+	per := busy / time.Duration(accepts)
+	if per <= 0 {
+		return ""
+	}
+	ceiling := float64(len(p.threads)) / per.Seconds()
+	return fmt.Sprintf("capacity by Little's law: %d workers × 1 request per %s ≈ %.0f requests/s, against %.1f accepted/s",
+		len(p.threads), per.Round(time.Millisecond), ceiling, float64(accepts)/s.wall.Seconds())
+}
+
+// peerSteady reports whether the pool's calls to the peer behind budget
+// category cat took as long in the second half of the trace as in the first.
+func (s *session) peerSteady(p *pool, cat string) bool {
+	mid := s.t.StartNS + uint64(s.wall/2)
+	var first, second []time.Duration
+	for _, th := range p.threads {
+		for _, ev := range th.events {
+			if ev.Peer.IsZero() || "peer "+s.svc.label(ev.Peer) != cat {
+				continue
+			}
+			if ev.Time < mid {
+				first = append(first, ev.Duration)
+			} else {
+				second = append(second, ev.Duration)
+			}
+		}
+	}
+	if len(first) < 5 || len(second) < 5 {
+		return false
+	}
+	a, b := median(first), median(second)
+	return a > 0 && float64(b) <= float64(a)*peerSteady
 }
 
 // oneCause folds a saturation into the loop stalls that explain it: when
-// every saturated thread is a loop with a stall, the stall is the cause and
-// the saturation its consequence, said inside the stall, not as a second
-// finding.
+// every saturated thread of a pool is a loop with a stall, the stall is the
+// cause and the saturation its consequence, said inside the stall, not as
+// a second finding.
 func (s *session) oneCause(stalls, sat []model.Finding) ([]model.Finding, []model.Finding) {
-	if len(sat) == 0 || len(s.saturated) == 0 {
-		return stalls, sat
-	}
 	top := map[int]int{} // tid -> index of its largest medium-or-high stall
 	for i, f := range stalls {
 		if f.Severity < model.SeverityMedium {
@@ -158,14 +290,43 @@ func (s *session) oneCause(stalls, sat []model.Finding) ([]model.Finding, []mode
 			top[f.TID] = i
 		}
 	}
-	for tid := range s.saturated {
-		if _, ok := top[tid]; !ok {
-			return stalls, sat
+	var keep []model.Finding
+	for _, f := range sat {
+		p := s.poolOf(f.TID)
+		explained := p != nil
+		if p != nil {
+			for _, th := range p.threads {
+				if _, ok := top[th.tid]; !ok {
+					explained = false
+				}
+			}
+		}
+		if !explained {
+			keep = append(keep, f)
+			continue
+		}
+		for _, th := range p.threads {
+			st := &stalls[top[th.tid]]
+			st.Detail += fmt.Sprintf("; this is also why the loop was busy %s of the time, not waiting for work: requests queue behind it", pct(s.saturated[th.tid]))
 		}
 	}
-	for tid, b := range s.saturated {
-		f := &stalls[top[tid]]
-		f.Detail += fmt.Sprintf("; this is also why the loop was busy %s of the time, not waiting for work: requests queue behind it", pct(b))
+	return stalls, keep
+}
+
+func (s *session) poolOf(tid int) *pool {
+	for _, p := range s.pools {
+		for _, th := range p.threads {
+			if th.tid == tid {
+				return p
+			}
+		}
 	}
-	return stalls, nil
+	return nil
+}
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -93,6 +93,7 @@ type session struct {
 	// saturated: the busy share of each serving thread when all of them
 	// were saturated, set by workerSaturation.
 	saturated map[int]float64
+	pools     []*pool
 }
 
 func newSession(t *model.Trace, cfg Config) *session {

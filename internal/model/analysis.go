@@ -111,6 +111,10 @@ const (
 	KindConnectionChurn      = "connection-churn"
 	KindLockContention       = "lock-contention"
 	KindWorkerSaturation     = "worker-saturation"
+	KindAcceptQueueOverflow  = "accept-queue-overflow"
+	KindUpstreamRefused      = "upstream-refused"
+	KindWorkerKilled         = "worker-killed"
+	KindWorkerChurn          = "worker-churn"
 )
 
 // Finding is one conclusion with its evidence and what to do about it.
