@@ -30,9 +30,9 @@ func richTrace() *model.Trace {
 	odd := model.Addr{Family: "netlink", Port: 7}
 
 	return &model.Trace{
-		Source:    "ebpf",
-		Arch:      "amd64",
-		Target:    model.Target{PID: 4242, Comm: "python3", Cmdline: []string{"python3", "app.py", ""}, Exe: "/usr/bin/python3.11"},
+		Source: "ebpf",
+		Arch:   "amd64",
+		Target: model.Target{PID: 4242, Comm: "python3", Cmdline: []string{"python3", "app.py", ""}, Exe: "/usr/bin/python3.11"},
 		Processes: []model.Process{
 			{PID: 4242, PPID: 1, Comm: "python3", Cmdline: []string{"python3", "app.py"}, Exe: "/usr/bin/python3.11",
 				Runtime: model.Runtime{Name: model.RuntimeCPython, Version: "3.11.7", Loop: model.LoopGevent}},

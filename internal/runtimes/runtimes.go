@@ -84,6 +84,8 @@ var (
 	pythonFile = regexp.MustCompile(`/(?:lib)?python([23]\.\d+)[dmu]*(?:\.so[.\d]*)?$`)
 	// An interpreter named on the command line: python, python3, python3.11.
 	pythonArg0 = regexp.MustCompile(`^python([23](?:\.\d+)?)?$`)
+	// A CPython standard library directory.
+	pythonLibDir = regexp.MustCompile(`/lib(?:64)?/python([23]\.\d+)/`)
 	// Node.js installs that carry their version in the path (nvm, n, asdf,
 	// the official tarballs): …/v18.19.0/bin/node, node-v20.11.1-linux-x64/….
 	nodeVersion = regexp.MustCompile(`(?:^|/|node-)v?(\d+\.\d+\.\d+)(?:[-/]|$)`)
@@ -132,30 +134,48 @@ func Classify(in Input) model.Runtime {
 				rt = r
 			}
 		}
+		// Maps show the compiled modules; a log of opens (strace) shows
+		// the packages' Python files too, so any file under the package
+		// directory counts.
 		switch {
-		case strings.HasPrefix(base, "_gevent_c"), strings.Contains(o, "/gevent/") && strings.Contains(base, ".so"),
+		case strings.HasPrefix(base, "_gevent_c"), strings.Contains(o, "/gevent/"),
 			strings.HasPrefix(base, "corecext."), strings.HasPrefix(base, "_corecffi."):
 			gevent = true
-		case strings.Contains(o, "/greenlet/") && strings.HasPrefix(base, "_greenlet"):
+		case strings.Contains(o, "/greenlet/"):
 			greenlet = true
 		case strings.Contains(o, "/eventlet/"):
 			eventlet = true
-		case strings.Contains(o, "/uvloop/") && strings.HasPrefix(base, "loop."):
+		case strings.Contains(o, "/uvloop/"):
 			uvloop = true
-		case strings.HasPrefix(base, "_asyncio."):
+		case strings.HasPrefix(base, "_asyncio."), strings.Contains(o, "/asyncio/"):
 			asyncio = true
 		case strings.HasPrefix(base, "libnetty_transport_native_") || strings.HasPrefix(base, "libnetty_tcnative"):
 			netty = true
 		}
 	}
-	if rt.Name == "" && len(objects) == 0 && len(in.Cmdline) > 0 {
-		// The last resort: an interpreter named python whose objects
-		// say nothing (a static build under another name, or maps not
-		// readable).
-		if sub := pythonArg0.FindStringSubmatch(path.Base(in.Cmdline[0])); sub != nil {
+	if rt.Name == "" {
+		// An executable called python3 (a log names the file executed,
+		// not where its symlink leads), or as the last resort, with no
+		// executable or objects known, an interpreter named so on the
+		// command line.
+		name := path.Base(in.Exe)
+		if in.Exe == "" && len(objects) == 0 && len(in.Cmdline) > 0 {
+			name = path.Base(in.Cmdline[0])
+		}
+		if sub := pythonArg0.FindStringSubmatch(name); sub != nil {
 			rt.Name = model.RuntimeCPython
 			if strings.Contains(sub[1], ".") {
 				rt.Version = sub[1]
+			}
+		}
+	}
+	if rt.Name == model.RuntimeCPython && rt.Version == "" {
+		// The standard library's directory names the version:
+		// /usr/lib/python3.11/lib-dynload/…, /usr/lib/python3.11/os.py.
+		for _, o := range objects {
+			if sub := pythonLibDir.FindStringSubmatch(o); sub != nil {
+				rt.Version = sub[1]
+				break
 			}
 		}
 	}

@@ -65,6 +65,13 @@ func TestClassify(t *testing.T) {
 		{"gevent module in a non-Python process is no loop", Input{Exe: "/usr/bin/foo", Objects: []string{
 			sitePkgs + "gevent/_gevent_c_hub_local.cpython-311-x86_64-linux-gnu.so"}},
 			model.Runtime{Name: model.RuntimeNative}},
+		{"python3 executed, its library opened", Input{Exe: "/usr/bin/python3", Objects: []string{
+			"/usr/lib/python3.11/encodings/__init__.py", sitePkgs + "gevent/__init__.py"}},
+			model.Runtime{Name: model.RuntimeCPython, Version: "3.11", Loop: model.LoopGevent}},
+		{"eventlet's python files", Input{Exe: "/usr/bin/python3", Objects: []string{sitePkgs + "eventlet/__init__.py"}},
+			model.Runtime{Name: model.RuntimeCPython, Version: "3.11", Loop: model.LoopEventlet}},
+		{"asyncio package imported", Input{Exe: "/usr/bin/python3.11", Objects: []string{"/usr/lib/python3.11/asyncio/__init__.py"}},
+			model.Runtime{Name: model.RuntimeCPython, Version: "3.11", Loop: model.LoopAsyncio}},
 		{"python on the command line only", Input{Cmdline: []string{"python3.12", "app.py"}},
 			model.Runtime{Name: model.RuntimeCPython, Version: "3.12"}},
 		{"python without version on the command line", Input{Cmdline: []string{"/usr/bin/python3", "app.py"}},
