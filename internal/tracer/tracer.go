@@ -373,8 +373,10 @@ func (s *session) handle(rec *bpf.Record) error {
 		if len(rec.Stack) > 0 || len(rec.FPStack) > 0 {
 			ev.Stack = s.stacks.resolve(ev.PID, rec)
 		}
-		if ev.Kind != model.EvAccept && !ev.Peer.IsZero() {
-			s.notePeer(ev.Peer) // accept's peer is a client, served by nobody
+		if ev.Kind == model.EvConnect {
+			// Connections open at the attach are in Sockets; the
+			// calls on connections made since follow a connect.
+			s.notePeer(ev.Peer)
 		}
 	}
 	if s.cfg.OnEvent != nil {
