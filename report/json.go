@@ -61,6 +61,17 @@ type jsonProcess struct {
 	Exe      string   `json:"exe"`
 	Exited   bool     `json:"exited"`
 	ExitCode int      `json:"exit_code"`
+	// Runtime is omitted when nothing is known about it.
+	Runtime *jsonRuntime `json:"runtime,omitempty"`
+}
+
+// jsonRuntime names what runs a process's code with the model's words:
+// name "cpython", "node", "go", "jvm", "ruby", "native"; loop "gevent",
+// "eventlet", "asyncio", "uvloop", "libuv", "netty"; "" when unknown.
+type jsonRuntime struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Loop    string `json:"loop"`
 }
 
 type jsonThread struct {
@@ -199,10 +210,14 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		doc.Start = t.Start.Format(time.RFC3339Nano)
 	}
 	for _, p := range t.Processes {
-		doc.Processes = append(doc.Processes, jsonProcess{
+		jp := jsonProcess{
 			PID: p.PID, PPID: p.PPID, Comm: p.Comm, Cmdline: nonNil(p.Cmdline), Exe: p.Exe,
 			Exited: p.Exited, ExitCode: p.ExitCode,
-		})
+		}
+		if !p.Runtime.IsZero() {
+			jp.Runtime = &jsonRuntime{Name: p.Runtime.Name, Version: p.Runtime.Version, Loop: p.Runtime.Loop}
+		}
+		doc.Processes = append(doc.Processes, jp)
 	}
 
 	rows, _ := threadRows(t, a)

@@ -201,3 +201,30 @@ func TestJSONErrors(t *testing.T) {
 		t.Errorf("failing writer: err = %v", err)
 	}
 }
+
+// TestJSONProcessRuntime: a process's runtime is an object with name,
+// version and loop, and absent when nothing is known.
+func TestJSONProcessRuntime(t *testing.T) {
+	tr := &model.Trace{Processes: []model.Process{
+		{PID: 1, Runtime: model.Runtime{Name: model.RuntimeCPython, Version: "3.11.7", Loop: model.LoopGevent}},
+		{PID: 2},
+		{PID: 3, Runtime: model.Runtime{Name: model.RuntimeGo, Version: "go1.22.1"}},
+	}}
+	procs := decodeJSON(t, tr, nil)["processes"].([]any)
+	if len(procs) != 3 {
+		t.Fatalf("%d processes", len(procs))
+	}
+	requireKeys(t, "processes[0].runtime", procs[0].(map[string]any)["runtime"], map[string]string{
+		"name": "string", "version": "string", "loop": "string",
+	})
+	rt := procs[0].(map[string]any)["runtime"].(map[string]any)
+	if rt["name"] != "cpython" || rt["version"] != "3.11.7" || rt["loop"] != "gevent" {
+		t.Errorf("runtime %v", rt)
+	}
+	if _, ok := procs[1].(map[string]any)["runtime"]; ok {
+		t.Error("an unknown runtime is not omitted")
+	}
+	if rt := procs[2].(map[string]any)["runtime"].(map[string]any); rt["name"] != "go" || rt["loop"] != "" {
+		t.Errorf("runtime %v", rt)
+	}
+}

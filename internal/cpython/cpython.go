@@ -15,11 +15,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
+	"github.com/snagtrace/snag/internal/runtimes"
 )
 
 // Offsets are the struct field offsets of one CPython version.
@@ -41,8 +41,6 @@ type Process struct {
 // ErrNotPython marks a process with no supported interpreter mapped.
 var ErrNotPython = errors.New("no supported CPython mapped")
 
-var pythonFile = regexp.MustCompile(`/(?:lib)?python(3\.\d+)(?:\.so[.\d]*)?$`)
-
 // Detect finds the interpreter mapped into pid: python3.X itself or
 // libpython3.X.so, and where its _PyRuntime is.
 func Detect(fs procfs.FS, pid int) (*Process, error) {
@@ -51,19 +49,19 @@ func Detect(fs procfs.FS, pid int) (*Process, error) {
 		return nil, err
 	}
 	for _, m := range maps {
-		sub := pythonFile.FindStringSubmatch(m.Path)
-		if sub == nil {
+		version, ok := runtimes.PythonObject(m.Path)
+		if !ok {
 			continue
 		}
-		off, ok := offsets[sub[1]]
+		off, ok := offsets[version]
 		if !ok {
-			return nil, fmt.Errorf("python %s in pid %d: %w (supported: 3.11)", sub[1], pid, ErrNotPython)
+			return nil, fmt.Errorf("python %s in pid %d: %w (supported: 3.11)", version, pid, ErrNotPython)
 		}
 		runtime, err := runtimeAddr(fs, pid, m, maps)
 		if err != nil {
-			return nil, fmt.Errorf("python %s in pid %d: %w", sub[1], pid, err)
+			return nil, fmt.Errorf("python %s in pid %d: %w", version, pid, err)
 		}
-		return &Process{PID: pid, Version: sub[1], Runtime: runtime, Off: off}, nil
+		return &Process{PID: pid, Version: version, Runtime: runtime, Off: off}, nil
 	}
 	return nil, ErrNotPython
 }
@@ -71,11 +69,17 @@ func Detect(fs procfs.FS, pid int) (*Process, error) {
 // runtimeAddr locates _PyRuntime: its symbol value, moved by the load bias
 // of the object when it is position-independent.
 func runtimeAddr(fs procfs.FS, pid int, m procfs.Mapping, maps []procfs.Mapping) (uint64, error) {
-	f, err := elf.Open(filepath.Join(fs.Root, strconv.Itoa(pid), "root", m.Path))
+	// The path comes from the target's maps: opened without blocking,
+	// inside its root, and only if it is a regular file.
+	file, err := fs.OpenInRoot(pid, m.Path)
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer file.Close()
+	f, err := elf.NewFile(file)
+	if err != nil {
+		return 0, fmt.Errorf("read %s: %w", m.Path, err)
+	}
 	var value uint64
 	for _, load := range []func() ([]elf.Symbol, error){f.DynamicSymbols, f.Symbols} {
 		syms, _ := load()

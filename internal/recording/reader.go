@@ -125,6 +125,9 @@ type finalRecord struct {
 	processes []model.Process
 	threads   []model.Thread
 	syscalls  []model.SyscallStat
+	runtimes  map[int]model.Runtime
+	epoll     []model.EpollSet
+	listeners []model.Listener
 }
 
 // run reads records until the stream ends or stops making sense.
@@ -500,8 +503,75 @@ func (d *decoder) meta(c *cursor) (*model.Trace, error) {
 			s.Peer = d.addr(c)
 		}
 	}
+	// Process facts, appended to the first format: absent from older
+	// recordings.
+	if c.err == nil && len(c.b) > 0 {
+		setRuntimes(t.Processes, d.runtimes(c))
+		if n := c.count("open file"); n > 0 {
+			t.Files = make([]model.OpenFile, n)
+			for i := range t.Files {
+				f := &t.Files[i]
+				f.PID = c.int()
+				f.FD = c.int()
+				f.Path = d.str(c)
+			}
+		}
+		t.Epoll = d.epoll(c, false)
+	}
 	// Bytes after the known fields belong to newer writers: ignored.
 	return t, c.err
+}
+
+// runtimes reads the runtimes of the processes that have one, by pid.
+func (d *decoder) runtimes(c *cursor) map[int]model.Runtime {
+	n := c.count("runtime")
+	if n == 0 {
+		return nil
+	}
+	out := make(map[int]model.Runtime, n)
+	for range n {
+		pid := c.int()
+		out[pid] = model.Runtime{Name: d.str(c), Version: d.str(c), Loop: d.str(c)}
+	}
+	return out
+}
+
+// setRuntimes gives each process its runtime from rts, where it has one.
+func setRuntimes(ps []model.Process, rts map[int]model.Runtime) {
+	for i := range ps {
+		if rt, ok := rts[ps[i].PID]; ok {
+			ps[i].Runtime = rt
+		}
+	}
+}
+
+func (d *decoder) epoll(c *cursor, end bool) []model.EpollSet {
+	n := c.count("epoll set")
+	if n == 0 {
+		return nil
+	}
+	sets := make([]model.EpollSet, n)
+	for i := range sets {
+		s := &sets[i]
+		s.PID = c.int()
+		s.EPFD = c.int()
+		s.End = end
+		if m := c.count("epoll fd"); m > 0 {
+			s.FDs = make([]model.EpollFD, m)
+			for j := range s.FDs {
+				f := &s.FDs[j]
+				f.FD = c.int()
+				f.Kind = model.FDKind(c.byte())
+				f.Listening = c.bool()
+				f.Peer = d.addr(c)
+				f.Path = d.str(c)
+			}
+		}
+		if c.err != nil {
+			break
+		}
+	}
+	return sets
 }
 
 func (d *decoder) processes(c *cursor) []model.Process {
@@ -570,6 +640,20 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 			}
 		}
 	}
+	if c.err == nil && len(c.b) > 0 {
+		f.runtimes = d.runtimes(c)
+		f.epoll = d.epoll(c, true)
+		if n := c.count("listener"); n > 0 {
+			f.listeners = make([]model.Listener, n)
+			for i := range f.listeners {
+				l := &f.listeners[i]
+				l.Addr = d.addr(c)
+				l.PID = c.int()
+				l.Comm = d.str(c)
+			}
+		}
+	}
+	// Bytes after the known fields belong to newer writers: ignored.
 	return f, c.err
 }
 
@@ -595,7 +679,19 @@ func (d *decoder) applyFinal() {
 	t, f := d.trace, d.final
 	t.Duration = f.duration
 	t.Drops = f.drops
+	// A process keeps the runtime read at the attach unless the end
+	// knows it (better).
+	atAttach := make(map[int]model.Runtime, len(t.Processes))
+	for _, p := range t.Processes {
+		if p.Runtime != (model.Runtime{}) {
+			atAttach[p.PID] = p.Runtime
+		}
+	}
+	setRuntimes(f.processes, atAttach)
+	setRuntimes(f.processes, f.runtimes)
 	t.Processes = f.processes
+	t.Epoll = append(t.Epoll, f.epoll...)
+	t.Listeners = f.listeners
 	t.Threads = f.threads
 	t.Syscalls = f.syscalls
 }

@@ -30,10 +30,15 @@ func richTrace() *model.Trace {
 	odd := model.Addr{Family: "netlink", Port: 7}
 
 	return &model.Trace{
-		Source:    "ebpf",
-		Arch:      "amd64",
-		Target:    model.Target{PID: 4242, Comm: "python3", Cmdline: []string{"python3", "app.py", ""}, Exe: "/usr/bin/python3.11"},
-		Processes: []model.Process{{PID: 4242, PPID: 1, Comm: "python3", Cmdline: []string{"python3", "app.py"}, Exe: "/usr/bin/python3.11"}, {PID: 5000, PPID: 4242, Comm: "sh", Exited: true, ExitCode: -9}},
+		Source: "ebpf",
+		Arch:   "amd64",
+		Target: model.Target{PID: 4242, Comm: "python3", Cmdline: []string{"python3", "app.py", ""}, Exe: "/usr/bin/python3.11"},
+		Processes: []model.Process{
+			{PID: 4242, PPID: 1, Comm: "python3", Cmdline: []string{"python3", "app.py"}, Exe: "/usr/bin/python3.11",
+				Runtime: model.Runtime{Name: model.RuntimeCPython, Version: "3.11.7", Loop: model.LoopGevent}},
+			{PID: 5000, PPID: 4242, Comm: "sh", Exited: true, ExitCode: -9, Runtime: model.Runtime{Name: model.RuntimeNative}},
+			{PID: 5001, PPID: 4242, Comm: "cat"},
+		},
 		Start:     time.Unix(1_700_000_000, 123_456_789),
 		StartNS:   5_000_000_000,
 		Duration:  30 * time.Second,
@@ -74,6 +79,9 @@ func richTrace() *model.Trace {
 			{Kind: model.EvSyscall, Time: 5_000_006_500, PID: 5000, TID: 5000, Nr: 7, Syscall: "poll", FD: -1, Partial: true, Duration: 3 * time.Second},
 			{Kind: model.EvPeek, Time: 5_000_007_000, PID: 5000, TID: 5000, Nr: 0, Syscall: "read", FD: 3, Ret: 78,
 				Data: []byte("N\x00\x00\x00\n5.5.5-10.11.19-MariaDB")},
+			{Kind: model.EvOpen, Time: 5_000_007_100, PID: 4242, TID: 4242, Nr: 257, Syscall: "openat", Ret: 11, FD: -1,
+				Args: [6]uint64{^uint64(99), 0x7ffc_0000_2000, 0x80000}, Filename: "/var/lib/app/db.sqlite", Duration: 40 * time.Microsecond},
+			{Kind: model.EvClose, Time: 5_000_007_200, PID: 4242, TID: 4242, Nr: 3, Syscall: "close", FD: 11, FDKind: model.FDFile, Args: [6]uint64{11}},
 			// Out-of-table syscall numbers share the last delta slot.
 			{Kind: model.EvSyscall, Time: 5_000_007_000, PID: 4242, TID: 4242, Nr: 5000, Syscall: "mystery", Args: [6]uint64{1, 2, 3, 4, 5, 6}, FD: -1},
 			{Kind: model.EvSyscall, Time: 0, PID: 0, TID: 0, Nr: -7, Syscall: "", Args: [6]uint64{6, 5, 4, 3, 2, 1}, Duration: -1},
@@ -85,6 +93,28 @@ func richTrace() *model.Trace {
 		Blocked: []model.BlockedState{
 			{PID: 4242, TID: 4242, Nr: 7, Syscall: "poll", Args: [6]uint64{1, 2, 3, 4, 5, 6}, Wchan: "do_sys_poll", FD: 5, Peer: mysql},
 			{PID: 4242, TID: 4243, Running: true, Nr: -1, FD: -1},
+		},
+		Files: []model.OpenFile{
+			{PID: 4242, FD: 0, Path: "/dev/null"},
+			{PID: 4242, FD: 4, Path: "pipe:[123]"},
+			{PID: 4242, FD: 12, Path: "/var/log/app log.txt"},
+		},
+		Epoll: []model.EpollSet{
+			{PID: 4242, EPFD: 3, FDs: []model.EpollFD{
+				{FD: 6, Kind: model.FDSocket, Listening: true},
+				{FD: 4, Kind: model.FDPipe, Path: "pipe:[123]"},
+			}},
+			{PID: 4242, EPFD: 3, End: true, FDs: []model.EpollFD{
+				{FD: 6, Kind: model.FDSocket, Listening: true},
+				{FD: 5, Kind: model.FDSocket, Peer: mysql},
+				{FD: 4, Kind: model.FDPipe, Path: "pipe:[123]"},
+				{FD: 99},
+			}},
+			{PID: 5000, EPFD: 7, End: true, FDs: []model.EpollFD{{FD: 8, Kind: model.FDOther, Path: "anon_inode:[eventfd]"}}},
+		},
+		Listeners: []model.Listener{
+			{Addr: mapped, PID: 777, Comm: "memcached"},
+			{Addr: unix},
 		},
 		Drops: model.Drops{RingBuffer: 1, AggregateMap: 2, InFlightMap: 3, StackRead: 4, Unparsed: 5},
 	}

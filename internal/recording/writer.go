@@ -50,13 +50,20 @@ type Writer struct {
 	}
 
 	closed bool
+	facts  bool // write the process facts after the fields of the first format
 }
 
 // NewWriter writes the header and a metadata record taken from t: Source,
-// Arch, Target, Processes, Threads known at attach, Start, StartNS,
-// Threshold, Sockets and Blocked. It does not write t.Events; pass each to
-// Event.
+// Arch, Target, Processes with their runtimes, Threads known at attach,
+// Start, StartNS, Threshold, Sockets, Blocked, Files and the epoll sets
+// read at the attach. It does not write t.Events; pass each to Event.
 func NewWriter(w io.Writer, t *model.Trace) (*Writer, error) {
+	return newWriter(w, t, true)
+}
+
+// newWriter is NewWriter; without facts it writes the metadata as writers
+// before the process facts (runtimes, files, epoll sets) did.
+func newWriter(w io.Writer, t *model.Trace, facts bool) (*Writer, error) {
 	var hdr [headerSize]byte
 	copy(hdr[:], Magic)
 	binary.LittleEndian.PutUint16(hdr[len(Magic):], Version)
@@ -79,6 +86,7 @@ func NewWriter(w io.Writer, t *model.Trace) (*Writer, error) {
 		out:    make([]byte, 0, drainAt+4096),
 		strs:   map[string]uint64{"": 0},
 		frames: map[model.Frame]uint64{},
+		facts:  facts,
 	}
 	rw.scratch = rw.appendMeta(rw.scratch[:0], t)
 	rw.record(kindMeta, rw.scratch)
@@ -123,8 +131,8 @@ func (w *Writer) Flush() error {
 }
 
 // Close writes the final record from t (Duration, Threads, Syscalls with
-// their histograms, Drops, Processes with their exit state) and ends the
-// zstd stream. It does not close the underlying writer.
+// their histograms, Drops, Processes with their exit state and runtimes,
+// the epoll sets read at the end, Listeners) and ends the zstd stream. It does not close the underlying writer.
 func (w *Writer) Close(t *model.Trace) error {
 	if w.err != nil {
 		return w.err
@@ -499,6 +507,70 @@ func (w *Writer) appendMeta(b []byte, t *model.Trace) []byte {
 		b = appendVarint(b, int64(s.FD))
 		b = w.appendAddr(b, &s.Peer)
 	}
+	if !w.facts {
+		return b
+	}
+	// Appended fields (FORMAT.md, "process facts"): older readers stop
+	// before them.
+	b = w.appendRuntimes(b, t.Processes)
+	b = appendUvarint(b, uint64(len(t.Files)))
+	for i := range t.Files {
+		f := &t.Files[i]
+		b = appendVarint(b, int64(f.PID))
+		b = appendVarint(b, int64(f.FD))
+		b = appendUvarint(b, w.str(f.Path))
+	}
+	return w.appendEpoll(b, t.Epoll, false)
+}
+
+// appendRuntimes writes the runtime of each process that has one.
+func (w *Writer) appendRuntimes(b []byte, ps []model.Process) []byte {
+	n := 0
+	for i := range ps {
+		if ps[i].Runtime != (model.Runtime{}) {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range ps {
+		p := &ps[i]
+		if p.Runtime == (model.Runtime{}) {
+			continue
+		}
+		b = appendVarint(b, int64(p.PID))
+		b = appendUvarint(b, w.str(p.Runtime.Name))
+		b = appendUvarint(b, w.str(p.Runtime.Version))
+		b = appendUvarint(b, w.str(p.Runtime.Loop))
+	}
+	return b
+}
+
+// appendEpoll writes the epoll sets read at the end (end) or at the attach.
+func (w *Writer) appendEpoll(b []byte, sets []model.EpollSet, end bool) []byte {
+	n := 0
+	for i := range sets {
+		if sets[i].End == end {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range sets {
+		s := &sets[i]
+		if s.End != end {
+			continue
+		}
+		b = appendVarint(b, int64(s.PID))
+		b = appendVarint(b, int64(s.EPFD))
+		b = appendUvarint(b, uint64(len(s.FDs)))
+		for j := range s.FDs {
+			f := &s.FDs[j]
+			b = appendVarint(b, int64(f.FD))
+			b = append(b, byte(f.Kind))
+			b = appendBool(b, f.Listening)
+			b = w.appendAddr(b, &f.Peer)
+			b = appendUvarint(b, w.str(f.Path))
+		}
+	}
 	return b
 }
 
@@ -558,6 +630,18 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 		b = appendVarint(b, int64(s.Total))
 		b = appendVarint(b, int64(s.Max))
 		b = appendHist(b, &s.Hist)
+	}
+	if !w.facts {
+		return b
+	}
+	b = w.appendRuntimes(b, t.Processes)
+	b = w.appendEpoll(b, t.Epoll, true)
+	b = appendUvarint(b, uint64(len(t.Listeners)))
+	for i := range t.Listeners {
+		l := &t.Listeners[i]
+		b = w.appendAddr(b, &l.Addr)
+		b = appendVarint(b, int64(l.PID))
+		b = appendUvarint(b, w.str(l.Comm))
 	}
 	return b
 }

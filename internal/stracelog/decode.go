@@ -131,6 +131,8 @@ type fdInfo struct {
 	kind        model.FDKind
 	nbKnown, nb bool
 	local, peer model.Addr
+	listening   bool   // listen() succeeded on it
+	path        string // what it was opened as
 	// fresh: connected in this log and no data seen on it yet, so its
 	// first bytes name its protocol, as the live tracer's peek does.
 	fresh bool

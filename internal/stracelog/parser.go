@@ -2,9 +2,11 @@ package stracelog
 
 import (
 	"bytes"
+	"maps"
 	"path"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/snagtrace/snag/internal/model"
@@ -46,6 +48,12 @@ type process struct {
 	exited    bool
 	exitCode  int
 	fds       map[int]*fdInfo
+
+	// Runtime evidence: opened files that name an interpreter or a loop.
+	objects    []string
+	objectKeys map[string]bool
+	// epoll holds the interest list of each epoll fd, by fd.
+	epoll map[int]*epollSet
 }
 
 type parser struct {
@@ -684,6 +692,14 @@ func (p *parser) complete(c *call) bool {
 		if bytes.Contains(c.args, []byte("msg_name={")) {
 			kind = model.EvSendTo
 		}
+	case "open", "openat", "openat2", "creat":
+		if ret >= 0 {
+			kind = model.EvOpen
+		}
+	case "close":
+		if ret == 0 {
+			kind = model.EvClose
+		}
 	}
 	if kind == 0 && c.dur >= p.opt.Threshold {
 		kind = model.EvSyscall
@@ -693,6 +709,10 @@ func (p *parser) complete(c *call) bool {
 	}
 	if kind != 0 {
 		p.event(kind, c)
+	}
+	if c.name == "close" {
+		// After the event, which names what the fd was.
+		p.closeFD(c)
 	}
 	return true
 }
@@ -773,8 +793,24 @@ func (p *parser) track(c *call) {
 			if c.name == "openat" || c.name == "openat2" {
 				flags = c.arg(p, 2)
 			}
+			path := p.openedPath(c)
 			info := p.fdOf(th, int(ret), true)
-			*info = fdInfo{nbKnown: true, nb: bytes.Contains(flags, oNonblock)}
+			*info = fdInfo{nbKnown: true, nb: bytes.Contains(flags, oNonblock), path: path}
+			if strings.HasPrefix(path, "/") {
+				info.kind = model.FDFile
+			}
+			p.proc(p.pidOf(th.tid)).noteObject(path)
+		}
+	case "listen":
+		if ret == 0 {
+			if fd, _, ok := parseFD(c.arg(p, 0)); ok {
+				info := p.fdOf(th, fd, true)
+				info.kind, info.listening = model.FDSocket, true
+			}
+		}
+	case "epoll_ctl":
+		if ret == 0 {
+			p.epollCtl(c)
 		}
 	case "pipe", "pipe2":
 		if ret == 0 {
@@ -784,12 +820,6 @@ func (p *parser) track(c *call) {
 				if fd, _, ok := parseFD(f); ok {
 					*p.fdOf(th, fd, true) = fdInfo{kind: model.FDPipe, nbKnown: true, nb: nb}
 				}
-			}
-		}
-	case "close":
-		if fd, _, ok := parseFD(c.arg(p, 0)); ok {
-			if pr := p.procs[p.pidOf(th.tid)]; pr != nil {
-				delete(pr.fds, fd)
 			}
 		}
 	case "clone", "clone3", "fork", "vfork":
@@ -811,6 +841,9 @@ func (p *parser) track(c *call) {
 				childProc := p.proc(child)
 				childProc.comm, childProc.exe = parent.comm, parent.exe
 				childProc.cmdline = parent.cmdline
+				// Same image, same runtime, until it execs.
+				childProc.objects = slices.Clone(parent.objects)
+				childProc.objectKeys = maps.Clone(parent.objectKeys)
 			}
 		}
 	case "execve", "execveat":
@@ -825,6 +858,8 @@ func (p *parser) track(c *call) {
 			pr.comm = commOf(file)
 			pr.cmdline = parseArgv(c.arg(p, argvArg))
 			pr.fds = nil // close-on-exec fds are gone; the rest are unknown to the new image's log anyway
+			pr.epoll = nil
+			pr.objects, pr.objectKeys = nil, nil // a new image: its own runtime
 			e := p.lifecycle(model.EvExec, th.tid, c.start+uint64(c.dur))
 			e.Comm, e.Filename = pr.comm, file
 		}
@@ -1000,6 +1035,8 @@ func (p *parser) event(kind model.EventKind, c *call) {
 		}
 	case model.EvAccept:
 		e.Peer = decodeSockaddr(c.arg(p, 1))
+	case model.EvOpen:
+		e.Filename = p.openedPath(c)
 	}
 	if e.FD >= 0 || e.PollFD >= 0 {
 		fd := e.FD
@@ -1146,6 +1183,8 @@ func (p *parser) finish() *model.Trace {
 		if pr := p.procs[pid]; pr != nil {
 			proc.Comm, proc.Exe, proc.Cmdline = pr.comm, pr.exe, pr.cmdline
 			proc.Exited, proc.ExitCode = pr.exited, pr.exitCode
+			proc.Runtime = pr.runtime()
+			tr.Epoll = append(tr.Epoll, pr.epollSets(pid)...)
 		}
 		tr.Processes = append(tr.Processes, proc)
 	}

@@ -69,6 +69,9 @@ type session struct {
 	events  uint64
 	// overLimit counts events past Config.MaxEvents.
 	overLimit uint64
+	// peers are the distinct peers events named, for the listener lookup
+	// at the end (at most maxLocalPeers).
+	peers map[model.Addr]bool
 }
 
 // Run traces until the window ends and returns the assembled trace. A
@@ -187,8 +190,8 @@ func (s *session) start() error {
 }
 
 // snapshot records what an already running process looks like at attach:
-// its threads, their CPU time so far, the syscall each is blocked in, and
-// its open sockets.
+// its runtime, its threads, their CPU time so far, the syscall each is
+// blocked in, its open sockets and files, and what its epoll fds watch.
 func (s *session) snapshot(pid int) {
 	p := s.cfg.Proc
 	proc := model.Process{PID: pid}
@@ -196,6 +199,7 @@ func (s *session) snapshot(pid int) {
 	proc.Comm, _ = p.Comm(pid)
 	proc.Cmdline, _ = p.Cmdline(pid)
 	proc.Exe, _ = p.Exe(pid)
+	proc.Runtime = s.detectRuntime(pid)
 	s.trace.Processes = append(s.trace.Processes, proc)
 
 	tids, _ := p.Tasks(pid)
@@ -220,6 +224,7 @@ func (s *session) snapshot(pid int) {
 	_ = p.ResolveUnixPeers(pid, socks) // best effort: unix peers need netlink in our namespace
 	s.trace.Sockets = append(s.trace.Sockets, socks...)
 	procfs.JoinPeers(s.trace.Blocked, socks)
+	s.fdFacts(pid, socks, false)
 }
 
 // detectPython finds a supported CPython in pid; anything else is quietly
@@ -327,16 +332,23 @@ func (s *session) handle(rec *bpf.Record) error {
 			th.PID = ev.ChildPID
 			s.live[ev.ChildPID] = true
 			s.watchPython(ev.ChildPID)
-			s.trace.Processes = append(s.trace.Processes, model.Process{PID: ev.ChildPID, PPID: ev.PID, Comm: ev.Comm})
+			child := model.Process{PID: ev.ChildPID, PPID: ev.PID, Comm: ev.Comm}
+			if parent := s.process(ev.PID); parent != nil {
+				// A fork runs its parent's image until it execs.
+				child.Runtime = parent.Runtime
+			}
+			s.trace.Processes = append(s.trace.Processes, child)
 		}
 		th.Name = ev.Comm
 		th.Started = true
 	case model.EvExec:
 		s.watchPython(ev.PID)
 		s.thread(ev.PID, ev.TID).Name = ev.Comm
+		// Read now: a short-lived command is gone by the end.
+		rt := s.detectRuntime(ev.PID)
 		for i := range s.trace.Processes {
 			if p := &s.trace.Processes[i]; p.PID == ev.PID {
-				p.Comm, p.Exe = ev.Comm, ev.Filename
+				p.Comm, p.Exe, p.Runtime = ev.Comm, ev.Filename, rt
 			}
 		}
 		if ev.PID == s.trace.Target.PID {
@@ -360,6 +372,11 @@ func (s *session) handle(rec *bpf.Record) error {
 	default:
 		if len(rec.Stack) > 0 || len(rec.FPStack) > 0 {
 			ev.Stack = s.stacks.resolve(ev.PID, rec)
+		}
+		if ev.Kind == model.EvConnect {
+			// Connections open at the attach are in Sockets; the
+			// calls on connections made since follow a connect.
+			s.notePeer(ev.Peer)
 		}
 	}
 	if s.cfg.OnEvent != nil {
@@ -406,6 +423,7 @@ func (s *session) finish() (*model.Trace, error) {
 	if s.cfg.Status != nil {
 		fmt.Fprint(s.cfg.Status, "\r\033[K")
 	}
+	s.endFacts()
 	t := s.trace
 	t.Duration = end.Sub(t.Start)
 	stats, err := s.tr.Aggregates()
