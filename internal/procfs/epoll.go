@@ -207,7 +207,7 @@ func (fs FS) EpollSets(pid int, fds []FD, socks []model.Socket, end bool) ([]mod
 			}
 			if s := sockByFD[e.FD]; s != nil && w.Kind == model.FDSocket {
 				w.Listening = s.State == "LISTEN"
-				w.Peer = s.Peer
+				w.Peer, w.Local = s.Peer, s.Local
 			}
 			set.FDs = append(set.FDs, w)
 		}
