@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/syscalls"
@@ -18,6 +19,10 @@ type procFacts struct {
 	listenFDs map[int]bool
 	epoll     []model.EpollSet
 	accepts   map[int]*acceptPattern // by tid
+	// forkedFor says which connection the process was forked to serve:
+	// its parent accepted it just before forking it (a PostgreSQL
+	// backend, a forking server). "" when it was not.
+	forkedFor string
 }
 
 // acceptPattern says whether a thread took connections one at a time.
@@ -25,9 +30,13 @@ type procFacts struct {
 // before the next accept, so the kernel hands it the same lowest free fd
 // each time; a loop accepts while earlier connections are still open.
 type acceptPattern struct {
-	accepts    int
-	concurrent int // accepts made while another connection it accepted was still open
+	accepts     int
+	concurrent  int // accepts made while another connection it accepted was still open
+	nonblocking int // accepts asking for a non-blocking socket (accept4 SOCK_NONBLOCK)
 }
+
+// sockNonblock is accept4's SOCK_NONBLOCK flag (O_NONBLOCK).
+const sockNonblock = 0x800
 
 func (s *session) indexProcFacts() {
 	s.procs = map[int]*procFacts{}
@@ -76,6 +85,9 @@ func (s *session) indexProcFacts() {
 				get(ev.PID).accepts[ev.TID] = ap
 			}
 			ap.accepts++
+			if ev.Syscall == "accept4" && ev.Args[3]&sockNonblock != 0 {
+				ap.nonblocking++
+			}
 			for _, tid := range fds {
 				if tid == ev.TID {
 					ap.concurrent++
@@ -89,6 +101,37 @@ func (s *session) indexProcFacts() {
 				fd = int(int32(ev.Args[0]))
 			}
 			delete(open[ev.PID], fd)
+		}
+	}
+}
+
+// forkAfterAccept: a process forked this soon after its parent accepted a
+// connection, with no other fork between, was forked to serve it.
+const forkAfterAccept = 500 * time.Millisecond
+
+// markForkedServers finds processes forked to serve one accepted
+// connection each.
+func (s *session) markForkedServers() {
+	lastAccept := map[int]*model.Event{} // parent pid -> its latest accept not yet followed by a fork
+	for _, ev := range s.sortedEvents() {
+		switch {
+		case ev.Kind == model.EvAccept && ev.Ret >= 0:
+			lastAccept[ev.PID] = ev
+		case ev.Kind == model.EvFork && !ev.Thread:
+			a := lastAccept[ev.PID]
+			if a == nil || ev.Time < a.Time || time.Duration(ev.Time-a.Time) > forkAfterAccept {
+				continue
+			}
+			delete(lastAccept, ev.PID)
+			child := s.procs[ev.ChildPID]
+			if child == nil {
+				child = &procFacts{runtime: s.runtimeOf(ev.ChildPID), listenFDs: map[int]bool{}, accepts: map[int]*acceptPattern{}}
+				s.procs[ev.ChildPID] = child
+			}
+			child.forkedFor = "accepted from " + a.Peer.String()
+			if a.Peer.IsZero() || a.Peer.Family == model.FamilyUnix && a.Peer.Path == "" {
+				child.forkedFor = "accepted"
+			}
 		}
 	}
 }
@@ -128,7 +171,8 @@ func (th *thread) servingRole() (model.Role, string) {
 	if p.runtime.Name == model.RuntimeGo && th.goNetpoller() {
 		return model.RoleWorker, "a Go runtime thread polling the netpoller: a goroutine blocked in a call holds only its own thread, the scheduler runs the rest elsewhere"
 	}
-	if ap := p.accepts[th.tid]; ap != nil && ap.concurrent > 0 {
+	ap := p.accepts[th.tid]
+	if ap != nil && ap.concurrent > 0 {
 		return model.RoleEventLoop, fmt.Sprintf("accepted %d connections while earlier ones were open", ap.concurrent)
 	}
 	var sets []model.EpollSet
@@ -139,34 +183,70 @@ func (th *thread) servingRole() (model.Role, string) {
 			}
 		}
 	}
-	syncSets := 0
+	syncSets, quietSets := 0, 0
 	for _, set := range sets {
-		listeners, conns := 0, 0
+		listeners, conns, inbound := 0, 0, 0
 		for _, w := range set.FDs {
 			switch {
 			case w.Listening || p.listenFDs[w.FD] && w.Kind == model.FDSocket:
 				listeners++
 			case workConn(w):
 				conns++
+				if th.s.isInbound(w.Local) {
+					inbound++
+				}
 			}
 		}
 		switch {
 		case conns >= 2 || listeners >= 1 && conns >= 1:
 			return model.RoleEventLoop, fmt.Sprintf("epoll fd %d watches %d connections and %d listening sockets", set.EPFD, conns, listeners)
-		case listeners >= 1 || conns == 1:
+		case listeners >= 1 || inbound == 1:
 			syncSets++
+		case conns == 0:
+			quietSets++
 		}
 	}
 	if strongLoop(p.runtime) {
 		return model.RoleEventLoop, "runs " + p.runtime.LoopWords()
 	}
-	if syncSets > 0 && syncSets == len(sets) {
-		return model.RoleSyncWorker, "its readiness wait watches one listening socket or one connection at a time, then serves it to the end"
+	if len(sets) > 0 && syncSets+quietSets == len(sets) && syncSets > 0 {
+		return model.RoleSyncWorker, "its readiness wait watches one listening socket or one client connection at a time, then serves it to the end"
 	}
-	if ap := p.accepts[th.tid]; ap != nil && ap.accepts >= 2 {
+	if p.forkedFor != "" {
+		return model.RoleSyncWorker, "forked to serve one connection its parent " + p.forkedFor
+	}
+	if len(sets) > 0 && quietSets == len(sets) {
+		return model.RoleWorker, "its readiness wait watches no connection: it waits for signals, timers or a wake-up"
+	}
+	if ap != nil && ap.nonblocking > 0 {
+		return model.RoleEventLoop, "accepts connections non-blocking, to multiplex them"
+	}
+	if ap != nil && ap.accepts >= 2 {
 		return model.RoleSyncWorker, fmt.Sprintf("accepted %d connections one at a time", ap.accepts)
 	}
 	return model.RoleEventLoop, "waits in " + th.loopWait + " over several fds"
+}
+
+// isInbound reports whether a socket's local address is one a traced
+// process listens on: the connection was accepted, a client of ours.
+func (s *session) isInbound(local model.Addr) bool {
+	for i := range s.t.Sockets {
+		l := &s.t.Sockets[i]
+		if l.State != "LISTEN" || l.Local.Family != local.Family {
+			continue
+		}
+		switch local.Family {
+		case model.FamilyUnix:
+			if l.Local.Path != "" && l.Local.Path == local.Path {
+				return true
+			}
+		case model.FamilyInet, model.FamilyInet6:
+			if l.Local.Port == local.Port && (l.Local.IP == local.IP || l.Local.IP.IsUnspecified()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // goNetpoller reports whether the thread's readiness wait is the Go

@@ -188,3 +188,64 @@ func TestGoRuntimeThreadsAreNoLoops(t *testing.T) {
 		t.Errorf("findings = %+v, want none", a.Findings)
 	}
 }
+
+func TestForkedPerConnectionBackendIsASyncWorker(t *testing.T) {
+	// A PostgreSQL postmaster (pid 1) accepts, then forks backend 2 for
+	// the connection; the backend waits in epoll_wait for its client's
+	// next query and reads its data files in between.
+	b := newTrace(4*time.Second).process(1, "postgres").thread(1, 1, "postgres", 10*ms)
+	b.calls(1, 1, "pselect6", 5, 500*ms)
+	b.event(model.Event{Kind: model.EvAccept, PID: 1, TID: 1, Syscall: "accept", FD: 5, Ret: 9, Peer: inet("127.0.0.1:40000")})
+	b.event(model.Event{Kind: model.EvFork, PID: 1, TID: 1, ChildPID: 2})
+	b.t.Processes = append(b.t.Processes, model.Process{PID: 2, PPID: 1, Comm: "postgres"})
+	b.thread(2, 2, "postgres", 300*ms)
+	b.slow(40, model.Event{PID: 2, TID: 2, Syscall: "epoll_wait", FD: 4, FDKnown: true, FDKind: model.FDOther, Duration: 60 * ms})
+	b.slow(30, model.Event{PID: 2, TID: 2, Syscall: "pread64", FD: 12, FDKnown: true, FDKind: model.FDFile, Duration: 20 * ms})
+	a := Analyze(b.t, Config{})
+	if th := threadOf(t, a, 2); th.Role != model.RoleSyncWorker {
+		t.Errorf("backend role = %s (%s), want sync-worker", th.Role, th.Evidence)
+	}
+	if fs := findingsOf(a, model.KindLoopStall); len(fs) != 0 {
+		t.Errorf("stalls = %+v, want none", fs)
+	}
+}
+
+func TestReadinessWaitWatchingNoConnectionIsNoLoop(t *testing.T) {
+	b := newTrace(4*time.Second).process(1, "postgres").thread(1, 1, "postgres", 10*ms)
+	b.slow(20, model.Event{PID: 1, TID: 1, Syscall: "epoll_wait", FD: 4, FDKnown: true, FDKind: model.FDOther, Duration: 190 * ms})
+	b.slow(2, model.Event{PID: 1, TID: 1, Syscall: "pwrite64", FD: 12, FDKnown: true, FDKind: model.FDFile, Duration: 30 * ms})
+	b.t.Epoll = []model.EpollSet{{PID: 1, EPFD: 4, FDs: []model.EpollFD{
+		{FD: 6, Kind: model.FDPipe, Path: "pipe:[1]"}, {FD: 7, Kind: model.FDOther, Path: "anon_inode:[signalfd]"}}}}
+	a := Analyze(b.t, Config{})
+	if th := threadOf(t, a, 1); th.Role != model.RoleWorker {
+		t.Errorf("role = %s (%s), want worker", th.Role, th.Evidence)
+	}
+	if len(a.Findings) != 0 {
+		t.Errorf("findings = %+v", a.Findings)
+	}
+}
+
+func TestOneSlowCallOfUnknownModeIsNoStall(t *testing.T) {
+	b := loopThread()
+	// From a log: no O_NONBLOCK known; one send took 17ms (preempted).
+	b.slow(1, model.Event{PID: 1, TID: 1, Syscall: "sendto", FD: 9, Peer: inet("127.0.0.1:43836"), Duration: 17 * ms})
+	if fs := findingsOf(Analyze(b.t, Config{}), model.KindLoopStall); len(fs) != 0 {
+		t.Errorf("stalls = %+v, want none", fs)
+	}
+	b.slow(1, model.Event{PID: 1, TID: 1, Syscall: "sendto", FD: 9, Peer: inet("127.0.0.1:43836"), Duration: 30 * ms})
+	if fs := findingsOf(Analyze(b.t, Config{}), model.KindLoopStall); len(fs) != 1 {
+		t.Errorf("stalls = %+v, want one once it repeats", fs)
+	}
+}
+
+func TestNonBlockingAcceptsMakeALoop(t *testing.T) {
+	b := newTrace(2*time.Second).process(1, "server").thread(1, 1, "server", 10*ms)
+	b.calls(1, 1, "epoll_wait", 10, 50*ms)
+	for range 5 {
+		b.slow(1, model.Event{PID: 1, TID: 1, Syscall: "epoll_wait", FD: 4, Duration: 40 * ms})
+		b.event(model.Event{Kind: model.EvAccept, PID: 1, TID: 1, Syscall: "accept4", FD: 3, Ret: 6, Args: [6]uint64{3, 0, 0, 0x80800}})
+	}
+	if th := threadOf(t, Analyze(b.t, Config{}), 1); th.Role != model.RoleEventLoop {
+		t.Errorf("role = %s (%s), want event-loop", th.Role, th.Evidence)
+	}
+}

@@ -92,6 +92,7 @@ type stallGroup struct {
 	max       time.Duration
 	p50       time.Duration
 	belowNote string // set when calls under the event threshold were added from aggregates
+	certain   bool   // some call could only have been waiting (not merely slow)
 	libTime   map[string]time.Duration
 	rep       *model.Event // the longest call, preferring one with a stack, then a whole one
 }
@@ -146,7 +147,8 @@ func (s *session) loopStalls() []model.Finding {
 		for _, ev := range th.events {
 			evCount[ev.Syscall]++
 			evTime[ev.Syscall] += ev.Duration
-			switch th.stallKind(ev) {
+			kind := th.stallKind(ev)
+			switch kind {
 			case notStall:
 				continue
 			case blocksIfSlow:
@@ -158,7 +160,11 @@ func (s *session) loopStalls() []model.Finding {
 			if ev.Peer.IsZero() {
 				path = s.files.path(ev.PID, ev.FD, ev.Time)
 			}
-			group(ev.Syscall, ev.Peer, path).add(ev)
+			g := group(ev.Syscall, ev.Peer, path)
+			g.add(ev)
+			if kind == blocksAlways {
+				g.certain = true
+			}
 		}
 		for _, g := range groups {
 			g.p50 = median(g.durs)
@@ -186,6 +192,11 @@ func (s *session) loopStalls() []model.Finding {
 			g := groups[k]
 			sh := share(g.total, s.wall)
 			if g.max < thr && sh < s.cfg.stallShare() {
+				continue
+			}
+			if !g.certain && g.count < 2 && g.max < stallMedMax {
+				// One slow call whose blocking mode is unknown (a log)
+				// is as likely a thread preempted in a non-blocking call.
 				continue
 			}
 			out = append(out, s.stallFinding(g, sh, threadTotal))

@@ -69,6 +69,7 @@ type thread struct {
 
 	svc  services
 	proc *procFacts
+	s    *session
 
 	evidence string // why the role: shown with it
 
@@ -105,6 +106,7 @@ func newSession(t *model.Trace, cfg Config) *session {
 	s.indexProcesses()
 	s.indexRuntimes()
 	s.indexProcFacts()
+	s.markForkedServers()
 	s.indexFiles()
 	get := func(pid, tid int) *thread {
 		th := s.byTID[tid]
@@ -160,6 +162,7 @@ func newSession(t *model.Trace, cfg Config) *session {
 		return cmp.Compare(x.tid, y.tid)
 	})
 	for _, th := range s.threads {
+		th.s = s
 		th.proc = s.procs[th.pid]
 		if th.proc == nil {
 			th.proc = &procFacts{}

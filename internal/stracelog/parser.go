@@ -975,6 +975,13 @@ func (p *parser) event(kind model.EventKind, c *call) {
 			e.Args[i] = v
 		}
 	}
+	if c.name == "accept4" {
+		// strace spells the flags; the analyzer reads accept4's
+		// SOCK_NONBLOCK (O_NONBLOCK) bit.
+		if a := c.arg(p, 3); bytes.Contains(a, []byte("SOCK_NONBLOCK")) {
+			e.Args[3] |= 0x800
+		}
+	}
 	var annot []byte
 	setFD := func(a []byte) {
 		if fd, an, ok := parseFD(a); ok {
