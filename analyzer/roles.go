@@ -19,6 +19,9 @@ type procFacts struct {
 	listenFDs map[int]bool
 	epoll     []model.EpollSet
 	accepts   map[int]*acceptPattern // by tid
+	// epollWaiters: for each epoll fd the events show waited on, the
+	// threads that waited on it.
+	epollWaiters map[int]map[int]bool
 	// forkedFor says which connection the process was forked to serve:
 	// its parent accepted it just before forking it (a PostgreSQL
 	// backend, a forking server). "" when it was not.
@@ -70,6 +73,16 @@ func (s *session) indexProcFacts() {
 	// an fd already in the set proves the earlier one was closed unseen.
 	open := map[int]map[int]int{}
 	for _, ev := range s.sortedEvents() {
+		if ev.Kind == model.EvSyscall && isEpollLike(ev.Syscall) && ev.FD >= 0 {
+			p := get(ev.PID)
+			if p.epollWaiters == nil {
+				p.epollWaiters = map[int]map[int]bool{}
+			}
+			if p.epollWaiters[ev.FD] == nil {
+				p.epollWaiters[ev.FD] = map[int]bool{}
+			}
+			p.epollWaiters[ev.FD][ev.TID] = true
+		}
 		switch {
 		case ev.Kind == model.EvAccept && ev.Ret >= 0:
 			fds := open[ev.PID]
@@ -267,7 +280,33 @@ func (th *thread) goNetpoller() bool {
 			}
 		}
 	}
-	return !stacks && th.loopWait == "epoll_pwait"
+	if stacks {
+		return false
+	}
+	// Go's runtime puts every socket it manages in non-blocking mode: a
+	// thread doing I/O on a blocking socket drives fds of its own (a
+	// LockOSThread loop), not the netpoller.
+	for _, ev := range th.events {
+		if ev.FDKnown && ev.FDKind == model.FDSocket && !ev.NonBlock {
+			return false
+		}
+	}
+	// The runtime's netpoller is one epoll fd any M may wait on; a loop
+	// the program wrote (LockOSThread, its own epoll fd) is waited on by
+	// its one thread. So a thread waiting on an epoll fd other than the
+	// one most threads share is the program's own loop.
+	if th.loopFD >= 0 {
+		shared, most := -1, 0
+		for fd, tids := range th.proc.epollWaiters {
+			if len(tids) > most || len(tids) == most && fd < shared {
+				shared, most = fd, len(tids)
+			}
+		}
+		if most >= 2 && shared != th.loopFD {
+			return false
+		}
+	}
+	return th.loopWait == "epoll_pwait"
 }
 
 // waitsForWork reports whether the role has an idle wait that is its
