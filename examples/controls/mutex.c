@@ -1,8 +1,11 @@
 // Positive control for lock-contention: THREADS threads take turns on one
-// pthread mutex. Each holds it for a short critical section (CS_US of CPU
-// work) and then works WORK_US outside it, for SECONDS.
+// pthread mutex. Each holds it for a short critical section, CS_US of CPU
+// work and a SLEEP_US wait (a write to a slow device, say: the classic lock
+// held across I/O), then works WORK_US outside it. The wait makes the
+// contention independent of how busy the machine's CPUs are. Runs for
+// SECONDS.
 //
-//   cc -O2 -pthread -o mutex mutex.c && ./mutex [THREADS SECONDS CS_US WORK_US]
+//   cc -O2 -pthread -o mutex mutex.c && ./mutex [THREADS SECONDS CS_US SLEEP_US WORK_US]
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdint.h>
@@ -12,7 +15,7 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t shared;
-static int cs_us, work_us;
+static int cs_us, work_us, sleep_us;
 static struct timespec deadline;
 
 static int64_t now_ns(void) {
@@ -36,6 +39,10 @@ static void *worker(void *arg) {
 	while (now_ns() < end) {
 		pthread_mutex_lock(&lock);
 		shared = spin(cs_us, shared + x);
+		if (sleep_us > 0) {
+			struct timespec ts = {0, (long)sleep_us * 1000};
+			nanosleep(&ts, NULL);
+		}
 		pthread_mutex_unlock(&lock);
 		x = spin(work_us, x);
 	}
@@ -45,10 +52,11 @@ static void *worker(void *arg) {
 int main(int argc, char **argv) {
 	int threads = argc > 1 ? atoi(argv[1]) : 4;
 	int seconds = argc > 2 ? atoi(argv[2]) : 8;
-	cs_us = argc > 3 ? atoi(argv[3]) : 200;
-	work_us = argc > 4 ? atoi(argv[4]) : 200;
-	if (threads < 1 || threads > 64 || seconds < 1 || cs_us < 0 || work_us < 0) {
-		fprintf(stderr, "usage: %s [THREADS SECONDS CS_US WORK_US]\n", argv[0]);
+	cs_us = argc > 3 ? atoi(argv[3]) : 50;
+	sleep_us = argc > 4 ? atoi(argv[4]) : 50;
+	work_us = argc > 5 ? atoi(argv[5]) : 100;
+	if (threads < 1 || threads > 64 || seconds < 1 || cs_us < 0 || work_us < 0 || sleep_us < 0 || sleep_us > 999999) {
+		fprintf(stderr, "usage: %s [THREADS SECONDS CS_US SLEEP_US WORK_US]\n", argv[0]);
 		return 2;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
