@@ -31,6 +31,12 @@ parse_args() {
 			esac
 		done
 		[[ $port =~ ^[0-9]+$ ]] || { echo "bad port: $port" >&2; exit 2; }
+		# Someone already listening (a server an interrupted run left) would
+		# answer for the server this start is about to fail to launch.
+		if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "127.0.0.1:$port is in use; a server from an earlier run? (ls -d /tmp/snag-healthy-*, then $0 stop DIR)" >&2
+			exit 1
+		fi
 		;;
 	stop) [[ $# -eq 1 ]] || usage; dir=$1 ;;
 	*) usage ;;
