@@ -142,7 +142,7 @@ func requireCorpus(t *testing.T, cmds ...testutil.Command) {
 	t.Helper()
 	testutil.RequireBPF(t)
 	if testing.Short() {
-		t.Skip("starts servers")
+		t.Skip("runs real servers and workloads")
 	}
 	testutil.RequireCommands(t, cmds...)
 }
