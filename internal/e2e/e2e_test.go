@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		binDir = dir
-		for _, pkg := range []string{"./cmd/snag", "./examples/stalledloop"} {
+		for _, pkg := range []string{"./cmd/snag", "./examples/stalledloop", "./examples/healthy/gohttp"} {
 			cmd := exec.Command("go", "build", "-o", dir+"/", pkg)
 			cmd.Dir = repoRoot()
 			cmd.Stderr = os.Stderr
@@ -42,6 +42,7 @@ func TestMain(m *testing.M) {
 		}
 		defer stopMariaDB()
 		defer stopRedis()
+		defer stopHealthy()
 		return m.Run()
 	}()
 	os.Exit(code)
@@ -56,20 +57,37 @@ func bin(name string) string { return filepath.Join(binDir, name) }
 
 // report is the part of snag/v1 the tests read.
 type report struct {
-	Schema  string            `json:"schema"`
-	Target  struct{ PID int } `json:"target"`
-	Dropped uint64            `json:"dropped_events"`
-	Threads []struct {
-		TID  int    `json:"tid"`
-		Name string `json:"name"`
-		Role string `json:"role"`
-	} `json:"threads"`
+	Schema    string            `json:"schema"`
+	Target    struct{ PID int } `json:"target"`
+	Dropped   uint64            `json:"dropped_events"`
+	Processes []struct {
+		PID     int      `json:"pid"`
+		PPID    int      `json:"ppid"`
+		Comm    string   `json:"comm"`
+		Cmdline []string `json:"cmdline"`
+	} `json:"processes"`
+	Threads  []thread `json:"threads"`
+	Syscalls []struct {
+		Name    string `json:"name"`
+		TID     int    `json:"tid"`
+		Count   uint64 `json:"count"`
+		TotalNS int64  `json:"total_ns"`
+	} `json:"syscalls"`
 	Connections []struct {
 		Peer     string `json:"peer"`
 		Service  string `json:"service"`
 		Expected bool   `json:"expected"`
 	} `json:"connections"`
 	Findings []finding `json:"findings"`
+}
+
+type thread struct {
+	TID     int    `json:"tid"`
+	PID     int    `json:"pid"`
+	Name    string `json:"name"`
+	Role    string `json:"role"`
+	OnCPUNS int64  `json:"on_cpu_ns"`
+	Started bool   `json:"started"` // created during the trace
 }
 
 type finding struct {
