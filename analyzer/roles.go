@@ -182,7 +182,11 @@ func workConn(w model.EpollFD) bool {
 func (th *thread) servingRole() (model.Role, string) {
 	p := th.proc
 	if p.runtime.Name == model.RuntimeGo && th.goNetpoller() {
-		return model.RoleWorker, "a Go runtime thread polling the netpoller: a goroutine blocked in a call holds only its own thread, the scheduler runs the rest elsewhere"
+		// A loop, but one no call can stall: a goroutine blocked in a
+		// syscall holds only its own thread while the scheduler runs the
+		// others elsewhere.
+		th.netpoller = true
+		return model.RoleEventLoop, "a Go runtime thread polling the netpoller; a goroutine blocked in a call holds only its own thread"
 	}
 	ap := p.accepts[th.tid]
 	if ap != nil && ap.concurrent > 0 {

@@ -178,8 +178,8 @@ func TestGoRuntimeThreadsAreNoLoops(t *testing.T) {
 	b.thread(1, 2, "iou-wrk-1", 0)
 	b.t.Blocked = append(b.t.Blocked, model.BlockedState{PID: 1, TID: 2, Nr: 426, Syscall: "io_uring_enter", FD: -1})
 	a := Analyze(b.t, Config{})
-	if th := threadOf(t, a, 1); th.Role != model.RoleWorker {
-		t.Errorf("role = %s (%s), want worker", th.Role, th.Evidence)
+	if th := threadOf(t, a, 1); th.Role != model.RoleEventLoop || !strings.Contains(th.Evidence, "netpoller") {
+		t.Errorf("role = %s (%s), want the netpoller's loop", th.Role, th.Evidence)
 	}
 	if th := threadOf(t, a, 2); th.Role == model.RoleEventLoop {
 		t.Errorf("io_uring worker role = %s, want no loop", th.Role)

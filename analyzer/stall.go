@@ -129,7 +129,7 @@ func (s *session) loopStalls() []model.Finding {
 	thr := s.cfg.threshold()
 	var out []model.Finding
 	for _, th := range s.threads {
-		if th.role != model.RoleEventLoop {
+		if th.role != model.RoleEventLoop || th.netpoller {
 			continue
 		}
 		groups := map[stallKey]*stallGroup{}

@@ -71,7 +71,8 @@ type thread struct {
 	proc *procFacts
 	s    *session
 
-	evidence string // why the role: shown with it
+	evidence  string // why the role: shown with it
+	netpoller bool   // a Go runtime thread: its loop cannot be stalled by a call
 
 	idle    time.Duration
 	busyBlk time.Duration // syscall time that is not idle
@@ -452,7 +453,8 @@ func (th *thread) isIdleSyscall(name string) bool {
 	case model.RoleAcceptor:
 		return syscalls.ClassOf(name) == syscalls.ClassAccept
 	case model.RoleWorker:
-		// A Go thread's netpoller wait is as idle as its futex parking.
+		// A worker whose readiness wait watches no connection waits there
+		// for signals, timers or a wake-up: idle too.
 		return isQueueWait(name) || th.loopWait != "" && name == th.loopWait
 	}
 	return false
