@@ -74,7 +74,17 @@ func (s *session) lockContention() []model.Finding {
 		}
 		p50 := time.Duration(c.hist.Quantile(0.5))
 		rate := float64(c.count) / th.life.Seconds()
-		busy := th.onCPU + max(th.syscallTime()-c.total-th.idle, 0)
+		// Work between the waits: CPU, and calls that are neither futex
+		// nor the thread's idle wait (a worker's idle is its futex time,
+		// which must not be taken off twice).
+		busy := th.onCPU
+		for name, st := range th.stats {
+			if syscalls.ClassOf(name) == syscalls.ClassFutex || th.isIdleSyscall(name) ||
+				waitsInReadiness(th.role) && name == th.loopWait {
+				continue
+			}
+			busy += st.Total
+		}
 		if share(c.total, th.life) >= contendMinShare && p50 <= contendMaxP50 && rate >= contendMinRate &&
 			share(busy, th.life) >= contendMinBusy {
 			byPID[th.pid] = append(byPID[th.pid], c)

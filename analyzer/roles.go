@@ -26,6 +26,8 @@ type procFacts struct {
 	// its parent accepted it just before forking it (a PostgreSQL
 	// backend, a forking server). "" when it was not.
 	forkedFor string
+	// forkedServers counts the children it forked that way.
+	forkedServers int
 }
 
 // acceptPattern says whether a thread took connections one at a time.
@@ -136,6 +138,9 @@ func (s *session) markForkedServers() {
 				continue
 			}
 			delete(lastAccept, ev.PID)
+			if parent := s.procs[ev.PID]; parent != nil {
+				parent.forkedServers++
+			}
 			child := s.procs[ev.ChildPID]
 			if child == nil {
 				child = &procFacts{runtime: s.runtimeOf(ev.ChildPID), listenFDs: map[int]bool{}, accepts: map[int]*acceptPattern{}}
@@ -189,6 +194,9 @@ func (th *thread) servingRole() (model.Role, string) {
 		return model.RoleEventLoop, "a Go runtime thread polling the netpoller; a goroutine blocked in a call holds only its own thread"
 	}
 	ap := p.accepts[th.tid]
+	if p.forkedServers > 0 {
+		return model.RoleAcceptor, fmt.Sprintf("accepts connections and forks a process to serve each (%d during the trace)", p.forkedServers)
+	}
 	if ap != nil && ap.concurrent > 0 {
 		return model.RoleEventLoop, fmt.Sprintf("accepted %d connections while earlier ones were open", ap.concurrent)
 	}

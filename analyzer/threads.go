@@ -451,7 +451,9 @@ func (th *thread) isLoopEvent(ev *model.Event) bool {
 func (th *thread) isIdleSyscall(name string) bool {
 	switch th.role {
 	case model.RoleAcceptor:
-		return syscalls.ClassOf(name) == syscalls.ClassAccept
+		// A forking server's readiness wait (the postmaster's select) is
+		// its wait for connections too.
+		return syscalls.ClassOf(name) == syscalls.ClassAccept || th.loopWait != "" && name == th.loopWait
 	case model.RoleWorker:
 		// A worker whose readiness wait watches no connection waits there
 		// for signals, timers or a wake-up: idle too.

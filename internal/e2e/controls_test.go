@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +44,8 @@ func checkChurn(t *testing.T, r *report, peer, library string) {
 	if f.Severity != "medium" && f.Severity != "high" {
 		t.Errorf("churn of 20 connects/s is %s, want medium or high\n%s", f.Severity, r.summary())
 	}
-	if f.Library != library {
+	// The mapped file may carry the full version (libpq.so.5.15).
+	if !strings.HasPrefix(f.Library, library) {
 		t.Errorf("churn's library is %q, want %s (the client library that connects)\n%s", f.Library, library, r.summary())
 	}
 }
