@@ -194,6 +194,9 @@ func (th *thread) servingRole() (model.Role, string) {
 		return model.RoleEventLoop, "a Go runtime thread polling the netpoller; a goroutine blocked in a call holds only its own thread"
 	}
 	ap := p.accepts[th.tid]
+	if ap != nil && ap.accepts > 0 && th.dispatches(ap.accepts) {
+		return model.RoleAcceptor, fmt.Sprintf("accepted %d connections and served none itself: it hands them to other threads", ap.accepts)
+	}
 	if p.forkedServers > 0 {
 		return model.RoleAcceptor, fmt.Sprintf("accepts connections and forks a process to serve each (%d during the trace)", p.forkedServers)
 	}
@@ -202,8 +205,15 @@ func (th *thread) servingRole() (model.Role, string) {
 	}
 	var sets []model.EpollSet
 	if isEpollLike(th.loopWait) {
+		// Without an event naming its epoll fd, a thread is matched to
+		// the process's interest lists only when there is one epoll fd:
+		// memcached's listener and its worker loops each have their own.
+		fds := map[int]bool{}
 		for _, set := range p.epoll {
-			if th.loopFD < 0 || set.EPFD == th.loopFD {
+			fds[set.EPFD] = true
+		}
+		for _, set := range p.epoll {
+			if set.EPFD == th.loopFD || th.loopFD < 0 && len(fds) == 1 {
 				sets = append(sets, set)
 			}
 		}
@@ -250,6 +260,22 @@ func (th *thread) servingRole() (model.Role, string) {
 		return model.RoleSyncWorker, fmt.Sprintf("accepted %d connections one at a time", ap.accepts)
 	}
 	return model.RoleEventLoop, "waits in " + th.loopWait + " over several fds"
+}
+
+// dispatches reports whether a thread that accepted connections did no
+// socket I/O of its own beyond a wake-up write or two per connection: it
+// hands them to worker threads (memcached's listener, a Java acceptor).
+func (th *thread) dispatches(accepts int) bool {
+	var rw uint64
+	for name, st := range th.stats {
+		switch syscalls.ClassOf(name) {
+		case syscalls.ClassSocketRecv, syscalls.ClassSocketSend:
+			return false
+		case syscalls.ClassFileIO:
+			rw += st.Count
+		}
+	}
+	return rw <= uint64(2*accepts+4)
 }
 
 // isInbound reports whether a socket's local address is one a traced

@@ -90,6 +90,7 @@ func TestAcceptPatternDecidesTheRole(t *testing.T) {
 				b.slow(1, model.Event{PID: 1, TID: 1, Syscall: "select", PollNFDs: 2, PollTimeout: -1, Duration: 40 * ms})
 				b.event(model.Event{Kind: model.EvAccept, PID: 1, TID: 1, Syscall: "accept4", FD: 3, Ret: fd})
 				b.calls(1, 1, "accept4", 1, 10*time.Microsecond)
+				b.calls(1, 1, "recvfrom", 2, 10*time.Microsecond)
 			}
 			th := threadOf(t, Analyze(b.t, Config{}), 1)
 			if th.Role != tt.want {
@@ -244,8 +245,24 @@ func TestNonBlockingAcceptsMakeALoop(t *testing.T) {
 	for range 5 {
 		b.slow(1, model.Event{PID: 1, TID: 1, Syscall: "epoll_wait", FD: 4, Duration: 40 * ms})
 		b.event(model.Event{Kind: model.EvAccept, PID: 1, TID: 1, Syscall: "accept4", FD: 3, Ret: 6, Args: [6]uint64{3, 0, 0, 0x80800}})
+		b.calls(1, 1, "recvfrom", 2, 10*time.Microsecond)
 	}
 	if th := threadOf(t, Analyze(b.t, Config{}), 1); th.Role != model.RoleEventLoop {
 		t.Errorf("role = %s (%s), want event-loop", th.Role, th.Evidence)
+	}
+}
+
+func TestDispatcherIsAnAcceptor(t *testing.T) {
+	// memcached's listener: accepts, writes a byte to a worker's pipe,
+	// and never reads a connection itself.
+	b := newTrace(2*time.Second).process(1, "memcached").thread(1, 1, "memcached", 10*ms)
+	b.calls(1, 1, "epoll_wait", 40, 40*ms)
+	for fd := int64(30); fd < 70; fd++ {
+		b.event(model.Event{Kind: model.EvAccept, PID: 1, TID: 1, Syscall: "accept4", FD: 3, Ret: fd, Args: [6]uint64{3, 0, 0, 0x800}})
+		b.calls(1, 1, "accept4", 1, 10*time.Microsecond)
+		b.calls(1, 1, "write", 1, 5*time.Microsecond)
+	}
+	if th := threadOf(t, Analyze(b.t, Config{}), 1); th.Role != model.RoleAcceptor {
+		t.Errorf("role = %s (%s), want acceptor", th.Role, th.Evidence)
 	}
 }

@@ -19,9 +19,9 @@ func TestRoles(t *testing.T) {
 			b.calls(1, 1, "epoll_wait", 500, 15*ms)
 			b.calls(1, 1, "recvfrom", 500, 10*time.Microsecond)
 		}, model.RoleEventLoop, "epoll_wait"},
-		{"idle loop, one long epoll_wait", func(b *builder) {
+		{"a loop that did nothing is idle: one long epoll_wait", func(b *builder) {
 			b.slow(1, model.Event{PID: 1, TID: 1, Syscall: "epoll_wait", FD: 3, Duration: 5 * time.Second})
-		}, model.RoleEventLoop, "epoll_wait"},
+		}, model.RoleIdle, "epoll_wait"},
 		{"poll over many fds", func(b *builder) {
 			b.slow(50, model.Event{PID: 1, TID: 1, Syscall: "poll", PollNFDs: 8, PollTimeout: 1000, Duration: 100 * ms})
 		}, model.RoleEventLoop, "poll"},
@@ -48,9 +48,9 @@ func TestRoles(t *testing.T) {
 		{"idle: a few calls, no cpu", func(b *builder) {
 			b.calls(1, 1, "futex", 2, 4*time.Second)
 		}, model.RoleIdle, ""},
-		{"blocked in epoll_wait since before attach", func(b *builder) {
+		{"blocked in epoll_wait since before attach, idle", func(b *builder) {
 			b.t.Blocked = append(b.t.Blocked, model.BlockedState{PID: 1, TID: 1, Syscall: "epoll_wait", FD: 4})
-		}, model.RoleEventLoop, "epoll_wait"},
+		}, model.RoleIdle, "epoll_wait"},
 		{"cpu bound", func(b *builder) {
 			b.t.Threads[0].OnCPU = 9 * time.Second
 			b.calls(1, 1, "write", 100, 10*time.Microsecond)

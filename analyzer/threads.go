@@ -411,6 +411,14 @@ func (th *thread) classify() {
 	}
 	hasLoop := loop.name != "" && loop.time > 0
 	switch {
+	case th.calls <= idleMaxSyscalls && share(th.onCPU, th.life) < idleMaxCPU && (hasLoop || th.blocked == nil || futexTime > 0):
+		// It did nothing worth a role: waiting in its loop, on a futex or
+		// not at all. (A thread hung since the attach in anything else,
+		// a driver's poll, say, is judged by that call below.)
+		th.role, th.evidence = model.RoleIdle, "made at most a few calls and used no CPU"
+		if hasLoop {
+			th.loopWait = loop.name
+		}
 	case acceptTime > 0 && acceptTime >= loop.time && acceptTime >= futexTime:
 		th.role, th.evidence = model.RoleAcceptor, "waits in accept"
 	case hasLoop && (loop.time >= futexTime ||
