@@ -194,11 +194,11 @@ func (th *thread) servingRole() (model.Role, string) {
 		return model.RoleEventLoop, "a Go runtime thread polling the netpoller; a goroutine blocked in a call holds only its own thread"
 	}
 	ap := p.accepts[th.tid]
-	if ap != nil && ap.accepts > 0 && th.dispatches(ap.accepts) {
-		return model.RoleAcceptor, fmt.Sprintf("accepted %d connections and served none itself: it hands them to other threads", ap.accepts)
-	}
 	if p.forkedServers > 0 {
 		return model.RoleAcceptor, fmt.Sprintf("accepts connections and forks a process to serve each (%d during the trace)", p.forkedServers)
+	}
+	if ap != nil && ap.accepts > 0 && th.dispatches(ap.accepts) {
+		return model.RoleAcceptor, fmt.Sprintf("accepted %d connections and served none itself: it hands them to other threads", ap.accepts)
 	}
 	if ap != nil && ap.concurrent > 0 {
 		return model.RoleEventLoop, fmt.Sprintf("accepted %d connections while earlier ones were open", ap.concurrent)
@@ -251,7 +251,7 @@ func (th *thread) servingRole() (model.Role, string) {
 		return model.RoleSyncWorker, "forked to serve one connection its parent " + p.forkedFor
 	}
 	if len(sets) > 0 && quietSets == len(sets) {
-		return model.RoleWorker, "its readiness wait watches no connection: it waits for signals, timers or a wake-up"
+		return model.RoleOther, "its readiness wait watches no connection: it waits for signals, timers or a wake-up (a supervisor, a background task)"
 	}
 	if ap != nil && ap.nonblocking > 0 {
 		return model.RoleEventLoop, "accepts connections non-blocking, to multiplex them"

@@ -218,8 +218,8 @@ func TestReadinessWaitWatchingNoConnectionIsNoLoop(t *testing.T) {
 	b.t.Epoll = []model.EpollSet{{PID: 1, EPFD: 4, FDs: []model.EpollFD{
 		{FD: 6, Kind: model.FDPipe, Path: "pipe:[1]"}, {FD: 7, Kind: model.FDOther, Path: "anon_inode:[signalfd]"}}}}
 	a := Analyze(b.t, Config{})
-	if th := threadOf(t, a, 1); th.Role != model.RoleWorker {
-		t.Errorf("role = %s (%s), want worker", th.Role, th.Evidence)
+	if th := threadOf(t, a, 1); th.Role != model.RoleOther || th.Idle < 3*time.Second {
+		t.Errorf("role = %s (%s), idle %v, want other, its wait idle", th.Role, th.Evidence, th.Idle)
 	}
 	if len(a.Findings) != 0 {
 		t.Errorf("findings = %+v", a.Findings)

@@ -463,9 +463,11 @@ func (th *thread) isIdleSyscall(name string) bool {
 		// its wait for connections too.
 		return syscalls.ClassOf(name) == syscalls.ClassAccept || th.loopWait != "" && name == th.loopWait
 	case model.RoleWorker:
-		// A worker whose readiness wait watches no connection waits there
-		// for signals, timers or a wake-up: idle too.
-		return isQueueWait(name) || th.loopWait != "" && name == th.loopWait
+		return isQueueWait(name)
+	case model.RoleOther:
+		// A readiness wait watching no connection waits for signals,
+		// timers or a wake-up: idle too.
+		return th.loopWait != "" && name == th.loopWait
 	}
 	return false
 }
