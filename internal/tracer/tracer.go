@@ -66,6 +66,7 @@ type session struct {
 	live    map[int]bool // traced processes still alive
 	child   *child
 	stacks  *stackResolver
+	queues  *queueSampler // nil when the namespace's sockets cannot be read
 	events  uint64
 	// overLimit counts events past Config.MaxEvents.
 	overLimit uint64
@@ -181,6 +182,7 @@ func (s *session) start() error {
 		}
 		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
 	}
+	s.startQueues(opts.PIDs)
 	slog.Debug("attached", "pids", opts.PIDs, "armed", opts.ArmedPID, "threshold", opts.Threshold,
 		"stack_bytes", opts.StackBytes, "threads", len(s.threads), "sockets", len(s.trace.Sockets))
 	if s.cfg.OnStart != nil {
@@ -331,6 +333,7 @@ func (s *session) handle(rec *bpf.Record) error {
 		if !ev.Thread {
 			th.PID = ev.ChildPID
 			s.live[ev.ChildPID] = true
+			s.queues.add(ev.ChildPID)
 			s.watchPython(ev.ChildPID)
 			child := model.Process{PID: ev.ChildPID, PPID: ev.PID, Comm: ev.Comm}
 			if parent := s.process(ev.PID); parent != nil {
@@ -409,6 +412,7 @@ func (s *session) status() {
 func (s *session) finish() (*model.Trace, error) {
 	s.tr.Detach()
 	end := time.Now()
+	s.trace.ListenQueues, s.trace.TCPListen = s.queues.stop()
 	// Drain what the programs wrote before they were detached.
 	var rec bpf.Record
 	for {
@@ -475,6 +479,7 @@ func (s *session) finish() (*model.Trace, error) {
 }
 
 func (s *session) close() {
+	s.queues.stop()
 	if s.tr != nil {
 		s.tr.Close()
 	}
