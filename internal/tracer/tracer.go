@@ -131,11 +131,8 @@ func (s *session) start() error {
 		opts.PIDs = nil
 		opts.ArmedPID = c.pid
 	} else if s.cfg.FollowForks {
-		// Children that already exist are part of the traced set too.
-		for _, pid := range s.cfg.PIDs {
-			kids, _ := s.cfg.Proc.Children(pid)
-			opts.PIDs = append(opts.PIDs, kids...)
-		}
+		// Processes already below the targets are part of the traced set too.
+		opts.PIDs = withDescendants(s.cfg.Proc, s.cfg.PIDs)
 	}
 
 	// Python processes are known before the attach, so that the first slow
@@ -179,6 +176,9 @@ func (s *session) start() error {
 		for _, pid := range opts.PIDs {
 			s.live[pid] = true
 			s.snapshot(pid)
+		}
+		if s.cfg.FollowForks {
+			opts.PIDs = append(opts.PIDs, s.followLate(opts.PIDs)...)
 		}
 		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
 	}
