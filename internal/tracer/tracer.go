@@ -368,7 +368,7 @@ func (s *session) handle(rec *bpf.Record) error {
 			s.stacks.forget(ev.PID)
 			for i := range s.trace.Processes {
 				if p := &s.trace.Processes[i]; p.PID == ev.PID {
-					p.Exited, p.ExitCode = true, ev.ExitCode
+					p.Exited, p.ExitCode, p.Signal = true, ev.ExitCode, ev.Signal
 				}
 			}
 		}
