@@ -123,6 +123,7 @@ const enum fd_kind *_unused_fd_kind __attribute__((unused));
 const enum sys_flag *_unused_sys_flag __attribute__((unused));
 const enum drop_reason *_unused_drop_reason __attribute__((unused));
 const enum trace_state *_unused_trace_state __attribute__((unused));
+const enum sig_sender *_unused_sig_sender __attribute__((unused));
 const struct event *_unused_event __attribute__((unused));
 
 #define AF_UNIX 1
@@ -770,8 +771,98 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->exit_code = BPF_CORE_READ(task, exit_code);
+	e->signal = e->exit_code & 0x7f;
 	e->thread = tid != tgid;
 	bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	bpf_ringbuf_submit(e, rb_flags());
+	return 0;
+}
+
+/*
+ * ---- Signals ----
+ *
+ * A worker that dies "suddenly" was usually killed: by its master
+ * (uWSGI's harakiri, a reload past its mercy), by the OOM killer, or by
+ * a fault. sched_process_exit tells how a task ended (EV_EXIT's signal);
+ * signal_generate tells who sent the signal. It is a raw tracepoint like
+ * the others: its task argument gives the target's tgid directly (the
+ * classic tracepoint's pid field is a thread id), and it needs no tracefs.
+ * Every signal on the host passes through it, so the fatal-signal mask is
+ * checked first and the traced map only for those; only a traced target
+ * costs a ring-buffer record.
+ */
+#define SIGHUP 1
+#define SIGINT 2
+#define SIGQUIT 3
+#define SIGILL 4
+#define SIGABRT 6
+#define SIGBUS 7
+#define SIGFPE 8
+#define SIGKILL 9
+#define SIGSEGV 11
+#define SIGTERM 15
+#define SIGXCPU 24
+#define SIGXFSZ 25
+#define SIGSYS 31
+#define SIG_BIT(s) (1U << (s))
+/* Signals whose default action ends the process (with or without a core).
+ * SIGPIPE and SIGALRM are left out: common, and mostly handled or ignored. */
+#define FATAL_SIGNALS (SIG_BIT(SIGHUP) | SIG_BIT(SIGINT) | SIG_BIT(SIGQUIT) | SIG_BIT(SIGILL) | \
+		       SIG_BIT(SIGABRT) | SIG_BIT(SIGBUS) | SIG_BIT(SIGFPE) | SIG_BIT(SIGKILL) | \
+		       SIG_BIT(SIGSEGV) | SIG_BIT(SIGTERM) | SIG_BIT(SIGXCPU) | SIG_BIT(SIGXFSZ) | \
+		       SIG_BIT(SIGSYS))
+#define SI_USER 0
+#define SI_KERNEL 0x80
+#define PF_KTHREAD 0x00200000
+/* include/trace/events/signal.h: the signal was ignored, or already pending */
+#define TRACE_SIGNAL_IGNORED 1
+#define TRACE_SIGNAL_ALREADY_PENDING 2
+
+/* signal_generate(int sig, struct kernel_siginfo *info, struct task_struct *task,
+ *                 int group, int result) */
+SEC("raw_tracepoint/signal_generate")
+int signal_generate(struct bpf_raw_tracepoint_args *ctx)
+{
+	int sig = ctx->args[0];
+
+	if (sig <= 0 || sig >= 32 || !(FATAL_SIGNALS & SIG_BIT(sig)))
+		return 0;
+	int result = ctx->args[4];
+	if (result == TRACE_SIGNAL_IGNORED || result == TRACE_SIGNAL_ALREADY_PENDING)
+		return 0;
+	struct task_struct *task = (struct task_struct *)ctx->args[2];
+	__u32 tgid = BPF_CORE_READ(task, tgid);
+	if (!is_traced(tgid))
+		return 0;
+
+	/* SEND_SIG_NOINFO (0) is a user's kill(2); SEND_SIG_PRIV (1) the kernel. */
+	__u64 info = ctx->args[1];
+	int code = SI_USER;
+	if (info == 1)
+		code = SI_KERNEL;
+	else if (info > 1)
+		bpf_probe_read_kernel(&code, sizeof(code), (void *)(info + 8)); /* si_code: after si_signo, si_errno */
+
+	struct event *e = lifecycle_event(EV_SIGNAL, tgid, BPF_CORE_READ(task, pid));
+	if (!e)
+		return 0;
+	struct task_struct *cur = (struct task_struct *)bpf_get_current_task();
+	__u32 from = bpf_get_current_pid_tgid() >> 32;
+	e->signal = sig;
+	e->thread = ctx->args[3] == 0; /* sent to one thread, not the whole group */
+	if (BPF_CORE_READ(cur, flags) & PF_KTHREAD) {
+		e->sig_from = SIG_FROM_KERNEL;
+	} else if (code == SI_KERNEL && sig == SIGKILL && from != tgid) {
+		/* The OOM killer runs in the allocating task: it is no sender. */
+		e->sig_from = SIG_FROM_OOM;
+	} else if (code > 0) {
+		e->sig_from = SIG_FROM_KERNEL; /* a fault (SEGV_MAPERR, BUS_ADRERR, ...) or SI_KERNEL */
+	} else {
+		e->sig_from = SIG_FROM_TASK;
+		e->child = from;
+		bpf_get_current_comm(&e->comm, sizeof(e->comm));
+	}
+	e->ret = code;
 	bpf_ringbuf_submit(e, rb_flags());
 	return 0;
 }

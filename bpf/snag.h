@@ -33,6 +33,7 @@ enum event_kind {
 	EV_EXEC = 7,
 	EV_EXIT = 8,
 	EV_PEEK = 9, /* the first read or write on a connection snag saw open */
+	EV_SIGNAL = 12, /* a fatal signal generated for a traced process */
 };
 
 enum fd_kind {
@@ -57,6 +58,13 @@ enum sys_flag {
 	SYS_PEEK = 1 << 9,    /* fd in arg 0, buffer in arg 1: read, write, recvfrom, sendto */
 	SYS_CLOSE = 1 << 10,  /* fd in arg 0 */
 	SYS_FORK = 1 << 11,   /* clone, clone3, fork, vfork: a new task returns from it unentered */
+};
+
+/* Who generated a signal (EV_SIGNAL), as far as the kernel side can tell. */
+enum sig_sender {
+	SIG_FROM_TASK = 0,   /* kill(2), tgkill(2), sigqueue(3) from a process: child is its tgid */
+	SIG_FROM_KERNEL = 1, /* a fault, a kernel thread, or the kernel on its own behalf */
+	SIG_FROM_OOM = 2,    /* SIGKILL from the kernel to another process: the OOM killer */
 };
 
 struct sysinfo {
@@ -152,16 +160,17 @@ struct event {
 	__s32 poll_nfds;
 	__s32 poll_fd;
 	__s32 poll_timeout_ms;
-	__u32 child; /* EV_FORK: new pid (process) or tid (thread) */
+	__u32 child; /* EV_FORK: new pid (process) or tid (thread); EV_SIGNAL: the sender's tgid */
 	__s32 exit_code;
 	__u8 thread; /* EV_FORK/EV_EXIT: a thread rather than a process */
 	__u8 partial; /* the call began before tracing: duration_ns is a lower bound */
-	__u8 _pad1[2];
+	__u8 signal;  /* EV_EXIT: the signal that killed the task; EV_SIGNAL: the signal sent */
+	__u8 sig_from; /* EV_SIGNAL: enum sig_sender */
 	__u32 sa_len; /* bytes valid in sa */
 	__u8 sa[SOCKADDR_MAX];
 	struct sock_addr peer;  /* the fd's remote address when a socket */
 	struct sock_addr local; /* the fd's local address when a socket */
-	char comm[COMM_LEN];
+	char comm[COMM_LEN]; /* EV_SIGNAL: the sender's */
 	char path[PATH_LEN]; /* EV_EXEC: filename */
 	struct user_regs regs;
 	__u32 py_depth; /* CPython code objects in py_code, innermost first */

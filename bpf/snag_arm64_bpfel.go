@@ -61,7 +61,8 @@ type snagEvent struct {
 	ExitCode      int32
 	Thread        uint8
 	Partial       uint8
-	Pad1          [2]uint8
+	Signal        uint8
+	SigFrom       uint8
 	SaLen         uint32
 	Sa            [112]uint8
 	Peer          struct {
@@ -110,6 +111,7 @@ const (
 	snagEventKindEV_EXEC    snagEventKind = 7
 	snagEventKindEV_EXIT    snagEventKind = 8
 	snagEventKindEV_PEEK    snagEventKind = 9
+	snagEventKindEV_SIGNAL  snagEventKind = 12
 )
 
 type snagFdKind uint32
@@ -143,6 +145,14 @@ type snagPyProc struct {
 	FrameIsEntry       uint32
 	Pad                uint32
 }
+
+type snagSigSender uint32
+
+const (
+	snagSigSenderSIG_FROM_TASK   snagSigSender = 0
+	snagSigSenderSIG_FROM_KERNEL snagSigSender = 1
+	snagSigSenderSIG_FROM_OOM    snagSigSender = 2
+)
 
 type snagSniffKey struct {
 	_    structs.HostLayout
@@ -197,12 +207,14 @@ const (
 	snagProgSchedExit       = "sched_exit"
 	snagProgSchedFork       = "sched_fork"
 	snagProgSchedSwitch     = "sched_switch"
+	snagProgSignalGenerate  = "signal_generate"
 	snagProgSysEnter        = "sys_enter"
 	snagProgSysExit         = "sys_exit"
 	snagVarUnusedDropReason = "_unused_drop_reason"
 	snagVarUnusedEvent      = "_unused_event"
 	snagVarUnusedEventKind  = "_unused_event_kind"
 	snagVarUnusedFdKind     = "_unused_fd_kind"
+	snagVarUnusedSigSender  = "_unused_sig_sender"
 	snagVarUnusedSysFlag    = "_unused_sys_flag"
 	snagVarUnusedTraceState = "_unused_trace_state"
 	snagVarAttachNs         = "attach_ns"
@@ -258,12 +270,13 @@ type snagSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type snagProgramSpecs struct {
-	SchedExec   *ebpf.ProgramSpec `ebpf:"sched_exec"`
-	SchedExit   *ebpf.ProgramSpec `ebpf:"sched_exit"`
-	SchedFork   *ebpf.ProgramSpec `ebpf:"sched_fork"`
-	SchedSwitch *ebpf.ProgramSpec `ebpf:"sched_switch"`
-	SysEnter    *ebpf.ProgramSpec `ebpf:"sys_enter"`
-	SysExit     *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	SchedExec      *ebpf.ProgramSpec `ebpf:"sched_exec"`
+	SchedExit      *ebpf.ProgramSpec `ebpf:"sched_exit"`
+	SchedFork      *ebpf.ProgramSpec `ebpf:"sched_fork"`
+	SchedSwitch    *ebpf.ProgramSpec `ebpf:"sched_switch"`
+	SignalGenerate *ebpf.ProgramSpec `ebpf:"signal_generate"`
+	SysEnter       *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysExit        *ebpf.ProgramSpec `ebpf:"sys_exit"`
 }
 
 // snagMapSpecs contains maps before they are loaded into the kernel.
@@ -289,6 +302,7 @@ type snagVariableSpecs struct {
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"_unused_event"`
 	UnusedEventKind  *ebpf.VariableSpec `ebpf:"_unused_event_kind"`
 	UnusedFdKind     *ebpf.VariableSpec `ebpf:"_unused_fd_kind"`
+	UnusedSigSender  *ebpf.VariableSpec `ebpf:"_unused_sig_sender"`
 	UnusedSysFlag    *ebpf.VariableSpec `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.VariableSpec `ebpf:"_unused_trace_state"`
 	AttachNs         *ebpf.VariableSpec `ebpf:"attach_ns"`
@@ -355,6 +369,7 @@ type snagVariables struct {
 	UnusedEvent      *ebpf.Variable `ebpf:"_unused_event"`
 	UnusedEventKind  *ebpf.Variable `ebpf:"_unused_event_kind"`
 	UnusedFdKind     *ebpf.Variable `ebpf:"_unused_fd_kind"`
+	UnusedSigSender  *ebpf.Variable `ebpf:"_unused_sig_sender"`
 	UnusedSysFlag    *ebpf.Variable `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.Variable `ebpf:"_unused_trace_state"`
 	AttachNs         *ebpf.Variable `ebpf:"attach_ns"`
@@ -372,12 +387,13 @@ type snagVariables struct {
 //
 // It can be passed to loadSnagObjects or ebpf.CollectionSpec.LoadAndAssign.
 type snagPrograms struct {
-	SchedExec   *ebpf.Program `ebpf:"sched_exec"`
-	SchedExit   *ebpf.Program `ebpf:"sched_exit"`
-	SchedFork   *ebpf.Program `ebpf:"sched_fork"`
-	SchedSwitch *ebpf.Program `ebpf:"sched_switch"`
-	SysEnter    *ebpf.Program `ebpf:"sys_enter"`
-	SysExit     *ebpf.Program `ebpf:"sys_exit"`
+	SchedExec      *ebpf.Program `ebpf:"sched_exec"`
+	SchedExit      *ebpf.Program `ebpf:"sched_exit"`
+	SchedFork      *ebpf.Program `ebpf:"sched_fork"`
+	SchedSwitch    *ebpf.Program `ebpf:"sched_switch"`
+	SignalGenerate *ebpf.Program `ebpf:"signal_generate"`
+	SysEnter       *ebpf.Program `ebpf:"sys_enter"`
+	SysExit        *ebpf.Program `ebpf:"sys_exit"`
 }
 
 func (p *snagPrograms) Close() error {
@@ -386,6 +402,7 @@ func (p *snagPrograms) Close() error {
 		p.SchedExit,
 		p.SchedFork,
 		p.SchedSwitch,
+		p.SignalGenerate,
 		p.SysEnter,
 		p.SysExit,
 	)

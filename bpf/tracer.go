@@ -183,6 +183,7 @@ func (t *Tracer) setup(opts Options) error {
 		{"sched_process_fork", t.objs.SchedFork},
 		{"sched_process_exec", t.objs.SchedExec},
 		{"sched_process_exit", t.objs.SchedExit},
+		{"signal_generate", t.objs.SignalGenerate},
 		{"sched_switch", t.objs.SchedSwitch},
 		{"sys_exit", t.objs.SysExit},
 		{"sys_enter", t.objs.SysEnter},
@@ -356,7 +357,10 @@ func (t *Tracer) decode(raw []byte, rec *Record) error {
 		ev.Filename = cString(e.Path[:])
 		if ev.Kind == model.EvExit {
 			ev.ExitCode = exitStatus(int(e.ExitCode))
+			ev.Signal = int(e.Signal)
 		}
+	case model.EvSignal:
+		decodeSignal(e, ev)
 	}
 	ev.Peer = sockAddr(e.Peer.Family, e.Peer.Port, e.Peer.Addr)
 	ev.Local = sockAddr(e.Local.Family, e.Local.Port, e.Local.Addr)

@@ -35,6 +35,9 @@ type jsonDoc struct {
 	Connections     []jsonConnection   `json:"connections"`
 	Findings        []jsonFinding      `json:"findings"`
 	BlockedAtAttach []jsonBlockedState `json:"blocked_at_attach"`
+	ListenQueues    []jsonListenQueue  `json:"listen_queues,omitempty"` // json_chain.go
+	TCPListen       *jsonTCPListen     `json:"tcp_listen,omitempty"`
+	Signals         []jsonSignal       `json:"signals,omitempty"`
 }
 
 type jsonTarget struct {
@@ -61,6 +64,7 @@ type jsonProcess struct {
 	Exe      string   `json:"exe"`
 	Exited   bool     `json:"exited"`
 	ExitCode int      `json:"exit_code"`
+	Signal   int      `json:"signal,omitempty"` // that killed it
 	// Runtime is omitted when nothing is known about it.
 	Runtime *jsonRuntime `json:"runtime,omitempty"`
 }
@@ -209,10 +213,11 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 	if !t.Start.IsZero() {
 		doc.Start = t.Start.Format(time.RFC3339Nano)
 	}
+	doc.addChain(t)
 	for _, p := range t.Processes {
 		jp := jsonProcess{
 			PID: p.PID, PPID: p.PPID, Comm: p.Comm, Cmdline: nonNil(p.Cmdline), Exe: p.Exe,
-			Exited: p.Exited, ExitCode: p.ExitCode,
+			Exited: p.Exited, ExitCode: p.ExitCode, Signal: p.Signal,
 		}
 		if !p.Runtime.IsZero() {
 			jp.Runtime = &jsonRuntime{Name: p.Runtime.Name, Version: p.Runtime.Version, Loop: p.Runtime.Loop}

@@ -140,6 +140,7 @@ struct thread_struct {
 
 struct task_struct {
 	struct thread_struct thread;
+	unsigned int flags;
 	pid_t pid;
 	pid_t tgid;
 	int exit_code;

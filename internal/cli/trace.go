@@ -40,7 +40,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet, withPID bool) {
 		fs.StringVarP(&f.pids, "pid", "p", "", "trace these processes (comma-separated PIDs)")
 	}
 	fs.DurationVarP(&f.duration, "duration", "d", 0, "stop after this long (default: until Ctrl-C or the targets exit)")
-	fs.BoolVar(&f.followForks, "follow-forks", false, "also trace child processes the targets start")
+	fs.BoolVar(&f.followForks, "follow-forks", false, "also trace every process below the targets: those already running (a prefork master's workers) and those they start")
 	fs.DurationVar(&f.threshold, "threshold", analyzer.DefaultThreshold, "syscalls at least this slow are recorded one by one, with a stack")
 	fs.IntVar(&f.stackBytes, "stack-bytes", bpf.DefaultStackBytes, "user stack bytes copied per slow call for unwinding (0 disables stacks)")
 	fs.IntVar(&f.ringBytes, "ring-bytes", bpf.DefaultRingBytes, "ring buffer size in bytes (a power of two)")

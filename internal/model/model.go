@@ -171,8 +171,9 @@ type Event struct {
 	// Signal: EvExit, the signal that killed the task (0: it exited);
 	// EvSignal, the signal sent.
 	Signal int
-	// Sender and SenderComm: EvSignal, the process that sent the signal
-	// (0 and "" when the kernel did: the OOM killer, a fault).
+	// Sender and SenderComm: EvSignal, the process that sent the signal.
+	// When the kernel did, Sender is 0 and SenderComm says how:
+	// "oom-killer", or "kernel" (a fault, a kernel thread).
 	Sender     int
 	SenderComm string
 

@@ -79,9 +79,11 @@ func Read(r io.Reader) (*model.Trace, *ReadStats, error) {
 	t := d.trace
 	if d.final != nil {
 		d.applyFinal()
+		d.applyListen(t)
 	} else {
 		rebuild(t)
 		d.stats.Rebuilt = true
+		d.applyListen(t)
 		if !d.stats.Truncated {
 			d.stats.Truncated = true
 			d.stats.Reason = "stream ends without a final record"
@@ -115,6 +117,8 @@ type decoder struct {
 	committed int
 	// final is the final record, pending until a sync verifies it.
 	final, pendingFinal *finalRecord
+	// listen is the kind 7 record, pending like final.
+	listen, pendingListen *listenRecord
 
 	stats ReadStats
 }
@@ -215,6 +219,9 @@ func (d *decoder) endOfStream() {
 	if d.pendingFinal != nil {
 		d.final = d.pendingFinal
 	}
+	if d.pendingListen != nil {
+		d.listen = d.pendingListen
+	}
 }
 
 func (d *decoder) record(kind byte) error {
@@ -276,6 +283,16 @@ func (d *decoder) record(kind byte) error {
 		}
 		d.pendingFinal = f
 		return nil
+	case kindListen:
+		if d.trace == nil {
+			return errors.New("listen record before the metadata record")
+		}
+		l, err := d.listenRec(&c)
+		if err != nil {
+			return fmt.Errorf("listen: %w", err)
+		}
+		d.pendingListen = l
+		return nil
 	case kindSync:
 		if len(d.payload) < 4 {
 			return errors.New("sync record too short")
@@ -289,7 +306,7 @@ func (d *decoder) record(kind byte) error {
 				dropped = len(d.trace.Events) - d.committed
 				d.trace.Events = d.trace.Events[:d.committed]
 			}
-			d.pendingFinal = nil
+			d.pendingFinal, d.pendingListen = nil, nil
 			return fmt.Errorf("checksum mismatch, dropped the %d events since the previous sync", dropped)
 		}
 		if d.trace != nil {
@@ -298,6 +315,9 @@ func (d *decoder) record(kind byte) error {
 		if d.pendingFinal != nil {
 			d.final = d.pendingFinal
 			d.pendingFinal = nil
+		}
+		if d.pendingListen != nil {
+			d.listen, d.pendingListen = d.pendingListen, nil
 		}
 		return nil
 	}
@@ -444,6 +464,9 @@ func (d *decoder) event(c *cursor, e *model.Event) error {
 		if b := c.bytes(uint64(c.count("data byte"))); len(b) > 0 {
 			e.Data = bytes.Clone(b)
 		}
+	}
+	if flags&evSignal != 0 {
+		d.signal(c, e)
 	}
 	return c.err
 }

@@ -140,6 +140,9 @@ func (w *Writer) Close(t *model.Trace) error {
 	if w.closed {
 		return nil
 	}
+	if w.scratch = w.appendListen(w.scratch[:0], t); len(w.scratch) > 0 {
+		w.record(kindListen, w.scratch)
+	}
 	w.scratch = w.appendFinal(w.scratch[:0], t)
 	w.record(kindFinal, w.scratch)
 	w.sync()
@@ -345,6 +348,9 @@ func (w *Writer) appendEvent(b []byte, e *model.Event) []byte {
 	if e.Partial {
 		flags |= evPartial
 	}
+	if e.Signal != 0 || e.Sender != 0 || e.SenderComm != "" {
+		flags |= evSignal
+	}
 
 	b = append(b, byte(e.Kind))
 	b = appendUvarint(b, flags)
@@ -413,6 +419,9 @@ func (w *Writer) appendEvent(b []byte, e *model.Event) []byte {
 	if flags&evData != 0 {
 		b = appendUvarint(b, uint64(len(e.Data)))
 		b = append(b, e.Data...)
+	}
+	if flags&evSignal != 0 {
+		b = w.appendSignal(b, e)
 	}
 	return b
 }

@@ -47,6 +47,7 @@ type process struct {
 	cmdline   []string
 	exited    bool
 	exitCode  int
+	signal    int // that killed it
 	fds       map[int]*fdInfo
 
 	// Runtime evidence: opened files that name an interpreter or a loop.
@@ -71,6 +72,7 @@ type parser struct {
 	threadOf  map[int]int
 	createdBy map[int]int
 	procs     map[int]*process
+	sigSeen   map[sigKey]int // signals.go
 
 	// Per file.
 	lineNo      int
@@ -318,7 +320,7 @@ func (p *parser) statement(s []byte) bool {
 	var ok bool
 	switch s[0] {
 	case '-':
-		ok = bytes.HasPrefix(s, []byte("--- ")) // a signal or a stop
+		ok = bytes.HasPrefix(s, []byte("--- ")) && p.signalLine(th, ts, s[4:]) // a signal or a stop
 	case '+':
 		ok = bytes.HasPrefix(s, []byte("+++ ")) && p.exitLine(th, ts, s[4:])
 	case '<':
@@ -673,6 +675,7 @@ func (p *parser) complete(c *call) bool {
 	}
 
 	p.track(c)
+	p.killCall(c)
 
 	var kind model.EventKind
 	switch c.name {
@@ -908,7 +911,7 @@ func (p *parser) lifecycle(kind model.EventKind, tid int, t uint64) *model.Event
 
 // exitLine handles "exited with 0 +++", "killed by SIGKILL (core dumped) +++".
 func (p *parser) exitLine(th *thread, ts uint64, s []byte) bool {
-	code := 0
+	code, signal := 0, 0
 	switch {
 	case bytes.HasPrefix(s, []byte("exited with ")):
 		v, n := atoi(s[len("exited with "):])
@@ -921,7 +924,8 @@ func (p *parser) exitLine(th *thread, ts uint64, s []byte) bool {
 		if sp := bytes.IndexByte(sig, ' '); sp >= 0 {
 			sig = sig[:sp]
 		}
-		code = 128 + signalNumber(string(sig))
+		signal = signalNumber(string(sig))
+		code = 128 + signal
 	default:
 		return true // "superseded by execve", and whatever else strace says about a process
 	}
@@ -929,10 +933,10 @@ func (p *parser) exitLine(th *thread, ts uint64, s []byte) bool {
 	pid := p.pidOf(th.tid)
 	pr := p.proc(pid)
 	e := p.lifecycle(model.EvExit, th.tid, ts)
-	e.ExitCode = code
+	e.ExitCode, e.Signal = code, signal
 	e.Comm = pr.comm
 	if pid == th.tid {
-		pr.exited, pr.exitCode, pr.fds = true, code, nil
+		pr.exited, pr.exitCode, pr.signal, pr.fds = true, code, signal, nil
 	}
 	return true
 }
@@ -1189,7 +1193,7 @@ func (p *parser) finish() *model.Trace {
 		}
 		if pr := p.procs[pid]; pr != nil {
 			proc.Comm, proc.Exe, proc.Cmdline = pr.comm, pr.exe, pr.cmdline
-			proc.Exited, proc.ExitCode = pr.exited, pr.exitCode
+			proc.Exited, proc.ExitCode, proc.Signal = pr.exited, pr.exitCode, pr.signal
 			proc.Runtime = pr.runtime()
 			tr.Epoll = append(tr.Epoll, pr.epollSets(pid)...)
 		}

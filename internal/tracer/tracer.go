@@ -66,6 +66,7 @@ type session struct {
 	live    map[int]bool // traced processes still alive
 	child   *child
 	stacks  *stackResolver
+	queues  *queueSampler // nil when the namespace's sockets cannot be read
 	events  uint64
 	// overLimit counts events past Config.MaxEvents.
 	overLimit uint64
@@ -130,11 +131,8 @@ func (s *session) start() error {
 		opts.PIDs = nil
 		opts.ArmedPID = c.pid
 	} else if s.cfg.FollowForks {
-		// Children that already exist are part of the traced set too.
-		for _, pid := range s.cfg.PIDs {
-			kids, _ := s.cfg.Proc.Children(pid)
-			opts.PIDs = append(opts.PIDs, kids...)
-		}
+		// Processes already below the targets are part of the traced set too.
+		opts.PIDs = withDescendants(s.cfg.Proc, s.cfg.PIDs)
 	}
 
 	// Python processes are known before the attach, so that the first slow
@@ -179,8 +177,12 @@ func (s *session) start() error {
 			s.live[pid] = true
 			s.snapshot(pid)
 		}
+		if s.cfg.FollowForks {
+			opts.PIDs = append(opts.PIDs, s.followLate(opts.PIDs)...)
+		}
 		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
 	}
+	s.startQueues(opts.PIDs)
 	slog.Debug("attached", "pids", opts.PIDs, "armed", opts.ArmedPID, "threshold", opts.Threshold,
 		"stack_bytes", opts.StackBytes, "threads", len(s.threads), "sockets", len(s.trace.Sockets))
 	if s.cfg.OnStart != nil {
@@ -331,6 +333,7 @@ func (s *session) handle(rec *bpf.Record) error {
 		if !ev.Thread {
 			th.PID = ev.ChildPID
 			s.live[ev.ChildPID] = true
+			s.queues.add(ev.ChildPID)
 			s.watchPython(ev.ChildPID)
 			child := model.Process{PID: ev.ChildPID, PPID: ev.PID, Comm: ev.Comm}
 			if parent := s.process(ev.PID); parent != nil {
@@ -365,7 +368,7 @@ func (s *session) handle(rec *bpf.Record) error {
 			s.stacks.forget(ev.PID)
 			for i := range s.trace.Processes {
 				if p := &s.trace.Processes[i]; p.PID == ev.PID {
-					p.Exited, p.ExitCode = true, ev.ExitCode
+					p.Exited, p.ExitCode, p.Signal = true, ev.ExitCode, ev.Signal
 				}
 			}
 		}
@@ -409,6 +412,7 @@ func (s *session) status() {
 func (s *session) finish() (*model.Trace, error) {
 	s.tr.Detach()
 	end := time.Now()
+	s.trace.ListenQueues, s.trace.TCPListen = s.queues.stop()
 	// Drain what the programs wrote before they were detached.
 	var rec bpf.Record
 	for {
@@ -475,6 +479,7 @@ func (s *session) finish() (*model.Trace, error) {
 }
 
 func (s *session) close() {
+	s.queues.stop()
 	if s.tr != nil {
 		s.tr.Close()
 	}
