@@ -237,7 +237,10 @@ func (s *session) workerDeaths() []model.Finding {
 			}
 		case model.EvSignal:
 			who := "the kernel"
-			if ev.Sender != 0 {
+			switch {
+			case ev.SenderComm == "oom-killer":
+				who = "the OOM killer"
+			case ev.Sender != 0:
 				who = fmt.Sprintf("%s (pid %d)", ev.SenderComm, ev.Sender)
 			}
 			senders[ev.PID] = who

@@ -197,12 +197,6 @@ func (th *thread) servingRole() (model.Role, string) {
 	if p.forkedServers > 0 {
 		return model.RoleAcceptor, fmt.Sprintf("accepts connections and forks a process to serve each (%d during the trace)", p.forkedServers)
 	}
-	if ap != nil && ap.accepts > 0 && th.dispatches(ap.accepts) {
-		return model.RoleAcceptor, fmt.Sprintf("accepted %d connections and served none itself: it hands them to other threads", ap.accepts)
-	}
-	if ap != nil && ap.concurrent > 0 {
-		return model.RoleEventLoop, fmt.Sprintf("accepted %d connections while earlier ones were open", ap.concurrent)
-	}
 	var sets []model.EpollSet
 	if isEpollLike(th.loopWait) {
 		// Without an event naming its epoll fd, a thread is matched to
@@ -240,6 +234,12 @@ func (th *thread) servingRole() (model.Role, string) {
 		case conns == 0:
 			quietSets++
 		}
+	}
+	if ap != nil && ap.accepts > 0 && th.dispatches(ap.accepts) {
+		return model.RoleAcceptor, fmt.Sprintf("accepted %d connections and served none itself: it hands them to other threads", ap.accepts)
+	}
+	if ap != nil && ap.concurrent > 0 {
+		return model.RoleEventLoop, fmt.Sprintf("accepted %d connections while earlier ones were open", ap.concurrent)
 	}
 	if strongLoop(p.runtime) {
 		return model.RoleEventLoop, "runs " + p.runtime.LoopWords()

@@ -23,6 +23,7 @@ func TestRoles(t *testing.T) {
 			b.slow(1, model.Event{PID: 1, TID: 1, Syscall: "epoll_wait", FD: 3, Duration: 5 * time.Second})
 		}, model.RoleIdle, "epoll_wait"},
 		{"poll over many fds", func(b *builder) {
+			b.t.Threads[0].OnCPU = 200 * ms
 			b.slow(50, model.Event{PID: 1, TID: 1, Syscall: "poll", PollNFDs: 8, PollTimeout: 1000, Duration: 100 * ms})
 		}, model.RoleEventLoop, "poll"},
 		{"io_uring loop", func(b *builder) {

@@ -29,6 +29,8 @@ const (
 	// calls and used under 1% CPU did nothing worth a role.
 	idleMaxSyscalls = 10
 	idleMaxCPU      = 0.01
+	idleMaxRate     = 5.0  // calls a second
+	idleMaxBusy     = 0.05 // share of its life in calls that are not waits
 	// workerFutexShare: a thread whose syscall time is at least half futex
 	// (or SysV queue) waits is a pool worker waiting for work.
 	workerFutexShare = 0.5
@@ -389,9 +391,12 @@ func (th *thread) classify() {
 		th.stats[th.blocked.Syscall] = &model.SyscallStat{PID: th.pid, TID: th.tid, Name: th.blocked.Syscall,
 			Total: max(th.life-th.onCPU, 0)}
 	}
-	var futexTime, acceptTime, total time.Duration
+	var futexTime, acceptTime, sleepTime, total time.Duration
 	for name, st := range th.stats {
 		total += st.Total
+		if syscalls.ClassOf(name) == syscalls.ClassSleep {
+			sleepTime += st.Total
+		}
 		if isQueueWait(name) {
 			futexTime += st.Total
 		}
@@ -411,7 +416,7 @@ func (th *thread) classify() {
 	}
 	hasLoop := loop.name != "" && loop.time > 0
 	switch {
-	case th.calls <= idleMaxSyscalls && share(th.onCPU, th.life) < idleMaxCPU && (hasLoop || th.blocked == nil || futexTime > 0):
+	case th.didNothing(total-loop.time-futexTime-sleepTime) && (hasLoop || th.blocked == nil || futexTime > 0):
 		// It did nothing worth a role: waiting in its loop, on a futex or
 		// not at all. (A thread hung since the attach in anything else,
 		// a driver's poll, say, is judged by that call below.)
@@ -438,6 +443,18 @@ func (th *thread) classify() {
 	default:
 		th.role = model.RoleOther
 	}
+}
+
+// didNothing reports whether a thread did nothing worth a role: under 1%
+// CPU, few calls (at most idleMaxSyscalls, or idleMaxRate a second: a
+// supervisor waking once a second to look around), and hardly any time in
+// calls other than its waits (busy is that time). A loop hung in a slow
+// lookup makes few calls too, but spends its time in them.
+func (th *thread) didNothing(busy time.Duration) bool {
+	if share(th.onCPU, th.life) >= idleMaxCPU || share(busy, th.life) >= idleMaxBusy {
+		return false
+	}
+	return th.calls <= idleMaxSyscalls || th.life > 0 && float64(th.calls)/th.life.Seconds() <= idleMaxRate
 }
 
 // isLoopEvent reports whether ev is the loop's own wait.
