@@ -585,7 +585,8 @@ func TestCorpusNginxStatic(t *testing.T) {
 }
 
 // 8. gunicorn with gthread workers behind nginx: each worker's main thread
-// runs a selector loop and hands requests to its pool of four threads.
+// runs a selector loop that accepts connections and hands them to its pool
+// of four threads (an acceptor when it only accepted during the trace).
 func TestCorpusGunicornGthread(t *testing.T) {
 	requireCorpus(t, cmdAB, cmdNginx, cmdMariaDB, testutil.Command{Name: "gunicorn", Package: "gunicorn"})
 	requirePython(t, "pymysql", "python3-pymysql")
@@ -600,7 +601,7 @@ func TestCorpusGunicornGthread(t *testing.T) {
 	r := traceCase(t, "gunicorn-gthread", pids, false, nil)
 	checkHealthy(t, r, nil,
 		roleRule{"the arbiter", mainThread(s.pid), background, 1},
-		roleRule{"a worker's main thread serving requests", and(isWorkerMain, busy), []string{roleLoop}, 1},
-		roleRule{"a worker's main thread", isWorkerMain, []string{roleLoop, roleIdle}, 0},
+		roleRule{"a worker's main thread serving requests", and(isWorkerMain, busy), []string{roleLoop, roleAcceptor}, 1},
+		roleRule{"a worker's main thread", isWorkerMain, []string{roleLoop, roleAcceptor, roleIdle}, 0},
 		roleRule{"a worker's pool thread", inProcess(workers...), poolThread, 2})
 }
