@@ -115,13 +115,24 @@ func (t *symtab) find(v uint64) (symbol, bool) {
 	return t.syms[i], true
 }
 
+// parseSymbols reads .symtab, else .dynsym (a stripped file, or a .symtab
+// over elfx.MaxSymtab). A file with neither yields an empty table, so its
+// frames are module+offset; one whose tables are both unreadable is an
+// error the trace notes.
 func parseSymbols(f *elf.File) (*symtab, int64, error) {
 	t := &symtab{from: ".symtab"}
-	syms, _ := f.Symbols()
+	syms, serr := elfx.Symbols(f)
 	t.syms = functions(syms)
 	if len(t.syms) == 0 {
-		syms, _ = f.DynamicSymbols()
+		var derr error
+		syms, derr = elfx.DynamicSymbols(f)
 		t.syms, t.from = functions(syms), ".dynsym"
+		if len(t.syms) == 0 && errors.Is(serr, elfx.ErrTooLarge) {
+			return nil, 0, serr
+		}
+		if len(t.syms) == 0 && errors.Is(derr, elfx.ErrTooLarge) {
+			return nil, 0, derr
+		}
 	}
 	var size int64
 	for _, s := range t.syms {
