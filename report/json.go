@@ -35,6 +35,7 @@ type jsonDoc struct {
 	Connections     []jsonConnection   `json:"connections"`
 	Findings        []jsonFinding      `json:"findings"`
 	BlockedAtAttach []jsonBlockedState `json:"blocked_at_attach"`
+	Notes           []string           `json:"notes,omitempty"`
 }
 
 type jsonTarget struct {
@@ -191,6 +192,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		Connections:     make([]jsonConnection, 0, len(a.Connections)),
 		Findings:        make([]jsonFinding, 0, len(a.Findings)),
 		BlockedAtAttach: make([]jsonBlockedState, 0, len(t.Blocked)),
+		Notes:           t.Notes,
 	}
 	if !t.Start.IsZero() {
 		doc.Start = t.Start.Format(time.RFC3339Nano)
