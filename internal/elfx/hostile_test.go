@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -16,7 +15,23 @@ import (
 
 	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/safefile"
+	"github.com/snagtrace/snag/internal/testutil"
 )
+
+func mappingOf(t *testing.T, pid int, path string) procfs.Mapping {
+	t.Helper()
+	maps, err := procfs.Default.Maps(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range maps {
+		if m.Path == path {
+			return m
+		}
+	}
+	t.Fatalf("pid %d has no mapping of %s: %v", pid, path, maps)
+	return procfs.Mapping{}
+}
 
 // Files a hostile target can put where snag looks: each must give an
 // error quickly, never a hang, a panic or a huge allocation.
@@ -185,70 +200,6 @@ func TestHostileELF(t *testing.T) {
 	}
 }
 
-// hostileTarget runs a copy of sleep named python3.11 as nobody, in its
-// own user and mount namespace, which then mounts a tmpfs over the
-// binary's directory and plants there what plant (a shell command, given
-// the path as $1) makes. It returns the target's pid and its mapping of
-// the binary, whose path now leads to the planted thing.
-func hostileTarget(t *testing.T, plant string) (int, procfs.Mapping) {
-	t.Helper()
-	if os.Getuid() != 0 {
-		t.Skip("needs root: the target runs as nobody and snag reads map_files")
-	}
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep binary")
-	}
-	b, err := os.ReadFile(sleep)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	for d := dir; d != os.TempDir() && d != "/"; d = filepath.Dir(d) {
-		os.Chmod(d, 0o755) // nobody must reach its binary
-	}
-	bin := filepath.Join(dir, "bin")
-	os.Mkdir(bin, 0o755)
-	exe := filepath.Join(bin, "python3.11")
-	if err := os.WriteFile(exe, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	script := `"$1" 60 & pid=$!
-while ! grep -q python3.11 /proc/$pid/maps 2>/dev/null; do sleep 0.01; done
-mount -t tmpfs none "$(dirname "$1")" || exit 1
-` + plant + `
-echo $pid
-wait`
-	cmd := exec.Command("unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", exe)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}, Pdeathsig: syscall.SIGKILL}
-	cmd.Stderr = os.Stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start a target in its own namespaces: %v", err)
-	}
-	var pid int
-	if _, err := fmt.Fscan(out, &pid); err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Skipf("the target could not set itself up (no unprivileged user namespaces?): %v", err)
-	}
-	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL); cmd.Process.Kill(); cmd.Wait() })
-	maps, err := procfs.Default.Maps(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range maps {
-		if m.Path == exe {
-			return pid, m
-		}
-	}
-	t.Fatalf("pid %d has no mapping of %s: %v", pid, exe, maps)
-	return 0, procfs.Mapping{}
-}
-
 // TestOpenMappingHostileTarget: a target hides the binary it mapped under
 // a tmpfs and puts a FIFO, a symlink out to a file it cannot read, a
 // device or another file at its path. snag must neither hang nor read what
@@ -267,7 +218,8 @@ func TestOpenMappingHostileTarget(t *testing.T) {
 		{"other file", `cp /bin/sh "$1"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pid, m := hostileTarget(t, tc.plant)
+			pid, exe := testutil.HostileTarget(t, tc.plant)
+			m := mappingOf(t, pid, exe)
 			start := time.Now()
 			f, err := OpenMapping(procfs.Default, pid, m)
 			if time.Since(start) > time.Second {

@@ -43,6 +43,9 @@ type Resolver[T any] struct {
 
 	// Parsed counts the files parsed so far (cache misses).
 	Parsed int
+	// OnError, when set, hears once per process and mapping why a file
+	// could not be opened or parsed (not mappings without a file).
+	OnError func(pid int, m procfs.Mapping, err error)
 }
 
 type space struct {
@@ -141,6 +144,9 @@ func (r *Resolver[T]) Lookup(pid int, addr uint64) (procfs.Mapping, *Object[T], 
 	o, key, err := r.load(pid, m)
 	if err != nil {
 		sp.errs[i] = err
+		if r.OnError != nil && !errors.Is(err, ErrNoFile) {
+			r.OnError(pid, m, err)
+		}
 		return m, nil, err
 	}
 	sp.keys[i] = key
@@ -208,6 +214,7 @@ func OpenMapping(fs procfs.FS, pid int, m procfs.Mapping) (*os.File, error) {
 	var first error
 	if !strings.HasSuffix(m.Path, " (deleted)") {
 		f, err := safefile.InRoot(filepath.Join(fs.Root, p, "root"), m.Path, safefile.Options{})
+		err = pathless(err)
 		if err == nil {
 			if err = sameFile(f, m); err == nil {
 				return f, nil
@@ -223,12 +230,23 @@ func OpenMapping(fs procfs.FS, pid int, m procfs.Mapping) (*os.File, error) {
 	mf := filepath.Join(fs.Root, p, "map_files", fmt.Sprintf("%x-%x", m.Start, m.End))
 	f, err := safefile.Link(mf, safefile.Options{})
 	if err != nil {
+		err = pathless(err)
 		if first != nil && !errors.Is(first, os.ErrNotExist) {
 			err = first // what went wrong with the path says more
 		}
 		return nil, fmt.Errorf("open %s of pid %d: %w", m.Path, pid, err)
 	}
 	return f, nil
+}
+
+// pathless drops the path of an *os.PathError: the caller names the
+// mapping's path itself.
+func pathless(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // sameFile checks f against the maps line's dev and inode. A line with no

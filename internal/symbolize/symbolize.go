@@ -33,6 +33,10 @@ func New(fs procfs.FS) *Symbolizer {
 	return &Symbolizer{res: elfx.NewResolver(fs, cacheBudget, parseSymbols)}
 }
 
+// OnError has fn hear, once per process and mapping, why a mapped file
+// could not be read.
+func (s *Symbolizer) OnError(fn func(pid int, m procfs.Mapping, err error)) { s.res.OnError = fn }
+
 // Forget drops per-process state when a process exits.
 func (s *Symbolizer) Forget(pid int) { s.res.Forget(pid) }
 

@@ -69,6 +69,21 @@ type session struct {
 	events  uint64
 	// overLimit counts events past Config.MaxEvents.
 	overLimit uint64
+	notes     []string // for Trace.Notes
+}
+
+// maxNotes bounds the notes of one trace; the rest are counted.
+const maxNotes = 20
+
+// note records what could not be read or done, for the report.
+func (s *session) note(n string) {
+	slog.Debug("note", "note", n)
+	switch {
+	case len(s.notes) < maxNotes:
+		s.notes = append(s.notes, n)
+	case len(s.notes) == maxNotes:
+		s.notes = append(s.notes, "more notes left out")
+	}
 }
 
 // Run traces until the window ends and returns the assembled trace. A
@@ -151,7 +166,7 @@ func (s *session) start() error {
 		return classifyLoadError(err)
 	}
 	s.tr = tr
-	s.stacks = newStackResolver(s.cfg.Proc)
+	s.stacks = newStackResolver(s.cfg.Proc, s.note)
 	for _, p := range opts.Python {
 		s.stacks.py.Add(p)
 	}
@@ -228,7 +243,7 @@ func (s *session) detectPython(pid int) *cpython.Process {
 	p, err := cpython.Detect(s.cfg.Proc, pid)
 	if err != nil {
 		if !errors.Is(err, cpython.ErrNotPython) {
-			slog.Debug("no python frames", "pid", pid, "error", err)
+			s.note(fmt.Sprintf("no Python frames: %v", err))
 		}
 		return nil
 	}
@@ -424,6 +439,7 @@ func (s *session) finish() (*model.Trace, error) {
 		return nil, err
 	}
 	t.Drops.OverLimit = s.overLimit
+	t.Notes = append(t.Notes, s.notes...)
 	slog.Debug("detached", "duration", t.Duration, "events", s.events, "syscall_slots", len(stats), "drops", t.Drops)
 	for _, st := range stats {
 		s.thread(st.PID, st.TID)

@@ -51,6 +51,10 @@ func New(fs procfs.FS, arch string) *Unwinder {
 	return &Unwinder{arch: a, ok: ok, res: elfx.NewResolver(fs, cacheBudget, parseCFI)}
 }
 
+// OnError has fn hear, once per process and mapping, why a mapped file
+// could not be read.
+func (u *Unwinder) OnError(fn func(pid int, m procfs.Mapping, err error)) { u.res.OnError = fn }
+
 // Forget drops per-process state when a process exits.
 func (u *Unwinder) Forget(pid int) { u.res.Forget(pid) }
 
