@@ -94,9 +94,15 @@ func Main(args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "snag: unknown command %q\n\n%s", name, topUsage)
 		return ExitUsage
 	}
-	// Ctrl-C ends a trace early; the report still prints.
+	// Ctrl-C or SIGTERM ends a trace early; the report still prints. Once
+	// one arrived, the default action is back: a second one ends snag at
+	// once, whatever it is doing.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	return exitCode(run(ctx, args[1:], env), env)
 }
 
