@@ -109,7 +109,7 @@ func Run(ctx context.Context, cfg Config) (*model.Trace, error) {
 		cpu0:    map[int]time.Duration{},
 		live:    map[int]bool{},
 	}
-	if err := s.start(); err != nil {
+	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
 	defer s.close()
@@ -119,7 +119,9 @@ func Run(ctx context.Context, cfg Config) (*model.Trace, error) {
 	return s.finish()
 }
 
-func (s *session) start() error {
+// start attaches. Ctrl-C during it (ctx done) cuts the per-process work
+// short; the trace then ends at once with what the attach saw.
+func (s *session) start(ctx context.Context) error {
 	opts := bpf.Options{
 		PIDs:        s.cfg.PIDs,
 		FollowForks: s.cfg.FollowForks,
@@ -153,6 +155,9 @@ func (s *session) start() error {
 	// returns (calls in progress at the attach) already carry their frames.
 	if opts.StackBytes > 0 {
 		for _, pid := range opts.PIDs {
+			if ctx.Err() != nil {
+				break
+			}
 			if p := s.detectPython(pid); p != nil {
 				opts.Python = append(opts.Python, p)
 			}
@@ -189,7 +194,9 @@ func (s *session) start() error {
 	} else {
 		for _, pid := range opts.PIDs {
 			s.live[pid] = true
-			s.snapshot(pid)
+			if ctx.Err() == nil {
+				s.snapshot(pid)
+			}
 		}
 		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
 	}
