@@ -4,10 +4,13 @@ package tracer
 
 import (
 	"context"
+	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/testutil"
 )
 
@@ -32,5 +35,30 @@ func TestHostileTargetTraceEnds(t *testing.T) {
 	// so it has no _PyRuntime, and the report says so.
 	if !strings.Contains(strings.Join(tr.Notes, "\n"), "_PyRuntime") {
 		t.Errorf("no note about %s's Python frames: %q", exe, tr.Notes)
+	}
+}
+
+// A zombie is refused at once instead of traced for the whole window.
+func TestZombieTargetRefused(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if z, _ := procfs.Default.Zombie(cmd.Process.Pid); z {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the child never became a zombie")
+		}
+	}
+	start := time.Now()
+	_, err := Run(context.Background(), Config{PIDs: []int{cmd.Process.Pid}, Duration: 10 * time.Second})
+	if !errors.Is(err, ErrNoProcess) || !strings.Contains(err.Error(), "reap") {
+		t.Errorf("Run = %v, want a zombie refused as no process", err)
+	}
+	if time.Since(start) > time.Second {
+		t.Errorf("took %s", time.Since(start))
 	}
 }

@@ -99,6 +99,11 @@ func Run(ctx context.Context, cfg Config) (*model.Trace, error) {
 		if pid <= 0 || !cfg.Proc.Exists(pid) {
 			return nil, fmt.Errorf("attach to pid %d: %w", pid, ErrNoProcess)
 		}
+		if z, _ := cfg.Proc.Zombie(pid); z {
+			// It would be traced for the whole window without a call.
+			ppid, _ := cfg.Proc.PPID(pid)
+			return nil, fmt.Errorf("attach to pid %d: it has exited and waits for its parent (pid %d) to reap it: %w", pid, ppid, ErrNoProcess)
+		}
 	}
 	if err := features.Require(); err != nil {
 		return nil, err
