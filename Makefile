@@ -42,9 +42,15 @@ lint: ## go vet, gofmt and clang-format
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	@if command -v clang-format >/dev/null; then clang-format --dry-run --Werror bpf/*.c bpf/*.h; fi
 
-fuzz: ## run each fuzz target for a short while
-	$(GO) test ./internal/stracelog -run '^$$' -fuzz FuzzParse -fuzztime 30s
-	$(GO) test ./internal/recording -run '^$$' -fuzz FuzzRead -fuzztime 30s
+FUZZTIME ?= 10s
+
+fuzz: ## run every fuzz target in the tree (func Fuzz*) for FUZZTIME (10s) each
+	@grep -r --include='*_test.go' -o '^func Fuzz[A-Za-z0-9_]*' . | sort -u | \
+	while IFS=: read -r file fn; do \
+		name=$${fn#func }; dir=./$$(dirname "$${file#./}"); \
+		echo "$(GO) test $$dir -run '^$$' -fuzz '^$$name\$$' -fuzztime $(FUZZTIME)"; \
+		$(GO) test "$$dir" -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) || exit 1; \
+	done
 
 clean: ## remove build output
 	rm -rf $(BIN)

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/snagtrace/snag/internal/model"
 )
@@ -53,6 +54,9 @@ func ParseExpect(list string) ([]Endpoint, error) {
 	return eps, nil
 }
 
+// maxExpectLine bounds a line of an expect file: a few dozen endpoints.
+const maxExpectLine = 4096
+
 // ReadExpectFile reads endpoints one per line (or several separated by
 // commas); '#' starts a comment.
 func ReadExpectFile(r io.Reader) ([]Endpoint, error) {
@@ -62,6 +66,11 @@ func ReadExpectFile(r io.Reader) ([]Endpoint, error) {
 		line := sc.Text()
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
+		}
+		if len(line) > maxExpectLine || strings.IndexByte(line, 0) >= 0 || !utf8.ValidString(line) {
+			// Binary, most likely: an error quoting the line would be
+			// as unreadable as the file.
+			return nil, fmt.Errorf("line %d: not a list of HOST:PORT (%d bytes, binary?)", n, len(line))
 		}
 		got, err := ParseExpect(line)
 		if err != nil {

@@ -38,6 +38,7 @@ type jsonDoc struct {
 	ListenQueues    []jsonListenQueue  `json:"listen_queues,omitempty"` // json_chain.go
 	TCPListen       *jsonTCPListen     `json:"tcp_listen,omitempty"`
 	Signals         []jsonSignal       `json:"signals,omitempty"`
+	Notes           []string           `json:"notes,omitempty"`
 }
 
 type jsonTarget struct {
@@ -209,6 +210,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		Connections:     make([]jsonConnection, 0, len(a.Connections)),
 		Findings:        make([]jsonFinding, 0, len(a.Findings)),
 		BlockedAtAttach: make([]jsonBlockedState, 0, len(t.Blocked)),
+		Notes:           t.Notes,
 	}
 	if !t.Start.IsZero() {
 		doc.Start = t.Start.Format(time.RFC3339Nano)

@@ -144,6 +144,9 @@ func (r *tableReport) header() error {
 		dropped = r.paint(ansiYellow, dropped+" ("+strings.Join(parts, ", ")+")")
 	}
 	kv("dropped", dropped)
+	for _, n := range t.Notes {
+		kv("note", r.paint(ansiYellow, n))
+	}
 	return nil
 }
 

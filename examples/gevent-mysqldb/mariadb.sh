@@ -4,12 +4,41 @@
 #   mariadb.sh start|stop|status [--port 13306] [--dir DIR]
 #
 # The server has its own datadir, socket, pid file and logs under DIR
-# (default /tmp/snag-mariadb), reads no option files (--no-defaults), listens
+# (default $XDG_RUNTIME_DIR/snag-mariadb, /run/snag-mariadb as root), reads no option files (--no-defaults), listens
 # on 127.0.0.1 only, and has a user snag/snag. The system's own MariaDB
 # instance and /etc/mysql are never touched. start and stop are idempotent;
 # status exits 0 when the server answers, 3 when it is not running, and 1
 # when it runs on another port than --port.
 set -euo pipefail
+
+# The state directory is fixed between start and stop, so it must not be a
+# guessable path in a shared directory that another user could plant (a
+# symlink there would have this script, perhaps as root, write and delete
+# through it): by default it lives in the user's runtime directory, and
+# whatever it is, it must be a real directory owned by the caller and
+# writable by nobody else.
+default_dir() {
+	local base=${XDG_RUNTIME_DIR:-}
+	if [[ -z $base || ! -d $base ]]; then
+		if [[ $(id -u) == 0 ]]; then base=/run; else base=/run/user/$(id -u); fi
+	fi
+	[[ -d $base && -O $base ]] || base=$HOME
+	echo "$base/snag-mariadb"
+}
+check_dir() {
+	if [[ -L $dir ]]; then
+		echo "$0: $dir is a symlink; refusing to use it (give --dir)" >&2
+		exit 1
+	fi
+	if [[ ! -e $dir ]]; then
+		mkdir -p "$(dirname "$dir")"
+		mkdir -m 0700 "$dir"
+	fi
+	if [[ ! -d $dir || ! -O $dir || -n $(find "$dir" -maxdepth 0 -perm /022) ]]; then
+		echo "$0: $dir is not a directory of $(id -un)'s alone; refusing to use it (give --dir)" >&2
+		exit 1
+	fi
+}
 
 usage() {
 	echo "usage: $0 start|stop|status [--port PORT] [--dir DIR]" >&2
@@ -20,7 +49,7 @@ usage() {
 cmd=$1
 shift
 port=${SNAG_MARIADB_PORT:-13306}
-dir=${SNAG_MARIADB_DIR:-/tmp/snag-mariadb}
+dir=${SNAG_MARIADB_DIR:-$(default_dir)}
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--port) [[ $# -ge 2 ]] || usage; port=$2; shift 2 ;;
@@ -30,6 +59,7 @@ while [[ $# -gt 0 ]]; do
 	*) usage ;;
 	esac
 done
+check_dir
 [[ $port =~ ^[0-9]+$ ]] || { echo "bad port: $port" >&2; exit 2; }
 
 datadir=$dir/data
@@ -103,7 +133,6 @@ do_start() {
 		check_port
 		return
 	fi
-	mkdir -p "$dir"
 	if [[ ! -d $datadir/mysql ]]; then
 		rm -rf "$datadir"
 		# Root gets password authentication with an empty password, so the

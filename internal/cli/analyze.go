@@ -1,11 +1,15 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/snagtrace/snag/analyzer"
@@ -37,60 +41,126 @@ func cmdAnalyze(_ context.Context, args []string, env Env) error {
 	return analyzeAndReport(t, oc, env)
 }
 
-// load detects the input kind from its first bytes and reads it.
+// load detects the kind of each input from its first bytes and reads
+// them: one recording, or strace logs (several are one strace -ff run).
 func load(paths []string, threshold time.Duration, env Env) (*model.Trace, error) {
-	head, err := sniff(paths[0])
+	var recordings, logs []string
+	for _, path := range paths {
+		head, err := sniff(path)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case recording.Looks(head):
+			recordings = append(recordings, path)
+		case stracelog.Looks(head):
+			logs = append(logs, path)
+		default:
+			return nil, fmt.Errorf("%s is neither a snag recording nor an strace log", path)
+		}
+	}
+	if len(recordings) > 0 {
+		if len(paths) > 1 {
+			return nil, fmt.Errorf("analyze: %s is a snag recording: give it alone (several files are read as the logs of one strace -ff run)", recordings[0])
+		}
+		return loadRecording(paths[0], env)
+	}
+	opt := stracelog.Options{Threshold: threshold}
+	if fi, err := os.Stat(logs[0]); err == nil {
+		opt.Day = fi.ModTime() // -tt logs carry times of day only
+	}
+	t, st, err := stracelog.ParseFiles(logs, opt)
 	if err != nil {
 		return nil, err
 	}
-	switch {
-	case recording.Looks(head):
-		if len(paths) > 1 {
-			return nil, errors.New("analyze: give one recording at a time")
+	if st.Unparsed > 0 {
+		where := badLines(st.FirstBad, st.Unparsed)
+		if len(logs) > 1 {
+			where = fmt.Sprintf("in %d files", len(logs)) // line numbers restart in each
 		}
-		f, err := os.Open(paths[0])
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		t, st, err := recording.Read(f)
-		if err != nil {
-			return nil, fmt.Errorf("read recording %s: %w", paths[0], err)
-		}
-		if st.Truncated {
-			fmt.Fprintf(env.Stderr, "snag: %s is truncated (%s); reporting the %d events before that\n", paths[0], st.Reason, st.Events)
-		}
-		return t, nil
-	case stracelog.Looks(head):
-		opt := stracelog.Options{Threshold: threshold}
-		if fi, err := os.Stat(paths[0]); err == nil {
-			opt.Day = fi.ModTime() // -tt logs carry times of day only
-		}
-		t, st, err := stracelog.ParseFiles(paths, opt)
-		if err != nil {
-			return nil, err
-		}
-		if st.Unparsed > 0 {
-			fmt.Fprintf(env.Stderr, "snag: skipped %d of %d lines that are not strace output (first at line %v)\n", st.Unparsed, st.Lines, st.FirstBad)
-		}
-		return t, nil
+		fmt.Fprintf(env.Stderr, "snag: skipped %d of %d lines that are not strace output (%s)\n", st.Unparsed, st.Lines, where)
 	}
-	return nil, fmt.Errorf("%s is neither a snag recording nor an strace log", paths[0])
+	return t, nil
 }
 
-func sniff(path string) ([]byte, error) {
-	f, err := os.Open(path)
+// badLines names the first unreadable lines: "line 4", "lines 4, 5 and 9",
+// "lines 4, 5, 9, … (first 5 of 12)".
+func badLines(first []int, total uint64) string {
+	nums := make([]string, len(first))
+	for i, n := range first {
+		nums[i] = strconv.Itoa(n)
+	}
+	switch {
+	case len(nums) == 0:
+		return "no line numbers"
+	case len(nums) == 1 && total == 1:
+		return "line " + nums[0]
+	case uint64(len(nums)) == total:
+		return "lines " + strings.Join(nums[:len(nums)-1], ", ") + " and " + nums[len(nums)-1]
+	}
+	return fmt.Sprintf("first at lines %s, …", strings.Join(nums, ", "))
+}
+
+func loadRecording(path string, env Env) (*model.Trace, error) {
+	f, err := openInput("analyze", path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	head := make([]byte, 64<<10)
-	n, err := io.ReadFull(f, head)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+	t, st, err := recording.Read(f)
+	if err != nil {
+		return nil, fmt.Errorf("read recording %s: %w", path, err)
+	}
+	if st.Truncated {
+		fmt.Fprintf(env.Stderr, "snag: %s is truncated (%s); reporting the %d events before that\n", path, st.Reason, st.Events)
+	}
+	return t, nil
+}
+
+// sniffBytes is how much of an input its kind is judged by.
+const sniffBytes = 64 << 10
+
+// maxSkipLine bounds the first line skipped when it alone fills the sniff:
+// garbage before a log, counted by the parser as one bad line.
+const maxSkipLine = 16 << 20
+
+// sniff returns the first bytes of path for detection. Only regular files
+// are read (a FIFO would block), and a first line too long to judge by is
+// skipped so that the lines after it decide.
+func sniff(path string) ([]byte, error) {
+	f, err := openInput("analyze", path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, sniffBytes)
+	head, err := br.Peek(sniffBytes)
+	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if n == 0 {
+	if len(head) == 0 {
 		return nil, fmt.Errorf("%s is empty", path)
 	}
-	return head[:n], nil
+	if len(head) < sniffBytes || bytes.IndexByte(head, '\n') >= 0 || recording.Looks(head) {
+		return bytes.Clone(head), nil
+	}
+	// One line fills the whole sniff: skip it (up to maxSkipLine).
+	for skipped := 0; skipped < maxSkipLine; {
+		line, err := br.ReadSlice('\n')
+		skipped += len(line)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, bufio.ErrBufferFull) {
+			return nil, fmt.Errorf("%s: no line ends in its first %d bytes", path, skipped)
+		}
+	}
+	head, err = br.Peek(sniffBytes)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if len(head) == 0 {
+		return nil, fmt.Errorf("%s has one line of %d bytes or more and nothing else", path, sniffBytes)
+	}
+	return bytes.Clone(head), nil
 }

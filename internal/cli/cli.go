@@ -26,6 +26,7 @@ const (
 	ExitFindings    = 1 // findings at or above --fail-on
 	ExitUsage       = 2 // bad usage or bad input
 	ExitUnsupported = 3 // the kernel or privileges do not allow tracing
+	ExitOutput      = 4 // an output file could not be written; the report went to stdout
 )
 
 // usageError is bad usage: exit 2 with the subcommand's usage.
@@ -63,7 +64,8 @@ Usage:
   snag doctor                             what this kernel and these privileges allow
 
 Exit codes: 0 done; 1 findings at or above --fail-on; 2 bad usage or bad
-input; 3 the kernel or privileges do not allow tracing.
+input; 3 the kernel or privileges do not allow tracing; 4 an output file
+could not be written (the report still went to stdout).
 
 Run 'snag COMMAND --help' for a command's flags.
 `
@@ -92,9 +94,15 @@ func Main(args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "snag: unknown command %q\n\n%s", name, topUsage)
 		return ExitUsage
 	}
-	// Ctrl-C ends a trace early; the report still prints.
+	// Ctrl-C or SIGTERM ends a trace early; the report still prints. Once
+	// one arrived, the default action is back: a second one ends snag at
+	// once, whatever it is doing.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	return exitCode(run(ctx, args[1:], env), env)
 }
 
@@ -109,8 +117,12 @@ func exitCode(err error, env Env) int {
 		usage    usageError
 		findings findingsError
 		missing  *features.MissingError
+		output   outputError
 	)
 	switch {
+	case errors.As(err, &output):
+		fmt.Fprintf(env.Stderr, "snag: %v\n", err)
+		return ExitOutput
 	case errors.As(err, &findings):
 		fmt.Fprintf(env.Stderr, "snag: %s\n", findings.msg)
 		return ExitFindings

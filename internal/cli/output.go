@@ -1,18 +1,21 @@
 package cli
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/snagtrace/snag/analyzer"
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/safefile"
 	"github.com/snagtrace/snag/report"
 )
 
@@ -40,9 +43,10 @@ func (f *outputFlags) register(fs *pflag.FlagSet) {
 }
 
 type outputConfig struct {
-	flags    outputFlags
-	analyzer analyzer.Config
-	failOn   model.Severity
+	flags      outputFlags
+	analyzer   analyzer.Config
+	failOn     model.Severity
+	unresolved []string // --expect hosts that resolve to nothing
 }
 
 // prepare validates everything before any tracing starts.
@@ -56,6 +60,17 @@ func (f *outputFlags) prepare() (*outputConfig, error) {
 	for _, o := range f.outputs {
 		if _, err := report.FormatOf(o); err != nil {
 			return nil, usagef("-o %s: %v", o, err)
+		}
+		if err := checkOutput("-o", o, true); err != nil {
+			return nil, err
+		}
+	}
+	if f.baselineOut != "" {
+		if !strings.HasSuffix(f.baselineOut, ".json") {
+			return nil, usagef("--baseline-out %s: a baseline is JSON: name it *.json", f.baselineOut)
+		}
+		if err := checkOutput("--baseline-out", f.baselineOut, true); err != nil {
+			return nil, err
 		}
 	}
 	if f.failOn != "" {
@@ -73,9 +88,9 @@ func (f *outputFlags) prepare() (*outputConfig, error) {
 		oc.analyzer.Expect = append(oc.analyzer.Expect, eps...)
 	}
 	if f.expectFile != "" {
-		fh, err := os.Open(f.expectFile)
+		fh, err := openInput("--expect-file", f.expectFile)
 		if err != nil {
-			return nil, inputError{fmt.Errorf("--expect-file: %w", err)}
+			return nil, err
 		}
 		eps, err := analyzer.ReadExpectFile(fh)
 		fh.Close()
@@ -85,9 +100,9 @@ func (f *outputFlags) prepare() (*outputConfig, error) {
 		oc.analyzer.Expect = append(oc.analyzer.Expect, eps...)
 	}
 	if f.baseline != "" {
-		fh, err := os.Open(f.baseline)
+		fh, err := openInput("--baseline", f.baseline)
 		if err != nil {
-			return nil, inputError{fmt.Errorf("--baseline: %w", err)}
+			return nil, err
 		}
 		b, err := analyzer.ReadBaseline(fh)
 		fh.Close()
@@ -99,7 +114,45 @@ func (f *outputFlags) prepare() (*outputConfig, error) {
 	if oc.analyzer.Expect != nil || oc.analyzer.Baseline != nil {
 		oc.analyzer.Resolve = resolve
 	}
+	oc.unresolved = unresolvedHosts(oc.analyzer.Expect)
 	return oc, nil
+}
+
+// unresolvedHosts returns the named hosts of eps that resolve to nothing
+// (a typo, or a name this host cannot look up): no peer can match them,
+// which the user should hear before reading a report full of unexpected
+// connections.
+func unresolvedHosts(eps []analyzer.Endpoint) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, ep := range eps {
+		h := ep.Host
+		if h == "*" || strings.HasPrefix(h, "unix:") || seen[h] {
+			continue
+		}
+		seen[h] = true
+		if _, err := netip.ParseAddr(h); err == nil {
+			continue
+		}
+		if len(resolve(h)) == 0 {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// openInput opens a file the user gave as input. Only regular files are
+// read: a FIFO or a terminal could keep snag waiting for input that never
+// comes.
+func openInput(flag, path string) (*os.File, error) {
+	f, err := safefile.Open(path, safefile.Options{})
+	if err != nil {
+		if errors.Is(err, safefile.ErrNotRegular) {
+			return nil, inputError{fmt.Errorf("%s %s: %w; snag reads only regular files (save the input to a file first)", flag, path, unwrapPath(err))}
+		}
+		return nil, inputError{fmt.Errorf("%s %s: %w", flag, path, unwrapPath(err))}
+	}
+	return f, nil
 }
 
 // resolve looks up --expect host names, briefly: a slow resolver must not
@@ -114,27 +167,20 @@ func resolve(host string) []netip.Addr {
 	return addrs
 }
 
-// report analyzes t, writes every requested report and applies --fail-on.
+// analyzeAndReport analyzes t, prints the report on stdout, writes every
+// requested file and applies --fail-on. The report on stdout comes first:
+// an output that cannot be written (a full disk, say) costs that file,
+// not the trace; it is an outputError (exit 4), and --fail-on still says
+// its word on stderr.
 func analyzeAndReport(t *model.Trace, oc *outputConfig, env Env) error {
 	oc.analyzer.Threshold = t.Threshold
 	if oc.analyzer.Threshold == 0 {
 		oc.analyzer.Threshold = analyzer.DefaultThreshold
 	}
+	for _, h := range oc.unresolved {
+		t.Notes = append(t.Notes, fmt.Sprintf("--expect host %s resolves to no address here: no peer matches it", h))
+	}
 	a := analyzer.Analyze(t, oc.analyzer)
-	for _, path := range oc.flags.outputs {
-		if err := writeReport(path, t, a); err != nil {
-			return err
-		}
-	}
-	if oc.flags.baselineOut != "" {
-		var buf bytes.Buffer
-		if err := analyzer.NewBaseline(a).Write(&buf); err != nil {
-			return fmt.Errorf("write baseline: %w", err)
-		}
-		if err := os.WriteFile(oc.flags.baselineOut, buf.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write baseline: %w", err)
-		}
-	}
 	var err error
 	if oc.flags.format == "json" {
 		err = report.JSON(env.Stdout, t, a)
@@ -142,28 +188,33 @@ func analyzeAndReport(t *model.Trace, oc *outputConfig, env Env) error {
 		err = report.Table(env.Stdout, t, a, report.TableOptions{Top: oc.flags.top})
 	}
 	if err != nil {
-		return fmt.Errorf("write report: %w", err)
+		return outputError{fmt.Errorf("write report to stdout: %w", err)}
 	}
-	if oc.failOn != 0 {
-		if sev := analyzer.MaxSeverity(a); sev >= oc.failOn {
-			return findingsError{fmt.Sprintf("%s-severity findings (--fail-on %s)", sev, oc.failOn)}
+	var failed []error
+	for _, path := range oc.flags.outputs {
+		if err := writeAtomic(path, 0o644, func(w io.Writer) error { return report.Write(w, path, t, a) }); err != nil {
+			failed = append(failed, err)
 		}
 	}
-	return nil
-}
-
-func writeReport(path string, t *model.Trace, a *model.Analysis) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
+	if oc.flags.baselineOut != "" {
+		if err := writeAtomic(oc.flags.baselineOut, 0o644, analyzer.NewBaseline(a).Write); err != nil {
+			failed = append(failed, fmt.Errorf("baseline: %w", err))
+		}
 	}
-	werr := report.Write(f, path, t, a)
-	cerr := f.Close()
-	if werr != nil {
-		return fmt.Errorf("write %s: %w", path, werr)
+	var findings error
+	if oc.failOn != 0 {
+		if sev := analyzer.MaxSeverity(a); sev >= oc.failOn {
+			findings = findingsError{fmt.Sprintf("%s-severity findings (--fail-on %s)", sev, oc.failOn)}
+		}
 	}
-	if cerr != nil {
-		return fmt.Errorf("write %s: %w", path, cerr)
+	if len(failed) > 0 {
+		if findings != nil {
+			fmt.Fprintf(env.Stderr, "snag: %v\n", findings)
+		}
+		for _, err := range failed[:len(failed)-1] {
+			fmt.Fprintf(env.Stderr, "snag: %v\n", err)
+		}
+		return outputError{fmt.Errorf("%w (the report is on stdout)", failed[len(failed)-1])}
 	}
-	return nil
+	return findings
 }

@@ -145,10 +145,12 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 	var tf traceFlags
 	var of outputFlags
 	var record string
+	var force bool
 	fs := newFlags("run", "snag run [flags] -- CMD [ARGS...]", env)
 	tf.register(fs, false)
 	of.register(fs)
-	fs.StringVar(&record, "record", "", "also save every event to this recording file")
+	fs.StringVar(&record, "record", "", "also save every event to this recording file (written as FILE.partial until it is complete)")
+	fs.BoolVar(&force, "force", false, "let --record replace an existing file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -164,9 +166,16 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	cfg.Command = fs.Args()
-	cfg.Stdin, cfg.Stdout, cfg.Stderr = env.Stdin, env.Stdout, env.Stderr
+	// snag's stdout carries the report and nothing else, so it can be
+	// piped or parsed (--format json): the command's own output goes to
+	// stderr, as strace keeps its trace off the program's output.
+	cfg.Stdin, cfg.Stdout, cfg.Stderr = env.Stdin, env.Stderr, env.Stderr
 	if record != "" {
-		t, _, err := traceToRecording(ctx, cfg, record, tf.debug, env)
+		rec, err := newRecorder(record, force)
+		if err != nil {
+			return err
+		}
+		t, _, err := traceToRecording(ctx, cfg, rec, tf.debug, env)
 		if err != nil {
 			return err
 		}
@@ -197,9 +206,11 @@ func runTracer(ctx context.Context, cfg tracer.Config, debug bool, env Env) (*mo
 func cmdRecord(ctx context.Context, args []string, env Env) error {
 	var tf traceFlags
 	var out string
-	fs := newFlags("record", "snag record -p PID[,PID...] [-d 30s] -o FILE", env)
+	var force bool
+	fs := newFlags("record", "snag record -p PID[,PID...] [-d 30s] -o FILE [--force]", env)
 	tf.register(fs, true)
-	fs.StringVarP(&out, "output", "o", "", "recording file to write (required)")
+	fs.StringVarP(&out, "output", "o", "", "recording file to write (required); written as FILE.partial until it is complete")
+	fs.BoolVar(&force, "force", false, "replace FILE if it exists")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -210,8 +221,12 @@ func cmdRecord(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	rec, err := newRecorder(out, force)
+	if err != nil {
+		return err
+	}
 	cfg.KeepEvents = false // streamed to the file instead
-	t, events, err := traceToRecording(ctx, cfg, out, tf.debug, env)
+	t, events, err := traceToRecording(ctx, cfg, rec, tf.debug, env)
 	if err != nil {
 		return err
 	}
@@ -221,13 +236,9 @@ func cmdRecord(ctx context.Context, args []string, env Env) error {
 }
 
 // traceToRecording traces with every syscall an event, streaming them to
-// the recording at path, and returns the trace and the events written.
-func traceToRecording(ctx context.Context, cfg tracer.Config, path string, debug bool, env Env) (*model.Trace, uint64, error) {
-	rec, err := newRecorder(path)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer rec.abort()
+// rec, and returns the trace and the events written.
+func traceToRecording(ctx context.Context, cfg tracer.Config, rec *recorder, debug bool, env Env) (*model.Trace, uint64, error) {
+	defer rec.abort(env)
 	rec.hook(&cfg)
 	cfg.AllEvents = true
 	t, err := runTracer(ctx, cfg, debug, env)
@@ -240,32 +251,59 @@ func traceToRecording(ctx context.Context, cfg tracer.Config, path string, debug
 	return t, rec.events, nil
 }
 
-// recorder streams events into a recording file as they arrive, flushing
-// about once a second so a killed snag leaves a readable file.
+// recorder streams events into a recording as they arrive, flushing about
+// once a second so a killed snag leaves a readable file. The file is
+// written as PATH.partial, created only once tracing has started (a
+// failed attach leaves nothing behind), and renamed to PATH when the
+// recording is complete: a name without .partial is a finished recording.
+// Recordings hold what the process read and wrote, so they are mode 0600.
 type recorder struct {
-	path      string
-	f         *os.File
-	w         *recording.Writer
-	lastFlush time.Time
-	events    uint64
-	closed    bool
+	path, partial string
+	force         bool
+	f             *os.File
+	w             *recording.Writer
+	lastFlush     time.Time
+	events        uint64
+	closed        bool
 }
 
 const recordFlushEvery = time.Second
 
-func newRecorder(path string) (*recorder, error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, inputError{fmt.Errorf("create recording: %w", err)}
+// partialSuffix marks a recording still being written, or one whose
+// writer was killed: snag analyze reads it up to its last flush.
+const partialSuffix = ".partial"
+
+// newRecorder checks path before anything is traced: an existing file is
+// kept unless force, and so is an unfinished PATH.partial.
+func newRecorder(path string, force bool) (*recorder, error) {
+	if err := checkOutput("recording", path, force); err != nil {
+		return nil, err
 	}
-	return &recorder{path: path, f: f}, nil
+	partial := path + partialSuffix
+	if err := checkOutput("recording", partial, force); err != nil {
+		if !force {
+			if _, serr := os.Lstat(partial); serr == nil {
+				return nil, usagef("%s exists: a recording that did not finish? analyze it, move it away, or add --force", partial)
+			}
+		}
+		return nil, err
+	}
+	return &recorder{path: path, partial: partial, force: force}, nil
 }
 
 func (r *recorder) hook(cfg *tracer.Config) {
 	cfg.OnStart = func(t *model.Trace) error {
+		if r.force {
+			os.Remove(r.partial) // checked: a regular file, or nothing
+		}
+		f, err := createExclusive(r.partial, 0o600)
+		if err != nil {
+			return fmt.Errorf("create recording: %w", err)
+		}
+		r.f = f
 		w, err := recording.NewWriter(r.f, t)
 		if err != nil {
-			return fmt.Errorf("write recording %s: %w", r.path, err)
+			return fmt.Errorf("write recording %s: %w", r.partial, err)
 		}
 		r.w, r.lastFlush = w, time.Now()
 		return nil
@@ -273,7 +311,7 @@ func (r *recorder) hook(cfg *tracer.Config) {
 	cfg.OnEvent = func(e *model.Event) error {
 		r.events++
 		if err := r.w.Event(e); err != nil {
-			return fmt.Errorf("write recording %s: %w", r.path, err)
+			return fmt.Errorf("write recording %s: %w", r.partial, err)
 		}
 		if time.Since(r.lastFlush) >= recordFlushEvery {
 			r.lastFlush = time.Now()
@@ -285,23 +323,34 @@ func (r *recorder) hook(cfg *tracer.Config) {
 
 func (r *recorder) close(t *model.Trace) error {
 	r.closed = true
-	if err := r.w.Close(t); err != nil {
-		r.f.Close()
-		return fmt.Errorf("finish recording %s: %w", r.path, err)
+	if r.f == nil {
+		return errors.New("finish recording: tracing never started")
 	}
-	if err := r.f.Close(); err != nil {
-		return fmt.Errorf("finish recording %s: %w", r.path, err)
+	err := r.w.Close(t)
+	if err == nil {
+		err = r.f.Sync()
+	}
+	if cerr := r.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = publish(r.partial, r.path, r.force)
+	}
+	if err != nil {
+		return fmt.Errorf("finish recording %s: %w (what was flushed is in %s)", r.path, err, r.partial)
 	}
 	return nil
 }
 
 // abort closes the file when tracing failed; whatever was flushed stays
-// readable.
-func (r *recorder) abort() {
-	if !r.closed {
-		if r.w != nil {
-			r.w.Flush()
-		}
-		r.f.Close()
+// readable in PATH.partial.
+func (r *recorder) abort(env Env) {
+	if r.closed || r.f == nil {
+		return
 	}
+	if r.w != nil {
+		r.w.Flush()
+	}
+	r.f.Close()
+	fmt.Fprintf(env.Stderr, "snag: the recording so far is in %s\n", r.partial)
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/snagtrace/snag/internal/elfx"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/runtimes"
@@ -69,20 +70,18 @@ func Detect(fs procfs.FS, pid int) (*Process, error) {
 // runtimeAddr locates _PyRuntime: its symbol value, moved by the load bias
 // of the object when it is position-independent.
 func runtimeAddr(fs procfs.FS, pid int, m procfs.Mapping, maps []procfs.Mapping) (uint64, error) {
-	// The path comes from the target's maps: opened without blocking,
-	// inside its root, and only if it is a regular file.
-	file, err := fs.OpenInRoot(pid, m.Path)
+	file, err := elfx.OpenMapping(fs, pid, m)
 	if err != nil {
 		return 0, err
 	}
 	defer file.Close()
-	f, err := elf.NewFile(file)
+	f, err := elfx.Open(file)
 	if err != nil {
-		return 0, fmt.Errorf("read %s: %w", m.Path, err)
+		return 0, fmt.Errorf("read elf %s: %w", m.Path, err)
 	}
 	var value uint64
-	for _, load := range []func() ([]elf.Symbol, error){f.DynamicSymbols, f.Symbols} {
-		syms, _ := load()
+	for _, load := range []func(*elf.File) ([]elf.Symbol, error){elfx.DynamicSymbols, elfx.Symbols} {
+		syms, _ := load(f)
 		for _, s := range syms {
 			if s.Name == "_PyRuntime" {
 				value = s.Value

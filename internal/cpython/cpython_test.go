@@ -3,10 +3,15 @@ package cpython
 import (
 	"bufio"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/snagtrace/snag/internal/procfs"
 )
@@ -89,4 +94,30 @@ func symbol(t *testing.T, path, name string) uint64 {
 	}
 	t.Fatalf("no %s in %s", name, path)
 	return 0
+}
+
+// A process whose mapped python3.11 path now leads to a FIFO (with no
+// map_files to fall back on, as in this fake /proc) is reported at once:
+// opening the FIFO for reading would wait for a writer forever.
+func TestDetectFIFOInsteadOfPython(t *testing.T) {
+	root := t.TempDir()
+	pdir := filepath.Join(root, "7")
+	if err := os.MkdirAll(filepath.Join(pdir, "root/usr/bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	maps := "555555554000-555555556000 r-xp 00000000 00:00 0 /usr/bin/python3.11\n"
+	if err := os.WriteFile(filepath.Join(pdir, "maps"), []byte(maps), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(pdir, "root/usr/bin/python3.11"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	_, err := Detect(procfs.FS{Root: root}, 7)
+	if time.Since(start) > time.Second {
+		t.Errorf("Detect took %s", time.Since(start))
+	}
+	if err == nil || errors.Is(err, ErrNotPython) || !strings.Contains(err.Error(), "FIFO") {
+		t.Errorf("Detect = %v, want an error naming the FIFO", err)
+	}
 }

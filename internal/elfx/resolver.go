@@ -12,7 +12,10 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/snagtrace/snag/internal/procfs"
+	"github.com/snagtrace/snag/internal/safefile"
 )
 
 // ErrNoMapping means no mapping of the process covers an address.
@@ -40,6 +43,9 @@ type Resolver[T any] struct {
 
 	// Parsed counts the files parsed so far (cache misses).
 	Parsed int
+	// OnError, when set, hears once per process and mapping why a file
+	// could not be opened or parsed (not mappings without a file).
+	OnError func(pid int, m procfs.Mapping, err error)
 }
 
 type space struct {
@@ -138,6 +144,9 @@ func (r *Resolver[T]) Lookup(pid int, addr uint64) (procfs.Mapping, *Object[T], 
 	o, key, err := r.load(pid, m)
 	if err != nil {
 		sp.errs[i] = err
+		if r.OnError != nil && !errors.Is(err, ErrNoFile) {
+			r.OnError(pid, m, err)
+		}
 		return m, nil, err
 	}
 	sp.keys[i] = key
@@ -162,7 +171,7 @@ func (r *Resolver[T]) load(pid int, m procfs.Mapping) (*Object[T], string, error
 			return o, k, nil
 		}
 	}
-	ef, err := elf.NewFile(f)
+	ef, err := Open(f)
 	if err != nil {
 		return nil, "", fmt.Errorf("read elf %s: %w", m.Path, err)
 	}
@@ -187,23 +196,78 @@ func (r *Resolver[T]) load(pid int, m procfs.Mapping) (*Object[T], string, error
 	return o, key, nil
 }
 
-// OpenMapping opens the file behind m as pid sees it: through
-// /proc/PID/root so that containers resolve their own paths, falling back
-// to /proc/PID/map_files/START-END when the path was deleted or replaced.
+// ErrReplaced means the file at a mapping's path is not the file mapped
+// (dev and inode differ from the maps line): it was replaced since, or the
+// process put something else there to be read in its place.
+var ErrReplaced = errors.New("not the file the process mapped")
+
+// OpenMapping opens the file behind m as pid sees it: its path resolved
+// inside /proc/PID/root (so containers resolve their own paths, and no
+// symlink leads out of the process's root), and only when it is the very
+// file mapped (dev and inode of the maps line). Otherwise, and when the
+// path was deleted, it opens /proc/PID/map_files/START-END, the kernel's
+// own link to the mapped file (which needs CAP_SYS_ADMIN). Either way the
+// file must be regular and of bounded size (see safefile), and the open
+// cannot hang.
 func OpenMapping(fs procfs.FS, pid int, m procfs.Mapping) (*os.File, error) {
 	p := strconv.Itoa(pid)
+	var first error
 	if !strings.HasSuffix(m.Path, " (deleted)") {
-		f, err := os.Open(filepath.Join(fs.Root, p, "root", m.Path))
+		f, err := safefile.InRoot(filepath.Join(fs.Root, p, "root"), m.Path, safefile.Options{})
+		err = pathless(err)
 		if err == nil {
-			return f, nil
+			if err = sameFile(f, m); err == nil {
+				return f, nil
+			}
+			f.Close()
 		}
+		if errors.Is(err, safefile.ErrTimeout) {
+			// Whatever stalls the lookup may stall the next one too.
+			return nil, fmt.Errorf("open %s of pid %d: %w", m.Path, pid, err)
+		}
+		first = err
 	}
 	mf := filepath.Join(fs.Root, p, "map_files", fmt.Sprintf("%x-%x", m.Start, m.End))
-	f, err := os.Open(mf)
+	f, err := safefile.Link(mf, safefile.Options{})
 	if err != nil {
+		err = pathless(err)
+		if first != nil && !errors.Is(first, os.ErrNotExist) {
+			err = first // what went wrong with the path says more
+		}
 		return nil, fmt.Errorf("open %s of pid %d: %w", m.Path, pid, err)
 	}
 	return f, nil
+}
+
+// pathless drops the path of an *os.PathError: the caller names the
+// mapping's path itself.
+func pathless(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// sameFile checks f against the maps line's dev and inode. A line with no
+// inode (a test's fake /proc) is not checked.
+func sameFile(f *os.File, m procfs.Mapping) error {
+	if m.Inode == 0 {
+		return nil
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return err
+	}
+	var major, minor uint32
+	if _, err := fmt.Sscanf(m.Dev, "%x:%x", &major, &minor); err != nil {
+		return fmt.Errorf("maps line device %q: %w", m.Dev, err)
+	}
+	if st.Ino != m.Inode || unix.Major(st.Dev) != major || unix.Minor(st.Dev) != minor {
+		return fmt.Errorf("%w: the path leads to inode %d on %02x:%02x, the mapping is inode %d on %s", ErrReplaced,
+			st.Ino, unix.Major(st.Dev), unix.Minor(st.Dev), m.Inode, m.Dev)
+	}
+	return nil
 }
 
 func fileStatKey(f *os.File) (statKey, error) {

@@ -49,6 +49,11 @@ type Trace struct {
 	TCPListen    ListenCounters
 
 	Drops Drops
+
+	// Notes say, one line each, what the source could not read or do: a
+	// mapped file that could not be opened for symbols, a target that was
+	// already a zombie. The report prints them; analysis ignores them.
+	Notes []string
 }
 
 // Target identifies the traced process.

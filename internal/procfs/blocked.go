@@ -43,6 +43,7 @@ func (fs FS) Blocked(pid, tid int) (model.BlockedState, error) {
 //	running                        on CPU, not in a syscall
 //	-1 SP PC                       blocked in the kernel outside a syscall
 //	NR A1 A2 A3 A4 A5 A6 SP PC     in syscall NR (decimal), the rest in hex
+//	0 0x0 … 0x0                    a kernel thread: in no syscall
 func ParseSyscall(s, arch string) (model.BlockedState, error) {
 	bs := model.BlockedState{Nr: -1, FD: -1}
 	f := strings.Fields(s)
@@ -66,6 +67,12 @@ func ParseSyscall(s, arch string) (model.BlockedState, error) {
 			return bs, fmt.Errorf("bad argument %d: %w", i+1, err)
 		}
 		bs.Args[i] = v
+	}
+	if sp, pc := f[7], f[8]; (sp == "0x0" || sp == "0") && (pc == "0x0" || pc == "0") {
+		// No user stack or PC: a kernel thread, whose line reads as
+		// syscall 0 (read on amd64) with zero arguments. It is in no
+		// system call.
+		return model.BlockedState{Nr: -1, FD: -1}, nil
 	}
 	bs.Syscall = syscalls.Name(arch, nr)
 	if i := syscalls.FDArg(bs.Syscall); i >= 0 {

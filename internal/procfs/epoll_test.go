@@ -1,6 +1,8 @@
 package procfs
 
 import (
+	"github.com/snagtrace/snag/internal/safefile"
+
 	"errors"
 	"net/netip"
 	"os"
@@ -310,14 +312,14 @@ func TestOpenInRootLive(t *testing.T) {
 	}()
 	select {
 	case err := <-done:
-		if !errors.Is(err, ErrNotRegular) {
-			t.Errorf("FIFO: err = %v, want ErrNotRegular", err)
+		if !errors.Is(err, safefile.ErrNotRegular) {
+			t.Errorf("FIFO: err = %v, want safefile.ErrNotRegular", err)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("opening a FIFO blocked")
 	}
-	if _, err := Default.OpenInRoot(self, dir); !errors.Is(err, ErrNotRegular) {
-		t.Errorf("directory: err = %v, want ErrNotRegular", err)
+	if _, err := Default.OpenInRoot(self, dir); !errors.Is(err, safefile.ErrNotRegular) {
+		t.Errorf("directory: err = %v, want safefile.ErrNotRegular", err)
 	}
 	exe, err := Default.OpenExe(self)
 	if err != nil {

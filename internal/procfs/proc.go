@@ -147,6 +147,26 @@ func (fs FS) readStat(pid int, path string) (stat, error) {
 	return st, nil
 }
 
+// Zombie reports whether process pid has exited and waits to be reaped:
+// every one of its threads is a zombie (a leader that called pthread_exit
+// shows Z while its other threads run).
+func (fs FS) Zombie(pid int) (bool, error) {
+	tids, err := fs.Tasks(pid)
+	if err != nil {
+		return false, err
+	}
+	for _, tid := range tids {
+		st, err := fs.readStat(pid, fs.taskPath(pid, tid, "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if st.State != 'Z' && st.State != 'X' {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // PPID returns the parent's process id.
 func (fs FS) PPID(pid int) (int, error) {
 	st, err := fs.readStat(pid, fs.path(pid, "stat"))

@@ -33,6 +33,10 @@ func New(fs procfs.FS) *Symbolizer {
 	return &Symbolizer{res: elfx.NewResolver(fs, cacheBudget, parseSymbols)}
 }
 
+// OnError has fn hear, once per process and mapping, why a mapped file
+// could not be read.
+func (s *Symbolizer) OnError(fn func(pid int, m procfs.Mapping, err error)) { s.res.OnError = fn }
+
 // Forget drops per-process state when a process exits.
 func (s *Symbolizer) Forget(pid int) { s.res.Forget(pid) }
 
@@ -115,13 +119,24 @@ func (t *symtab) find(v uint64) (symbol, bool) {
 	return t.syms[i], true
 }
 
+// parseSymbols reads .symtab, else .dynsym (a stripped file, or a .symtab
+// over elfx.MaxSymtab). A file with neither yields an empty table, so its
+// frames are module+offset; one whose tables are both unreadable is an
+// error the trace notes.
 func parseSymbols(f *elf.File) (*symtab, int64, error) {
 	t := &symtab{from: ".symtab"}
-	syms, _ := f.Symbols()
+	syms, serr := elfx.Symbols(f)
 	t.syms = functions(syms)
 	if len(t.syms) == 0 {
-		syms, _ = f.DynamicSymbols()
+		var derr error
+		syms, derr = elfx.DynamicSymbols(f)
 		t.syms, t.from = functions(syms), ".dynsym"
+		if len(t.syms) == 0 && errors.Is(serr, elfx.ErrTooLarge) {
+			return nil, 0, serr
+		}
+		if len(t.syms) == 0 && errors.Is(derr, elfx.ErrTooLarge) {
+			return nil, 0, derr
+		}
 	}
 	var size int64
 	for _, s := range t.syms {

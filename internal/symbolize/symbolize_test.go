@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,19 +93,27 @@ func (p *fakeProc) maps(pid int, lines ...string) {
 }
 
 // link makes path (as pid sees it) lead to file; rel is relative to the
-// pid's directory ("root/usr/lib/x.so", "map_files/…").
+// pid's directory ("root/usr/lib/x.so", "map_files/…"). Under root/ the
+// file itself is put in place (a hard link): paths resolve inside the
+// process's root, where a symlink to a host path leads nowhere. map_files
+// entries are symlinks, as the kernel's are.
 func (p *fakeProc) link(pid int, rel, file string) {
 	l := filepath.Join(p.root, fmt.Sprint(pid), rel)
 	if err := os.MkdirAll(filepath.Dir(l), 0o755); err != nil {
 		p.t.Fatal(err)
 	}
-	if err := os.Symlink(file, l); err != nil {
+	link := os.Symlink
+	if strings.HasPrefix(rel, "root/") {
+		link = os.Link
+	}
+	if err := link(file, l); err != nil {
 		p.t.Fatal(err)
 	}
 }
 
 func mapsLine(start uint64, path string) string {
-	return fmt.Sprintf("%x-%x r-xp 00000000 fd:01 42 %s", start, start+0x10000, path)
+	// No inode: the fake files are not checked against the maps line.
+	return fmt.Sprintf("%x-%x r-xp 00000000 00:00 0 %s", start, start+0x10000, path)
 }
 
 func TestFrames(t *testing.T) {

@@ -2,6 +2,7 @@ package tracer
 
 import (
 	"encoding/binary"
+	"fmt"
 	"slices"
 
 	"github.com/snagtrace/snag/bpf"
@@ -39,9 +40,21 @@ const maxSeenStacks = 4096
 // userSpaceEnd bounds user addresses on amd64 and arm64 (48-bit VAs).
 const userSpaceEnd = 1 << 48
 
-func newStackResolver(p procfs.FS) *stackResolver {
-	return &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p), py: cpython.NewReader(p),
+// newStackResolver reads processes through p; note hears, once per file,
+// why a mapped file could not be read for symbols or unwinding.
+func newStackResolver(p procfs.FS, note func(string)) *stackResolver {
+	r := &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p), py: cpython.NewReader(p),
 		seen: map[stackKey][]model.Frame{}}
+	noted := map[string]bool{}
+	onError := func(pid int, m procfs.Mapping, err error) {
+		if !noted[m.Path] {
+			noted[m.Path] = true
+			note(fmt.Sprintf("stacks without %s: %v", m.Path, err))
+		}
+	}
+	r.unw.OnError(onError)
+	r.sym.OnError(onError)
+	return r
 }
 
 func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {

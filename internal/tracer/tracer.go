@@ -73,6 +73,21 @@ type session struct {
 	// peers are the distinct peers events named, for the listener lookup
 	// at the end (at most maxLocalPeers).
 	peers map[model.Addr]bool
+	notes     []string // for Trace.Notes
+}
+
+// maxNotes bounds the notes of one trace; the rest are counted.
+const maxNotes = 20
+
+// note records what could not be read or done, for the report.
+func (s *session) note(n string) {
+	slog.Debug("note", "note", n)
+	switch {
+	case len(s.notes) < maxNotes:
+		s.notes = append(s.notes, n)
+	case len(s.notes) == maxNotes:
+		s.notes = append(s.notes, "more notes left out")
+	}
 }
 
 // Run traces until the window ends and returns the assembled trace. A
@@ -88,6 +103,11 @@ func Run(ctx context.Context, cfg Config) (*model.Trace, error) {
 		if pid <= 0 || !cfg.Proc.Exists(pid) {
 			return nil, fmt.Errorf("attach to pid %d: %w", pid, ErrNoProcess)
 		}
+		if z, _ := cfg.Proc.Zombie(pid); z {
+			// It would be traced for the whole window without a call.
+			ppid, _ := cfg.Proc.PPID(pid)
+			return nil, fmt.Errorf("attach to pid %d: it has exited and waits for its parent (pid %d) to reap it: %w", pid, ppid, ErrNoProcess)
+		}
 	}
 	if err := features.Require(); err != nil {
 		return nil, err
@@ -98,7 +118,7 @@ func Run(ctx context.Context, cfg Config) (*model.Trace, error) {
 		cpu0:    map[int]time.Duration{},
 		live:    map[int]bool{},
 	}
-	if err := s.start(); err != nil {
+	if err := s.start(ctx); err != nil {
 		return nil, err
 	}
 	defer s.close()
@@ -108,7 +128,9 @@ func Run(ctx context.Context, cfg Config) (*model.Trace, error) {
 	return s.finish()
 }
 
-func (s *session) start() error {
+// start attaches. Ctrl-C during it (ctx done) cuts the per-process work
+// short; the trace then ends at once with what the attach saw.
+func (s *session) start(ctx context.Context) error {
 	opts := bpf.Options{
 		PIDs:        s.cfg.PIDs,
 		FollowForks: s.cfg.FollowForks,
@@ -139,6 +161,9 @@ func (s *session) start() error {
 	// returns (calls in progress at the attach) already carry their frames.
 	if opts.StackBytes > 0 {
 		for _, pid := range opts.PIDs {
+			if ctx.Err() != nil {
+				break
+			}
 			if p := s.detectPython(pid); p != nil {
 				opts.Python = append(opts.Python, p)
 			}
@@ -152,7 +177,7 @@ func (s *session) start() error {
 		return classifyLoadError(err)
 	}
 	s.tr = tr
-	s.stacks = newStackResolver(s.cfg.Proc)
+	s.stacks = newStackResolver(s.cfg.Proc, s.note)
 	for _, p := range opts.Python {
 		s.stacks.py.Add(p)
 	}
@@ -175,7 +200,9 @@ func (s *session) start() error {
 	} else {
 		for _, pid := range opts.PIDs {
 			s.live[pid] = true
-			s.snapshot(pid)
+			if ctx.Err() == nil {
+				s.snapshot(pid)
+			}
 		}
 		if s.cfg.FollowForks {
 			opts.PIDs = append(opts.PIDs, s.followLate(opts.PIDs)...)
@@ -235,7 +262,7 @@ func (s *session) detectPython(pid int) *cpython.Process {
 	p, err := cpython.Detect(s.cfg.Proc, pid)
 	if err != nil {
 		if !errors.Is(err, cpython.ErrNotPython) {
-			slog.Debug("no python frames", "pid", pid, "error", err)
+			s.note(fmt.Sprintf("no Python frames: %v", err))
 		}
 		return nil
 	}
@@ -446,6 +473,7 @@ func (s *session) finish() (*model.Trace, error) {
 		return nil, err
 	}
 	t.Drops.OverLimit = s.overLimit
+	t.Notes = append(t.Notes, s.notes...)
 	slog.Debug("detached", "duration", t.Duration, "events", s.events, "syscall_slots", len(stats), "drops", t.Drops)
 	for _, st := range stats {
 		s.thread(st.PID, st.TID)

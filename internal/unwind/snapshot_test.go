@@ -111,8 +111,10 @@ func loadSnapshot(t testing.TB, dir string) *snapshot {
 }
 
 // procRoot lays out a fake /proc for the snapshot as pid 1: its maps, and
-// a root/ in which the fixture's path leads to exe (the binary of the
-// snapshot) and every other mapped path to the same path on this host.
+// map_files/ links, as the kernel's, from each file mapping to exe (the
+// binary of the snapshot) for the fixture and to the same path on this
+// host for every other file. (The maps name the inodes the snapshot saw,
+// so the paths under root/ would not pass as the mapped files.)
 func procRoot(t testing.TB, s *snapshot, exe string) procfs.FS {
 	t.Helper()
 	root := t.TempDir()
@@ -133,7 +135,7 @@ func procRoot(t testing.TB, s *snapshot, exe string) procfs.FS {
 		if err != nil || len(m) != 1 || !strings.HasPrefix(m[0].Path, "/") {
 			continue
 		}
-		link := filepath.Join(pdir, "root", m[0].Path)
+		link := filepath.Join(pdir, "map_files", fmt.Sprintf("%x-%x", m[0].Start, m[0].End))
 		target := m[0].Path
 		if m[0].Path == s.Exe {
 			target = exe

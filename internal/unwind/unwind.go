@@ -51,6 +51,10 @@ func New(fs procfs.FS, arch string) *Unwinder {
 	return &Unwinder{arch: a, ok: ok, res: elfx.NewResolver(fs, cacheBudget, parseCFI)}
 }
 
+// OnError has fn hear, once per process and mapping, why a mapped file
+// could not be read.
+func (u *Unwinder) OnError(fn func(pid int, m procfs.Mapping, err error)) { u.res.OnError = fn }
+
 // Forget drops per-process state when a process exits.
 func (u *Unwinder) Forget(pid int) { u.res.Forget(pid) }
 
@@ -59,18 +63,22 @@ func parseCFI(f *elf.File) (*table, int64, error) {
 	if f.Class == elf.ELFCLASS32 {
 		ptrSize = 4
 	}
+	var errs []error
 	sec := func(name string) section {
-		s := f.Section(name)
-		if s == nil || s.Type == elf.SHT_NOBITS {
-			return section{}
-		}
-		b, err := s.Data()
+		b, s, err := elfx.SectionData(f, name)
 		if err != nil {
+			errs = append(errs, err)
+		}
+		if b == nil {
 			return section{}
 		}
 		return section{data: b, addr: s.Addr}
 	}
-	t := newTable(ptrSize, sec(".eh_frame"), sec(".eh_frame_hdr"), sec(".debug_frame"))
+	eh, hdr, debug := sec(".eh_frame"), sec(".eh_frame_hdr"), sec(".debug_frame")
+	if eh.data == nil && debug.data == nil && len(errs) > 0 {
+		return nil, 0, errors.Join(errs...) // no CFI could be read: say why
+	}
+	t := newTable(ptrSize, eh, hdr, debug)
 	return t, t.size(), nil
 }
 
