@@ -71,10 +71,12 @@ func (s *session) acceptQueueOverflows() []model.Finding {
 			q.Addr, pct(full), q.Limit)
 		out = append(out, f)
 	}
-	// A TCP overflow the samples missed is still an overflow.
-	if len(out) == 0 && s.t.TCPListen.Known && s.t.TCPListen.Overflows > 0 {
+	// A TCP overflow the samples missed is still an overflow, but the
+	// counters are the whole network namespace's: said only when the
+	// traced processes listen at all, and only as context.
+	if len(out) == 0 && len(s.t.ListenQueues) > 0 && s.t.TCPListen.Known && s.t.TCPListen.Overflows > 0 {
 		out = append(out, model.Finding{
-			Kind: model.KindAcceptQueueOverflow, Severity: model.SeverityMedium,
+			Kind: model.KindAcceptQueueOverflow, Severity: model.SeverityLow,
 			Title: fmt.Sprintf("%d TCP listen overflows during the trace", s.t.TCPListen.Overflows),
 			Count: s.t.TCPListen.Overflows,
 			Detail: fmt.Sprintf("the target's network namespace counted %d listen overflows and %d drops (TcpExt ListenOverflows, ListenDrops); "+

@@ -28,6 +28,8 @@ type procFacts struct {
 	forkedFor string
 	// forkedServers counts the children it forked that way.
 	forkedServers int
+	// readinessThreads counts its threads that wait in epoll.
+	readinessThreads int
 }
 
 // acceptPattern says whether a thread took connections one at a time.
@@ -229,7 +231,11 @@ func (th *thread) servingRole() (model.Role, string) {
 		switch {
 		case conns >= 2 || listeners >= 1 && conns >= 1:
 			return model.RoleEventLoop, fmt.Sprintf("epoll fd %d watches %d connections and %d listening sockets", set.EPFD, conns, listeners)
-		case listeners >= 1 || inbound == 1:
+		case listeners >= 1 || inbound == 1 && p.readinessThreads <= 1:
+			// One client connection makes a per-connection server only
+			// where this is the process's one waiting thread (a
+			// PostgreSQL backend); memcached's worker loops each hold one
+			// client too when the clients are few.
 			syncSets++
 		case conns == 0:
 			quietSets++

@@ -55,7 +55,10 @@ func strongLoop(r model.Runtime) bool {
 	case model.LoopGevent, model.LoopEventlet, model.LoopUvloop, model.LoopLibuv, model.LoopNetty:
 		return true
 	}
-	return r.Name == model.RuntimeNode
+	// A JVM thread waits in epoll only inside an NIO selector (Netty,
+	// Tomcat's poller, the JDK's HTTP server): thread-per-connection Java
+	// blocks in accept and read instead.
+	return r.Name == model.RuntimeNode || r.Name == model.RuntimeJVM
 }
 
 // poolRuntime reports whether the runtime parks idle threads of its own

@@ -170,6 +170,14 @@ func newSession(t *model.Trace, cfg Config) *session {
 		if th.proc == nil {
 			th.proc = &procFacts{}
 		}
+		for name := range th.stats {
+			if isEpollLike(name) {
+				th.proc.readinessThreads++
+				break
+			}
+		}
+	}
+	for _, th := range s.threads {
 		th.classify()
 		th.computeBudget()
 	}

@@ -78,5 +78,8 @@ func (r Runtime) LoopWords() string {
 	if r.Name == RuntimeNode {
 		return "the Node.js event loop"
 	}
+	if r.Name == RuntimeJVM {
+		return "the JVM's NIO selector loop"
+	}
 	return "the event loop"
 }
