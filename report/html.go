@@ -80,6 +80,7 @@ func HTML(w io.Writer, t *model.Trace, a *model.Analysis) error {
 type htmlPage struct {
 	Title    string
 	Target   string
+	Cmdline  string
 	Subtitle string
 	Verdict  string
 	Findings []htmlFinding
@@ -246,7 +247,10 @@ func buildPage(t *model.Trace, a *model.Analysis) (*htmlPage, error) {
 	if err != nil {
 		return nil, err
 	}
-	target := flameTarget(t)
+	target := "pid " + strconv.Itoa(t.Target.PID)
+	if t.Target.Comm != "" {
+		target = t.Target.Comm + " (" + target + ")"
+	}
 	p := &htmlPage{
 		Title:   "snag · " + target,
 		Target:  target,
@@ -254,6 +258,9 @@ func buildPage(t *model.Trace, a *model.Analysis) (*htmlPage, error) {
 		CSS:     template.CSS(css),
 		JS:      template.JS(js),
 		FlameJS: template.JS(flameScript),
+	}
+	if len(t.Target.Cmdline) > 0 {
+		p.Cmdline = truncate(formatCmdline(t.Target.Cmdline), 200)
 	}
 	var sub []string
 	if t.Duration > 0 {

@@ -121,6 +121,25 @@ func TestHTMLBrowserIncident(t *testing.T) {
 		t.Errorf("libmariadb matched %.1f%% of blocked time, want about half", v)
 	}
 
+	t.Run("zoomed", func(t *testing.T) {
+		// Half a second of the hub: about 23 polls, each some 40 px wide.
+		dom := dumpDOM(t, bin, "file://"+file+"?t=2,2.5", offline...)
+		if !strings.Contains(dom, `<span class="tl-window" id="tl-window">2.00 s – 2.50 s (zoomed)</span>`) {
+			t.Errorf("timeline window not zoomed to 2–2.5 s")
+		}
+		wide := 0
+		for _, m := range regexp.MustCompile(`<rect class="sl finding" x="[\d.]+" y="[\d.]+" width="([\d.]+)"`).FindAllStringSubmatch(dom, -1) {
+			if w, _ := strconv.ParseFloat(m[1], 64); w > 25 {
+				wide++
+			}
+		}
+		if wide < 15 || wide > 30 {
+			t.Errorf("%d wide poll slices in the zoomed view, want about 23", wide)
+		}
+		shot := filepath.Join(dir, "mysqldb-zoomed.png")
+		runChromium(t, bin, append([]string{"--virtual-time-budget=3000", "--window-size=1280,2900", "--screenshot=" + shot}, append(offline, "file://"+file+"?t=2,2.5")...)...)
+	})
+
 	t.Run("offline", func(t *testing.T) {
 		checkIncidentDOM(t, dumpDOM(t, bin, "file://"+file, offline...))
 	})

@@ -2,7 +2,8 @@
 // snag's HTML report: the timeline (drawn from the embedded JSON, with zoom,
 // pan and hover details) and the flame graph's search box. Every string from
 // the trace goes into the page as text (textContent), never as markup.
-// ?s=<regex> searches the flame graph when the page opens.
+// ?s=<regex> searches the flame graph when the page opens, ?t=<from>,<to>
+// (seconds) zooms the timeline.
 (function () {
   var SVGNS = "http://www.w3.org/2000/svg";
 
@@ -27,19 +28,19 @@
     return s.length > n ? s.slice(0, n - 1) + "\u2026" : s;
   }
 
-  // fmtTime labels the axis: a time since the start of the trace, with as
-  // many decimals as the tick step needs.
+  // fmtTime renders a time since the start of the trace with as many
+  // decimals as step (the axis's tick spacing, or a precision) needs.
   function fmtTime(us, step) {
-    var units = [[1e6, "s"], [1e3, "ms"], [1, "\u00b5s"]];
-    for (var i = 0; i < units.length; i++) {
-      if (step >= units[i][0] || i === units.length - 1) {
-        var v = us / units[i][0];
-        var s = step / units[i][0];
-        var dec = s >= 1 ? 0 : s >= 0.1 ? 1 : s >= 0.01 ? 2 : 3;
-        return v.toFixed(dec) + " " + units[i][1];
-      }
+    function dec(unit) {
+      return Math.min(Math.max(Math.ceil(-Math.log10(step / unit) - 1e-9), 0), 6);
     }
-    return String(us);
+    if (us >= 1e6 || step >= 1e6) {
+      return (us / 1e6).toFixed(dec(1e6)) + " s";
+    }
+    if (us >= 1e3 || step >= 1e3) {
+      return (us / 1e3).toFixed(dec(1e3)) + " ms";
+    }
+    return us.toFixed(dec(1)) + " \u00b5s";
   }
 
   function niceStep(span, ticks) {
@@ -76,7 +77,8 @@
       to[ln] = j + N;
     }
 
-    var LABEL = 230, PAD = 14, AXIS = 26, LANE = 22, PROC = 22;
+    // The axis, then a strip for the findings' flags, then the lanes.
+    var LABEL = 230, PAD = 14, TICKS = 20, AXIS = 40, LANE = 22, PROC = 22;
     var v0 = 0, v1 = total;
     var svg = el("svg", { class: "tl-svg" });
     box.appendChild(svg);
@@ -131,12 +133,16 @@
       });
 
       // Axis and grid.
+      el("rect", { class: "marks-bg", x: LABEL, y: TICKS, width: plotW, height: AXIS - TICKS }, bg);
+      text(bg, { class: "lane-role", x: LABEL - 8, y: TICKS + 14, "text-anchor": "end" }, data.marks.length ? "findings" : "");
       var axis = el("g", { class: "axis" }, svg);
       var step = niceStep(v1 - v0, plotW / 110);
       for (var t = Math.ceil(v0 / step) * step; t <= v1; t += step) {
         var x = LABEL + (t - v0) * k;
-        el("line", { x1: x, x2: x, y1: AXIS - 6, y2: height }, axis);
-        text(axis, { x: x + 3, y: 14 }, fmtTime(t, step));
+        el("line", { x1: x, x2: x, y1: 4, y2: height }, axis);
+        if (x < W - 40) {
+          text(axis, { x: x + 3, y: 14 }, fmtTime(t, step));
+        }
       }
 
       // Slices; a call narrower than a pixel merges into the one before it
@@ -193,9 +199,10 @@
         }
         var x = LABEL + (m.at - v0) * k;
         var g = el("g", { class: "mark sev-" + m.sev, "data-n": m.n }, plot);
-        el("line", { x1: x, x2: x, y1: AXIS - 4, y2: lane.y + LANE }, g);
-        el("polygon", { points: [x, AXIS - 4, x + 18, AXIS - 4, x + 14, AXIS + 4, x + 18, AXIS + 12, x, AXIS + 12].join(" ") }, g);
-        var label = text(g, { x: x + 8, y: AXIS + 8 }, String(m.n));
+        var top = TICKS + 2, bottom = AXIS - 2;
+        el("line", { x1: x, x2: x, y1: top, y2: lane.y + LANE }, g);
+        el("polygon", { points: [x, top, x + 20, top, x + 15, (top + bottom) / 2, x + 20, bottom, x, bottom].join(" ") }, g);
+        var label = text(g, { x: x + 8, y: (top + bottom) / 2 + 1 }, String(m.n));
         label.setAttribute("dominant-baseline", "middle");
         var title = el("title", {}, g);
         title.textContent = "Finding " + m.n + ": " + m.title;
@@ -205,8 +212,8 @@
       });
 
       svg.setAttribute("data-slices", drawn);
-      win.textContent = fmtTime(v0, (v1 - v0) / 10) + " \u2013 " + fmtTime(v1, (v1 - v0) / 10) +
-        (v0 > 0 || v1 < total ? " (zoomed)" : "");
+      var ws = (v1 - v0) / 10;
+      win.textContent = fmtTime(v0, ws) + " \u2013 " + fmtTime(v1, ws) + (v0 > 0 || v1 < total ? " (zoomed)" : "");
     }
 
     function setView(a, b) {
@@ -315,7 +322,7 @@
         line(tip, "on", S[SL[j + 4]]);
       }
       line(tip, "returned", S[SL[j + 5]]);
-      line(tip, "began at", fmtTime(SL[j + 1], 1) + (SL[j + 8] & 1 ? ", before the attach: it had run at least this long" : ""));
+      line(tip, "began at", fmtTime(SL[j + 1], 100) + (SL[j + 8] & 1 ? ", before the attach: it had run at least this long" : ""));
       line(tip, "", C[SL[j + 7]].label);
       if (SL[j + 9]) {
         line(tip, "", "part of finding " + SL[j + 9], "f");
@@ -342,7 +349,13 @@
       pending = requestAnimationFrame(render);
     });
     window.addEventListener("beforeprint", render);
-    render();
+    // ?t=<from>,<to> in seconds opens the timeline zoomed, for a link.
+    var tv = (new URLSearchParams(window.location.search).get("t") || "").split(",");
+    if (tv.length === 2 && isFinite(tv[0]) && isFinite(tv[1]) && Number(tv[1]) > Number(tv[0])) {
+      setView(Number(tv[0]) * 1e6, Number(tv[1]) * 1e6);
+    } else {
+      render();
+    }
     svg.setAttribute("data-ready", "1");
   }
 
