@@ -338,10 +338,15 @@ func (p *htmlPage) findings(t *model.Trace, a *model.Analysis) {
 		ev("library", f.Library)
 		ev("runtime", f.Runtime)
 		shown := f.Stack[:min(len(f.Stack), htmlStackFrames)]
+		// Mark the blocking library's frames, unless every frame is in it
+		// (a static binary), where marking tells nothing.
+		lib := f.Library != "" && slices.ContainsFunc(f.Stack, func(fr string) bool {
+			return !strings.Contains(fr, "("+f.Library+")") && fr != "[truncated]"
+		})
 		for _, fr := range shown {
 			class := ""
 			switch {
-			case f.Library != "" && strings.Contains(fr, "("+f.Library+")"):
+			case lib && strings.Contains(fr, "("+f.Library+")"):
 				class = "lib"
 			case strings.HasSuffix(fr, ".py)"):
 				class = "py"
@@ -458,14 +463,17 @@ func categoryLabel(cat string, services map[string]string) string {
 }
 
 // palette gives every category one colour across bars, legend and
-// timeline: fixed hues for the kinds of wait, and for peers strong hues in
-// order of the time spent on them, so the worst stands out in red.
+// timeline: fixed hues for the kinds of wait, and strong hues for the peers
+// the most time went to, so the worst stands out in red. Peers past those
+// share one colour and one legend entry.
 type palette struct {
 	colors   map[string]string
-	order    []string
+	order    []string // legend entries in use
 	services map[string]string
-	peers    int // peer colours handed out
 }
+
+// otherPeers is the legend entry of the peers without a colour of their own.
+const otherPeers = "other peers"
 
 var fixedColors = map[string]string{
 	budgetCPU:         "#3d9a5b",
@@ -482,6 +490,7 @@ var fixedColors = map[string]string{
 	"other":           "#8d8d99",
 	"blocked":         "#c85a5a",
 	"in syscalls":     "#8d8d99",
+	otherPeers:        "#b08f8f",
 }
 
 var peerColors = []string{"#d64541", "#e8843a", "#c23f86", "#2f7fb8", "#8a5a2b", "#7b52c7", "#1f9a8a", "#b8860b"}
@@ -506,30 +515,33 @@ func newPalette(rows []threadRow) *palette {
 		}
 		return strings.Compare(x, y)
 	})
-	for _, c := range peers {
-		pal.colors[c] = peerColors[pal.peers%len(peerColors)]
-		pal.peers++
+	for i, c := range peers[:min(len(peers), len(peerColors))] {
+		pal.colors[c] = peerColors[i]
 	}
 	return pal
 }
 
+// legendKey is the legend entry a category is shown under.
+func (pal *palette) legendKey(cat string) string {
+	if _, ok := pal.colors[cat]; !ok && strings.HasPrefix(cat, budgetPeerPrefix) {
+		return otherPeers
+	}
+	return cat
+}
+
 // color returns the category's colour and notes it for the legend.
 func (pal *palette) color(cat string) string {
-	c, ok := pal.colors[cat]
-	if !ok {
-		c = fixedColors[cat]
-		if strings.HasPrefix(cat, budgetPeerPrefix) {
-			c = peerColors[pal.peers%len(peerColors)]
-			pal.peers++
-		} else if c == "" {
-			c = fixedColors["other"]
-		}
-		pal.colors[cat] = c
+	key := pal.legendKey(cat)
+	if !slices.Contains(pal.order, key) {
+		pal.order = append(pal.order, key)
 	}
-	if !slices.Contains(pal.order, cat) {
-		pal.order = append(pal.order, cat)
+	if c, ok := pal.colors[key]; ok {
+		return c
 	}
-	return c
+	if c, ok := fixedColors[key]; ok {
+		return c
+	}
+	return fixedColors["other"]
 }
 
 func (pal *palette) legend() []htmlCategory {
@@ -539,18 +551,20 @@ func (pal *palette) legend() []htmlCategory {
 			return 0
 		case strings.HasPrefix(c, budgetPeerPrefix):
 			return 1
+		case c == otherPeers:
+			return 2
 		case c == budgetIdle:
-			return 3
-		case c == budgetUnaccounted:
 			return 4
+		case c == budgetUnaccounted:
+			return 5
 		}
-		return 2
+		return 3
 	}
 	order := slices.Clone(pal.order)
 	slices.SortStableFunc(order, func(x, y string) int { return cmp.Compare(rank(x), rank(y)) })
 	out := make([]htmlCategory, len(order))
 	for i, c := range order {
-		out[i] = htmlCategory{Category: c, Label: categoryLabel(c, pal.services), Class: segmentClass(c), Color: pal.colors[c]}
+		out[i] = htmlCategory{Category: c, Label: categoryLabel(c, pal.services), Class: segmentClass(c), Color: pal.color(c)}
 	}
 	return out
 }
@@ -729,16 +743,15 @@ func sliceCategory(e *model.Event, r *threadRow) string {
 	if r != nil && r.LoopWait != "" && name == r.LoopWait {
 		return budgetIdle
 	}
-	if !e.Peer.IsZero() && !(e.Peer.Family == model.FamilyUnix && e.Peer.Path == "") {
-		peer := e.Peer.String()
-		if r != nil {
-			for _, it := range r.Budget {
-				if it.Category == budgetPeerPrefix+peer || strings.HasPrefix(it.Category, budgetPeerPrefix+peer+" ") {
-					return it.Category
-				}
+	// A peer the thread's bar names; other peers (a server's clients, each
+	// on its own port) go by the kind of fd below, and the hover names them.
+	if !e.Peer.IsZero() && r != nil {
+		peer := budgetPeerPrefix + e.Peer.String()
+		for _, it := range r.Budget {
+			if it.Category == peer || strings.HasPrefix(it.Category, peer+" ") {
+				return it.Category
 			}
 		}
-		return budgetPeerPrefix + peer
 	}
 	if e.FDKnown {
 		switch e.FDKind {
@@ -749,6 +762,9 @@ func sliceCategory(e *model.Event, r *threadRow) string {
 		case model.FDSocket:
 			return "network"
 		}
+	}
+	if !e.Peer.IsZero() {
+		return "network"
 	}
 	switch syscalls.ClassOf(name) {
 	case syscalls.ClassReadiness:

@@ -220,3 +220,52 @@ func checkScreenshot(t *testing.T, shot string) {
 		t.Errorf("only %.1f%% of the screenshot is coloured", share*100)
 	}
 }
+
+// probe is appended to a copy of the page: it hovers the first slice of the
+// stall, then zooms with the wheel, through the page's own handlers, and
+// leaves what it saw in attributes for the DOM dump.
+const probe = `<script>
+(function () {
+  var svg = document.querySelector("svg.tl-svg");
+  var rect = svg.querySelector("rect.sl.finding");
+  var box = rect.getBoundingClientRect();
+  rect.dispatchEvent(new MouseEvent("mousemove", { bubbles: true, clientX: box.left + 1, clientY: box.top + 1 }));
+  var tip = document.getElementById("tl-tip");
+  document.body.setAttribute("data-tip", tip.hidden ? "" : tip.textContent);
+  var before = svg.querySelectorAll("rect.sl").length;
+  var r = svg.getBoundingClientRect();
+  svg.dispatchEvent(new WheelEvent("wheel", { bubbles: true, cancelable: true, deltaY: -800, clientX: r.left + r.width * 0.5, clientY: r.top + 60 }));
+  document.body.setAttribute("data-window", document.getElementById("tl-window").textContent);
+  document.body.setAttribute("data-zoom", before + ">" + svg.querySelectorAll("rect.sl").length);
+})();
+</script>`
+
+func TestHTMLBrowserTimelineInteraction(t *testing.T) {
+	bin := chromium(t)
+	dir := artifactDir(t)
+	tr, a := analyzed(incidentTrace(false))
+	page := strings.Replace(string(renderHTML(t, tr, a)), "</body>", probe+"</body>", 1)
+	file := filepath.Join(dir, "mysqldb-probe.html")
+	if err := os.WriteFile(file, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dom := dumpDOM(t, bin, "file://"+file, offline...)
+	m := regexp.MustCompile(`<body data-tip="([^"]*)" data-window="([^"]*)" data-zoom="(\d+)&gt;(\d+)">`).FindStringSubmatch(dom)
+	if m == nil {
+		t.Fatalf("probe did not run:\n%.3000s", dom)
+	}
+	t.Logf("hover %q, window %q, slices %s then %s", m[1], m[2], m[3], m[4])
+	for _, want := range []string{"poll", "ms", "on 127.0.0.1:3306", "returned 1", "began at", "127.0.0.1:3306 (mysql, mariadbd pid 900)", "part of finding 1"} {
+		if !strings.Contains(m[1], want) {
+			t.Errorf("hover text %q lacks %q", m[1], want)
+		}
+	}
+	if !strings.HasSuffix(m[2], "(zoomed)") {
+		t.Errorf("wheel did not zoom: window %q", m[2])
+	}
+	before, _ := strconv.Atoi(m[3])
+	after, _ := strconv.Atoi(m[4])
+	if after >= before {
+		t.Errorf("zoomed view draws %d slices, the whole trace %d", after, before)
+	}
+}
