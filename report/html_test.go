@@ -594,3 +594,25 @@ func TestHTMLAssetsCannotCloseTheirElements(t *testing.T) {
 		t.Errorf("flame assets contain a closing tag")
 	}
 }
+
+func TestHTMLPaletteNamesTheTopPeers(t *testing.T) {
+	var budget []model.BudgetItem
+	for i := range 12 {
+		budget = append(budget, model.BudgetItem{Category: fmt.Sprintf("peer 10.0.0.%d:5432", i+1), Time: time.Duration(12-i) * time.Second})
+	}
+	pal := newPalette([]threadRow{{Budget: budget}})
+	seen := map[string]bool{}
+	for _, it := range budget {
+		seen[pal.color(it.Category)] = true
+	}
+	if pal.color("peer 10.0.0.1:5432") != peerColors[0] {
+		t.Errorf("the peer with the most time is not first in colour")
+	}
+	legend := pal.legend()
+	if len(legend) != len(peerColors)+1 || legend[len(legend)-1].Category != otherPeers {
+		t.Errorf("legend has %d entries, want %d peers and %q", len(legend), len(peerColors), otherPeers)
+	}
+	if len(seen) != len(peerColors)+1 {
+		t.Errorf("%d colours for 12 peers, want %d", len(seen), len(peerColors)+1)
+	}
+}
