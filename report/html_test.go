@@ -616,3 +616,19 @@ func TestHTMLPaletteNamesTheTopPeers(t *testing.T) {
 		t.Errorf("%d colours for 12 peers, want %d", len(seen), len(peerColors)+1)
 	}
 }
+
+// The page must open without a network: nothing it could fetch.
+func TestHTMLReferencesNothingOutside(t *testing.T) {
+	tr, a := analyzed(incidentTrace(false))
+	out := string(renderHTML(t, tr, a))
+	for _, re := range []string{`(?i)<[a-z][^<>]*\ssrc\s*=`, `(?i)<link\b`, `(?i)@import`, `(?i)url\(\s*['"]?[^#'"\s]`, `(?i)@font-face`, `(?i)<iframe`, `(?i)\bfetch\(|XMLHttpRequest|\.load\(`} {
+		if m := regexp.MustCompile(re).FindString(out); m != "" {
+			t.Errorf("page has %q", m)
+		}
+	}
+	for _, m := range regexp.MustCompile(`https?://[^\s"'<)]*`).FindAllString(out, -1) {
+		if m != "http://www.w3.org/2000/svg" {
+			t.Errorf("page names %s", m)
+		}
+	}
+}
