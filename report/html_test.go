@@ -494,7 +494,7 @@ func TestHTMLEscapesHostileStrings(t *testing.T) {
 }
 
 func TestHTMLBoundsBusyTrace(t *testing.T) {
-	// A 30 s trace of a busy server: 256 threads in 4 processes, 600,000
+	// A 30 s trace of a busy server: 256 threads in 4 processes, 300,000
 	// slow calls on 40 peers, deep stacks.
 	tr := &model.Trace{Source: "ebpf", Target: model.Target{PID: 1000, Comm: "uwsgi"}, Duration: 30 * time.Second,
 		Threshold: time.Millisecond, StartNS: 1_000_000_000}
@@ -511,7 +511,7 @@ func TestHTMLBoundsBusyTrace(t *testing.T) {
 			tid := pid + th
 			tr.Threads = append(tr.Threads, model.Thread{PID: pid, TID: tid, Name: "uwsgi", OnCPU: time.Second})
 			st := model.SyscallStat{PID: pid, TID: tid, Nr: 45, Name: "recvfrom"}
-			for i := range 600_000 / 256 {
+			for i := range 300_000 / 256 {
 				d := time.Millisecond + time.Duration(i%50)*time.Millisecond/10
 				st.Count++
 				st.Total += d
