@@ -142,6 +142,13 @@ type flameWriter struct {
 	maxD    int
 	nextID  int
 	classes map[frameClass]bool
+	// embedded leaves out the XML declaration and the script, for a page
+	// that carries the SVG inline and runs flame.js itself.
+	embedded bool
+	// minPx elides frames narrower than this; 0 means flameMinPx.
+	minPx float64
+	// elided counts the frames left out for being too narrow.
+	elided int
 }
 
 func (g *flameWriter) printf(format string, args ...any) {
@@ -157,7 +164,9 @@ func (g *flameWriter) render(t *model.Trace) {
 		unit = "calls"
 	}
 
-	g.printf(`<?xml version="1.0" encoding="UTF-8" standalone="no"?>` + "\n")
+	if !g.embedded {
+		g.printf(`<?xml version="1.0" encoding="UTF-8" standalone="no"?>` + "\n")
+	}
 	g.printf(`<svg version="1.1" xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" data-total="%d" data-unit="%s" data-x0="%d" data-w="%d">`+"\n",
 		flameWidth, height, flameWidth, height, g.root.weight, unit, flamePadX, flameWidth-2*flamePadX)
 	g.printf("<style><![CDATA[\n%s]]></style>\n", flameStyle)
@@ -176,7 +185,9 @@ func (g *flameWriter) render(t *model.Trace) {
 
 	g.legend()
 	g.printf(`<text id="detail" class="detail" x="%d" y="%d"> </text>`+"\n", flamePadX, height-12)
-	g.printf("<script><![CDATA[\n%s]]></script>\n", flameScript)
+	if !g.embedded {
+		g.printf("<script><![CDATA[\n%s]]></script>\n", flameScript)
+	}
 	g.printf("</svg>\n")
 }
 
@@ -256,7 +267,12 @@ func (g *flameWriter) node(n *flameNode, d int, start int64) {
 	inner := float64(flameWidth - 2*flamePadX)
 	total := float64(g.root.weight)
 	w := float64(n.weight) / total * inner
-	if w < flameMinPx {
+	minPx := g.minPx
+	if minPx == 0 {
+		minPx = flameMinPx
+	}
+	if w < minPx {
+		g.elided++
 		return
 	}
 	g.classes[n.class] = true

@@ -17,6 +17,7 @@ const (
 	FormatFolded   Format = "folded"
 	FormatSVG      Format = "svg"
 	FormatPerfetto Format = "perfetto"
+	FormatHTML     Format = "html"
 )
 
 // Longest suffix first: ".perfetto.json" before ".json".
@@ -28,6 +29,7 @@ var suffixes = []struct {
 	{".pb.gz", FormatPprof},
 	{".folded", FormatFolded},
 	{".svg", FormatSVG},
+	{".html", FormatHTML},
 	{".json", FormatJSON},
 }
 
@@ -38,7 +40,7 @@ func FormatOf(path string) (Format, error) {
 			return s.format, nil
 		}
 	}
-	return "", fmt.Errorf("unknown report extension: use .json, .pb.gz, .folded, .svg or .perfetto.json")
+	return "", fmt.Errorf("unknown report extension: use .json, .pb.gz, .folded, .svg, .perfetto.json or .html")
 }
 
 // Write renders the report the file name asks for.
@@ -56,6 +58,8 @@ func Write(w io.Writer, path string, t *model.Trace, a *model.Analysis) error {
 		return Folded(w, t, a)
 	case FormatSVG:
 		return FlameSVG(w, t, a)
+	case FormatHTML:
+		return HTML(w, t, a)
 	default:
 		return JSON(w, t, a)
 	}

@@ -97,7 +97,7 @@ func TestAnalyzeStraceLogFailOn(t *testing.T) {
 func TestAnalyzeWritesEveryReport(t *testing.T) {
 	log := stallLog(t)
 	dir := t.TempDir()
-	outs := []string{"r.json", "r.pb.gz", "r.folded", "r.svg", "r.perfetto.json"}
+	outs := []string{"r.json", "r.pb.gz", "r.folded", "r.svg", "r.perfetto.json", "r.html"}
 	args := []string{"analyze", log, "--format", "json", "--baseline-out", filepath.Join(dir, "base.json")}
 	for _, o := range outs {
 		args = append(args, "-o", filepath.Join(dir, o))

@@ -33,7 +33,7 @@ type outputFlags struct {
 
 func (f *outputFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.format, "format", "table", "report on stdout as table or json")
-	fs.StringArrayVarP(&f.outputs, "output", "o", nil, "also write a report to FILE; the extension picks the format: .json, .pb.gz (pprof), .folded, .svg (flame graph), .perfetto.json (timeline); repeatable")
+	fs.StringArrayVarP(&f.outputs, "output", "o", nil, "also write a report to FILE; the extension picks the format: .json, .pb.gz (pprof), .folded, .svg (flame graph), .perfetto.json (timeline), .html (a self-contained page of all of these); repeatable")
 	fs.StringVar(&f.failOn, "fail-on", "", "exit 1 when a finding at or above this severity exists: high, medium or low")
 	fs.StringVar(&f.expect, "expect", "", "peers the process is expected to talk to (HOST:PORT,...); any other is an unexpected-connection finding")
 	fs.StringVar(&f.expectFile, "expect-file", "", "file of expected peers, one HOST:PORT per line")
