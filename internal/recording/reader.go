@@ -570,6 +570,9 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 			}
 		}
 	}
+	if c.err == nil && len(c.b) > 0 { // appended later: absent in older recordings
+		f.drops.FDMap = c.uvarint()
+	}
 	return f, c.err
 }
 

@@ -559,6 +559,7 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 		b = appendVarint(b, int64(s.Max))
 		b = appendHist(b, &s.Hist)
 	}
+	b = appendUvarint(b, t.Drops.FDMap)
 	return b
 }
 
