@@ -185,15 +185,19 @@ func (s *session) connections() []*conn {
 	return out
 }
 
-// closeIndex finds when each fd of each process was closed, from close
-// events (present when the tracer's threshold is 0, as in recordings).
+// closeIndex finds when each fd of each process was closed: from close
+// events of fds opened while tracing (live), and from close calls seen as
+// syscalls (strace logs, recordings at threshold 0, slow closes).
 type closeIndex map[[2]int][]uint64
 
 func (s *session) closeIndex() closeIndex {
 	idx := closeIndex{}
 	for i := range s.t.Events {
 		ev := &s.t.Events[i]
-		if ev.Kind != model.EvSyscall || ev.Syscall != "close" || ev.Failed() {
+		switch {
+		case ev.Kind == model.EvClose:
+		case ev.Kind == model.EvSyscall && ev.Syscall == "close" && !ev.Failed():
+		default:
 			continue
 		}
 		fd := ev.FD
