@@ -16,7 +16,7 @@
 #define MAX_SYSCALLS 512 /* syscall numbers are below this on amd64 and arm64 */
 #define SOCKADDR_MAX 112 /* >= sizeof(struct sockaddr_un) and sockaddr_in6 */
 #define COMM_LEN 16
-#define PATH_LEN 128
+#define PATH_LEN 256 /* EV_EXEC and EV_OPEN paths; longer ones are cut */
 #define STACK_COPY_MAX 16384 /* upper bound of the user stack copy per event */
 #define FP_STACK_DEPTH 32
 #define PEEK_LEN 64 /* first bytes of a new connection, to name its protocol */
@@ -33,6 +33,8 @@ enum event_kind {
 	EV_EXEC = 7,
 	EV_EXIT = 8,
 	EV_PEEK = 9, /* the first read or write on a connection snag saw open */
+	EV_OPEN = 10,   /* a successful open: path, and the fd in ret */
+	EV_CLOSE = 11,  /* a successful close of an fd opened while tracing */
 	EV_SIGNAL = 12, /* a fatal signal generated for a traced process */
 };
 
@@ -58,6 +60,8 @@ enum sys_flag {
 	SYS_PEEK = 1 << 9,    /* fd in arg 0, buffer in arg 1: read, write, recvfrom, sendto */
 	SYS_CLOSE = 1 << 10,  /* fd in arg 0 */
 	SYS_FORK = 1 << 11,   /* clone, clone3, fork, vfork: a new task returns from it unentered */
+	SYS_OPEN = 1 << 12,   /* path in arg 0: open, creat */
+	SYS_OPENAT = 1 << 13, /* path in arg 1: openat, openat2 */
 };
 
 /* Who generated a signal (EV_SIGNAL), as far as the kernel side can tell. */
@@ -83,7 +87,8 @@ enum drop_reason {
 	DROP_AGG_FULL = 1,
 	DROP_INFLIGHT_FULL = 2,
 	DROP_STACK_READ = 3,
-	DROP_MAX = 4,
+	DROP_FDS_FULL = 4, /* an fd opened while tracing not tracked: its close goes unreported */
+	DROP_MAX = 5,
 };
 
 /*
@@ -171,7 +176,7 @@ struct event {
 	struct sock_addr peer;  /* the fd's remote address when a socket */
 	struct sock_addr local; /* the fd's local address when a socket */
 	char comm[COMM_LEN]; /* EV_SIGNAL: the sender's */
-	char path[PATH_LEN]; /* EV_EXEC: filename */
+	char path[PATH_LEN]; /* EV_EXEC: filename; EV_OPEN: the path as given */
 	struct user_regs regs;
 	__u32 py_depth; /* CPython code objects in py_code, innermost first */
 	__u32 py_entry; /* bit i: py_code[i]'s frame was entered from C */

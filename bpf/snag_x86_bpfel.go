@@ -37,7 +37,8 @@ const (
 	snagDropReasonDROP_AGG_FULL      snagDropReason = 1
 	snagDropReasonDROP_INFLIGHT_FULL snagDropReason = 2
 	snagDropReasonDROP_STACK_READ    snagDropReason = 3
-	snagDropReasonDROP_MAX           snagDropReason = 4
+	snagDropReasonDROP_FDS_FULL      snagDropReason = 4
+	snagDropReasonDROP_MAX           snagDropReason = 5
 )
 
 type snagEvent struct {
@@ -80,7 +81,7 @@ type snagEvent struct {
 		Addr   [16]uint8
 	}
 	Comm [16]int8
-	Path [128]int8
+	Path [256]int8
 	Regs struct {
 		_  structs.HostLayout
 		Ip uint64
@@ -111,8 +112,16 @@ const (
 	snagEventKindEV_EXEC    snagEventKind = 7
 	snagEventKindEV_EXIT    snagEventKind = 8
 	snagEventKindEV_PEEK    snagEventKind = 9
+	snagEventKindEV_OPEN    snagEventKind = 10
+	snagEventKindEV_CLOSE   snagEventKind = 11
 	snagEventKindEV_SIGNAL  snagEventKind = 12
 )
+
+type snagFdKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Fd   int32
+}
 
 type snagFdKind uint32
 
@@ -154,12 +163,6 @@ const (
 	snagSigSenderSIG_FROM_OOM    snagSigSender = 2
 )
 
-type snagSniffKey struct {
-	_    structs.HostLayout
-	Tgid uint32
-	Fd   int32
-}
-
 type snagSysFlag uint32
 
 const (
@@ -175,6 +178,8 @@ const (
 	snagSysFlagSYS_PEEK    snagSysFlag = 512
 	snagSysFlagSYS_CLOSE   snagSysFlag = 1024
 	snagSysFlagSYS_FORK    snagSysFlag = 2048
+	snagSysFlagSYS_OPEN    snagSysFlag = 4096
+	snagSysFlagSYS_OPENAT  snagSysFlag = 8192
 )
 
 type snagSysinfo struct {
@@ -199,6 +204,7 @@ const (
 	snagMapCpuCall          = "cpu_call"
 	snagMapDrops            = "drops"
 	snagMapEvents           = "events"
+	snagMapFds              = "fds"
 	snagMapPyProcs          = "py_procs"
 	snagMapSniff            = "sniff"
 	snagMapSyscallInfo      = "syscall_info"
@@ -288,6 +294,7 @@ type snagMapSpecs struct {
 	CpuCall     *ebpf.MapSpec `ebpf:"cpu_call"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	Fds         *ebpf.MapSpec `ebpf:"fds"`
 	PyProcs     *ebpf.MapSpec `ebpf:"py_procs"`
 	Sniff       *ebpf.MapSpec `ebpf:"sniff"`
 	SyscallInfo *ebpf.MapSpec `ebpf:"syscall_info"`
@@ -341,6 +348,7 @@ type snagMaps struct {
 	CpuCall     *ebpf.Map `ebpf:"cpu_call"`
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Events      *ebpf.Map `ebpf:"events"`
+	Fds         *ebpf.Map `ebpf:"fds"`
 	PyProcs     *ebpf.Map `ebpf:"py_procs"`
 	Sniff       *ebpf.Map `ebpf:"sniff"`
 	SyscallInfo *ebpf.Map `ebpf:"syscall_info"`
@@ -354,6 +362,7 @@ func (m *snagMaps) Close() error {
 		m.CpuCall,
 		m.Drops,
 		m.Events,
+		m.Fds,
 		m.PyProcs,
 		m.Sniff,
 		m.SyscallInfo,

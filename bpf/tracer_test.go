@@ -13,6 +13,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testutil.MaybeRunWorkload()
+	maybeRunFDWorkload()
 	os.Exit(m.Run())
 }
 

@@ -361,6 +361,7 @@ func dropBreakdown(d model.Drops) []string {
 	add(d.AggregateMap, "aggregate map full")
 	add(d.InFlightMap, "in-flight map full")
 	add(d.StackRead, "stack read failed")
+	add(d.FDMap, "tracked-fd map full")
 	add(d.Unparsed, "unparsed input")
 	add(d.OverLimit, "over --max-events")
 	return parts

@@ -52,6 +52,7 @@ type jsonDrops struct {
 	AggregateMap uint64 `json:"aggregate_map"`
 	InFlightMap  uint64 `json:"in_flight_map"`
 	StackRead    uint64 `json:"stack_read"`
+	FDMap        uint64 `json:"fd_map,omitempty"`
 	Unparsed     uint64 `json:"unparsed"`
 	OverLimit    uint64 `json:"over_limit"`
 }
@@ -201,7 +202,8 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		DroppedEvents: t.Drops.Total(),
 		Drops: jsonDrops{
 			RingBuffer: t.Drops.RingBuffer, AggregateMap: t.Drops.AggregateMap,
-			InFlightMap: t.Drops.InFlightMap, StackRead: t.Drops.StackRead, Unparsed: t.Drops.Unparsed,
+			InFlightMap: t.Drops.InFlightMap, StackRead: t.Drops.StackRead, FDMap: t.Drops.FDMap,
+			Unparsed:  t.Drops.Unparsed,
 			OverLimit: t.Drops.OverLimit,
 		},
 		Processes:       make([]jsonProcess, 0, len(t.Processes)),

@@ -366,6 +366,7 @@ type Drops struct {
 	AggregateMap uint64 // (thread, syscall) slots that found the map full
 	InFlightMap  uint64 // syscall entries that found the in-flight map full
 	StackRead    uint64 // user stack copies that failed
+	FDMap        uint64 // fds opened while tracing that found the tracked-fd map full: their close goes unreported
 	Unparsed     uint64 // input lines or records that could not be read
 	// OverLimit: events received but not kept for the report once a live
 	// trace held its maximum (aggregates still count them).
@@ -374,5 +375,5 @@ type Drops struct {
 
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
-	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.Unparsed + d.OverLimit
+	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.OverLimit
 }

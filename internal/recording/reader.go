@@ -663,6 +663,8 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 			}
 		}
 	}
+	// Appended groups, in their order (FORMAT.md): each is absent from
+	// recordings older than it, and present only after every earlier one.
 	if c.err == nil && len(c.b) > 0 {
 		f.runtimes = d.runtimes(c)
 		f.epoll = d.epoll(c, true)
@@ -675,6 +677,9 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 				l.Comm = d.str(c)
 			}
 		}
+	}
+	if c.err == nil && len(c.b) > 0 {
+		f.drops.FDMap = c.uvarint()
 	}
 	// Bytes after the known fields belong to newer writers: ignored.
 	return f, c.err

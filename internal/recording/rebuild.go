@@ -10,8 +10,9 @@ import (
 
 // rebuild derives the aggregates a missing final record would have held.
 // A recording is made with a zero threshold, so every syscall is an event
-// and the counts are exact; lifecycle events (fork, exec, exit) are not
-// counted as syscalls. Thread names and CPU times not known at attach are
+// and the counts are exact; lifecycle events (fork, exec, exit) and the
+// open and close events that accompany a call's own event are not counted
+// as syscalls. Thread names and CPU times not known at attach are
 // lost, as are the drop counters.
 func rebuild(t *model.Trace) {
 	type key struct {
@@ -85,6 +86,11 @@ func rebuild(t *model.Trace) {
 				p.Exited = true
 				p.ExitCode = e.ExitCode
 			}
+			continue
+		case model.EvOpen, model.EvClose:
+			// They come with the call's own event: counting them too
+			// would count the call twice.
+			thread(e.PID, e.TID)
 			continue
 		}
 		thread(e.PID, e.TID)
