@@ -13,6 +13,9 @@ import (
 
 func TestMain(m *testing.M) {
 	testutil.MaybeRunWorkload()
+	if os.Getenv(envFutexOps) != "" {
+		futexOpsChild()
+	}
 	os.Exit(m.Run())
 }
 
