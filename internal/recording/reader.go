@@ -570,6 +570,19 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 			}
 		}
 	}
+	if len(c.b) > 0 && c.err == nil { // absent before futex ops were recorded
+		for range c.count("syscall op") {
+			i, op := c.uvarint(), d.str(c)
+			if c.err != nil {
+				break
+			}
+			if i >= uint64(len(f.syscalls)) {
+				c.fail(fmt.Errorf("op of syscall aggregate %d of %d", i, len(f.syscalls)))
+				break
+			}
+			f.syscalls[i].Op = op
+		}
+	}
 	return f, c.err
 }
 

@@ -559,6 +559,21 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 		b = appendVarint(b, int64(s.Max))
 		b = appendHist(b, &s.Hist)
 	}
+	// Appended after the fields version 1 began with, which older readers
+	// ignore: the futex operation of each aggregate that has one.
+	n := 0
+	for i := range t.Syscalls {
+		if t.Syscalls[i].Op != "" {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range t.Syscalls {
+		if op := t.Syscalls[i].Op; op != "" {
+			b = appendUvarint(b, uint64(i))
+			b = appendUvarint(b, w.str(op))
+		}
+	}
 	return b
 }
 
