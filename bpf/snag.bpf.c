@@ -212,7 +212,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	if (!in)
 		return 0;
 	__u32 nr = ctx->args[1];
-	if (nr == futex_nr)
+	if (ctx->args[1] == futex_nr) /* as 64 bits: spares a zero extension */
 		nr = futex_class_nr((struct pt_regs *)ctx->args[0]);
 	in->tid = tid;
 	in->nr = nr;
