@@ -27,6 +27,7 @@ const volatile __u64 slow_ns = 10000000;      /* syscalls at least this slow bec
 const volatile __u32 stack_pages = 0;         /* user stack copy in 4 KiB pages; 0 = none */
 const volatile __u64 stack_ns = 10000000;     /* calls at least this slow carry a stack */
 const volatile __u64 wakeup_bytes = 1 << 18;  /* wake the reader once this much is pending */
+const volatile __u32 futex_nr = -1;           /* this arch's futex syscall number */
 /* bpf_ktime_get_ns() once every program is attached; set by the loader then. */
 volatile __u64 attach_ns;
 
@@ -140,6 +141,7 @@ const enum sys_flag *_unused_sys_flag __attribute__((unused));
 const enum drop_reason *_unused_drop_reason __attribute__((unused));
 const enum trace_state *_unused_trace_state __attribute__((unused));
 const enum sig_sender *_unused_sig_sender __attribute__((unused));
+const enum futex_class *_unused_futex_class __attribute__((unused));
 const struct event *_unused_event __attribute__((unused));
 
 #define AF_UNIX 1
@@ -190,6 +192,29 @@ static __always_inline __u32 hist_index(__u64 ns)
 	       ((ns >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1));
 }
 
+/* The aggregate number of a futex call: FUTEX_NR_BASE + its op's class. */
+static __always_inline __u32 futex_class_nr(struct pt_regs *regs)
+{
+	__u64 op = 0;
+#if defined(__TARGET_ARCH_x86)
+	bpf_probe_read_kernel(&op, sizeof(op), &regs->si);
+#elif defined(__TARGET_ARCH_arm64)
+	bpf_probe_read_kernel(&op, sizeof(op), &regs->regs[1]);
+#endif
+	switch (op & 0x7f) { /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+	case 0: /* FUTEX_WAIT */
+		return FUTEX_NR_BASE + FUTEX_CLASS_WAIT;
+	case 9:  /* FUTEX_WAIT_BITSET */
+	case 11: /* FUTEX_WAIT_REQUEUE_PI */
+		return FUTEX_NR_BASE + FUTEX_CLASS_WAIT_BITSET;
+	case 6:  /* FUTEX_LOCK_PI */
+	case 8:  /* FUTEX_TRYLOCK_PI */
+	case 13: /* FUTEX_LOCK_PI2 */
+		return FUTEX_NR_BASE + FUTEX_CLASS_LOCK_PI;
+	}
+	return FUTEX_NR_BASE + FUTEX_CLASS_WAKE;
+}
+
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -203,8 +228,11 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
 	if (!in)
 		return 0;
+	__u32 nr = ctx->args[1];
+	if (ctx->args[1] == futex_nr) /* as 64 bits: spares a zero extension */
+		nr = futex_class_nr((struct pt_regs *)ctx->args[0]);
 	in->tid = tid;
-	in->nr = ctx->args[1];
+	in->nr = nr;
 	in->ts = bpf_ktime_get_ns();
 	return 0;
 }
@@ -759,8 +787,11 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (idx < HIST_BUCKETS)
 		v->hist[idx]++;
 
-	if (nr >= MAX_SYSCALLS)
-		return 0;
+	if (nr >= MAX_SYSCALLS) {
+		if (nr - FUTEX_NR_BASE >= FUTEX_CLASSES)
+			return 0;
+		nr = futex_nr; /* the class keyed the aggregate; events carry the op */
+	}
 	struct sysinfo *si = bpf_map_lookup_elem(&syscall_info, &nr);
 	if (!si)
 		return 0;

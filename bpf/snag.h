@@ -110,6 +110,23 @@ struct py_proc {
 	__u32 _pad;
 };
 
+/*
+ * A futex call's aggregate is keyed by FUTEX_NR_BASE + the class of its
+ * operation instead of the futex syscall number, so a thread waiting for
+ * work (FUTEX_WAIT_BITSET under pthread_cond_wait, sem_wait) stays apart
+ * from one handing a mutex around (FUTEX_WAIT, FUTEX_LOCK_PI). The loader
+ * turns these numbers back into futex and the class's name.
+ */
+#define FUTEX_NR_BASE MAX_SYSCALLS
+
+enum futex_class {
+	FUTEX_CLASS_WAKE = 0,        /* WAKE, WAKE_BITSET, REQUEUE, CMP_REQUEUE, WAKE_OP, UNLOCK_PI, ... */
+	FUTEX_CLASS_WAIT = 1,        /* WAIT */
+	FUTEX_CLASS_WAIT_BITSET = 2, /* WAIT_BITSET, WAIT_REQUEUE_PI */
+	FUTEX_CLASS_LOCK_PI = 3,     /* LOCK_PI, LOCK_PI2, TRYLOCK_PI */
+	FUTEX_CLASSES = 4,
+};
+
 struct agg_key {
 	__u32 tgid;
 	__u32 tid;
@@ -127,7 +144,7 @@ struct agg_val {
 
 struct inflight {
 	__u64 ts;
-	__u32 nr;
+	__u32 nr; /* FUTEX_NR_BASE + class for futex */
 	__u32 tid; /* owner, in the per-CPU slot */
 };
 

@@ -133,6 +133,16 @@ const (
 	snagFdKindFD_OTHER   snagFdKind = 4
 )
 
+type snagFutexClass uint32
+
+const (
+	snagFutexClassFUTEX_CLASS_WAKE        snagFutexClass = 0
+	snagFutexClassFUTEX_CLASS_WAIT        snagFutexClass = 1
+	snagFutexClassFUTEX_CLASS_WAIT_BITSET snagFutexClass = 2
+	snagFutexClassFUTEX_CLASS_LOCK_PI     snagFutexClass = 3
+	snagFutexClassFUTEX_CLASSES           snagFutexClass = 4
+)
+
 type snagInflight struct {
 	_   structs.HostLayout
 	Ts  uint64
@@ -220,11 +230,13 @@ const (
 	snagVarUnusedEvent      = "_unused_event"
 	snagVarUnusedEventKind  = "_unused_event_kind"
 	snagVarUnusedFdKind     = "_unused_fd_kind"
+	snagVarUnusedFutexClass = "_unused_futex_class"
 	snagVarUnusedSigSender  = "_unused_sig_sender"
 	snagVarUnusedSysFlag    = "_unused_sys_flag"
 	snagVarUnusedTraceState = "_unused_trace_state"
 	snagVarAttachNs         = "attach_ns"
 	snagVarFollowForks      = "follow_forks"
+	snagVarFutexNr          = "futex_nr"
 	snagVarSlowNs           = "slow_ns"
 	snagVarSniffPending     = "sniff_pending"
 	snagVarStackNs          = "stack_ns"
@@ -309,11 +321,13 @@ type snagVariableSpecs struct {
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"_unused_event"`
 	UnusedEventKind  *ebpf.VariableSpec `ebpf:"_unused_event_kind"`
 	UnusedFdKind     *ebpf.VariableSpec `ebpf:"_unused_fd_kind"`
+	UnusedFutexClass *ebpf.VariableSpec `ebpf:"_unused_futex_class"`
 	UnusedSigSender  *ebpf.VariableSpec `ebpf:"_unused_sig_sender"`
 	UnusedSysFlag    *ebpf.VariableSpec `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.VariableSpec `ebpf:"_unused_trace_state"`
 	AttachNs         *ebpf.VariableSpec `ebpf:"attach_ns"`
 	FollowForks      *ebpf.VariableSpec `ebpf:"follow_forks"`
+	FutexNr          *ebpf.VariableSpec `ebpf:"futex_nr"`
 	SlowNs           *ebpf.VariableSpec `ebpf:"slow_ns"`
 	SniffPending     *ebpf.VariableSpec `ebpf:"sniff_pending"`
 	StackNs          *ebpf.VariableSpec `ebpf:"stack_ns"`
@@ -378,11 +392,13 @@ type snagVariables struct {
 	UnusedEvent      *ebpf.Variable `ebpf:"_unused_event"`
 	UnusedEventKind  *ebpf.Variable `ebpf:"_unused_event_kind"`
 	UnusedFdKind     *ebpf.Variable `ebpf:"_unused_fd_kind"`
+	UnusedFutexClass *ebpf.Variable `ebpf:"_unused_futex_class"`
 	UnusedSigSender  *ebpf.Variable `ebpf:"_unused_sig_sender"`
 	UnusedSysFlag    *ebpf.Variable `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.Variable `ebpf:"_unused_trace_state"`
 	AttachNs         *ebpf.Variable `ebpf:"attach_ns"`
 	FollowForks      *ebpf.Variable `ebpf:"follow_forks"`
+	FutexNr          *ebpf.Variable `ebpf:"futex_nr"`
 	SlowNs           *ebpf.Variable `ebpf:"slow_ns"`
 	SniffPending     *ebpf.Variable `ebpf:"sniff_pending"`
 	StackNs          *ebpf.Variable `ebpf:"stack_ns"`

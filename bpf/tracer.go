@@ -115,6 +115,7 @@ func Load(opts Options) (*Tracer, error) {
 		"slow_ns":        uint64(opts.Threshold),
 		"stack_pages":    pages,
 		"stack_ns":       uint64(opts.StackThreshold),
+		"futex_nr":       futexNr(syscalls.Native()),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -527,7 +528,30 @@ func DecodeSockaddr(b []byte) model.Addr {
 	return model.Addr{}
 }
 
-// Aggregates reads the exact per-(thread, syscall) counters.
+// futexNr is arch's futex syscall number, which the kernel side splits by
+// operation; an impossible number when the arch has none.
+func futexNr(arch string) uint32 {
+	if nr, ok := syscalls.Number(arch, "futex"); ok {
+		return uint32(nr)
+	}
+	return ^uint32(0)
+}
+
+// aggSyscall turns an aggregate's number back into a syscall: the kernel
+// side keys futex calls by FutexNrBase + the class of their operation.
+func (t *Tracer) aggSyscall(nr uint32) (n int, name, op string) {
+	if c := nr - FutexNrBase; nr >= FutexNrBase && c < uint32(snagFutexClassFUTEX_CLASSES) {
+		return int(futexNr(t.arch)), "futex", syscalls.FutexOps[c]
+	}
+	n, name = int(nr), syscalls.Name(t.arch, int(nr))
+	if name == "" {
+		name = fmt.Sprintf("syscall_%d", nr)
+	}
+	return n, name, ""
+}
+
+// Aggregates reads the exact per-(thread, syscall) counters, futex calls
+// split by operation.
 func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 	var (
 		key snagAggKey
@@ -539,16 +563,12 @@ func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 		s := model.SyscallStat{
 			PID:    int(key.Tgid),
 			TID:    int(key.Tid),
-			Nr:     int(key.Nr),
-			Name:   syscalls.Name(t.arch, int(key.Nr)),
 			Count:  val.Count,
 			Errors: val.Errors,
 			Total:  time.Duration(val.TotalNs),
 			Max:    time.Duration(val.MaxNs),
 		}
-		if s.Name == "" {
-			s.Name = fmt.Sprintf("syscall_%d", key.Nr)
-		}
+		s.Nr, s.Name, s.Op = t.aggSyscall(key.Nr)
 		copy(s.Hist.Buckets[:], val.Hist[:])
 		out = append(out, s)
 	}

@@ -14,6 +14,9 @@ import (
 func TestMain(m *testing.M) {
 	testutil.MaybeRunWorkload()
 	maybeRunFDWorkload()
+	if os.Getenv(envFutexOps) != "" {
+		futexOpsChild()
+	}
 	os.Exit(m.Run())
 }
 

@@ -103,6 +103,7 @@ type jsonBudget struct {
 
 type jsonSyscall struct {
 	Name    string `json:"name"`
+	Op      string `json:"op,omitempty"` // futex's operation class: wait, wait_bitset, lock_pi, wake
 	Nr      int    `json:"nr"`
 	TID     int    `json:"tid"`
 	PID     int    `json:"pid"`
@@ -245,12 +246,12 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 	for i := range t.Syscalls {
 		s := &t.Syscalls[i]
 		doc.Syscalls = append(doc.Syscalls, jsonSyscall{
-			Name: syscallName(s.Name, s.Nr), Nr: s.Nr, TID: s.TID, PID: s.PID,
+			Name: syscallName(s.Name, s.Nr), Op: s.Op, Nr: s.Nr, TID: s.TID, PID: s.PID,
 			Count: s.Count, Errors: s.Errors, TotalNS: int64(s.Total),
 			P50NS: int64(s.Quantile(0.5)), P99NS: int64(s.Quantile(0.99)), MaxNS: int64(s.Max),
 		})
 	}
-	// Per thread, the heaviest syscall first; names break ties.
+	// Per thread, the heaviest syscall first; names, then futex ops, break ties.
 	slices.SortStableFunc(doc.Syscalls, func(x, y jsonSyscall) int {
 		if c := compareThreadKey(threadKey{x.PID, x.TID}, threadKey{y.PID, y.TID}); c != 0 {
 			return c
@@ -258,7 +259,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		if c := cmp.Compare(y.TotalNS, x.TotalNS); c != 0 {
 			return c
 		}
-		return strings.Compare(x.Name, y.Name)
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Op, y.Op))
 	})
 
 	for _, c := range a.Connections {

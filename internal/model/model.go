@@ -24,7 +24,7 @@ type Trace struct {
 	Threshold time.Duration // syscalls at least this slow arrive as events
 
 	Threads  []Thread
-	Syscalls []SyscallStat // exact aggregates per (pid, tid, syscall)
+	Syscalls []SyscallStat // exact aggregates per (pid, tid, syscall, futex op)
 	Events   []Event       // slow syscalls, connections, process lifecycle
 
 	// What was already there when tracing began.
@@ -85,16 +85,21 @@ type Thread struct {
 }
 
 // SyscallStat aggregates every call of one syscall by one thread. Counts are
-// exact even when events were dropped.
+// exact even when events were dropped. Futex calls are split further by
+// operation, so one thread may have several futex stats, one per Op.
 type SyscallStat struct {
 	PID, TID int
 	Nr       int
 	Name     string
-	Count    uint64
-	Errors   uint64
-	Total    time.Duration
-	Max      time.Duration
-	Hist     Histogram
+	// Op is the futex operation class (syscalls.FutexOpWait, FutexOpWaitBitset,
+	// FutexOpLockPI, FutexOpWake) for futex, and "" for every other syscall,
+	// futex_waitv and futex_wait included. Name stays "futex" whatever Op is.
+	Op     string
+	Count  uint64
+	Errors uint64
+	Total  time.Duration
+	Max    time.Duration
+	Hist   Histogram
 }
 
 // Quantile returns the q-quantile of this syscall's latency, capped at Max.

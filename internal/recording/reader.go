@@ -681,6 +681,19 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 	if c.err == nil && len(c.b) > 0 {
 		f.drops.FDMap = c.uvarint()
 	}
+	if c.err == nil && len(c.b) > 0 {
+		for range c.count("syscall op") {
+			i, op := c.uvarint(), d.str(c)
+			if c.err != nil {
+				break
+			}
+			if i >= uint64(len(f.syscalls)) {
+				c.fail(fmt.Errorf("op of syscall aggregate %d of %d", i, len(f.syscalls)))
+				break
+			}
+			f.syscalls[i].Op = op
+		}
+	}
 	// Bytes after the known fields belong to newer writers: ignored.
 	return f, c.err
 }

@@ -56,7 +56,7 @@ func richTrace() *model.Trace {
 					h.Buckets[model.HistBuckets-1] = 1 << 40
 					return h
 				}()},
-			{PID: 4242, TID: 4243, Nr: 202, Name: "futex", Count: 1},
+			{PID: 4242, TID: 4243, Nr: 202, Name: "futex", Op: "wait_bitset", Count: 1},
 		},
 		Events: []model.Event{
 			{Kind: model.EvSyscall, Time: 5_000_001_000, Duration: 2 * time.Millisecond, PID: 4242, TID: 4242, Nr: 7, Syscall: "poll",

@@ -61,10 +61,11 @@ type Writer struct {
 type appended int
 
 const (
-	appendedNone  appended = iota // the first format
-	appendedFacts                 // process facts, in the meta and final records
-	appendedFDMap                 // the final record's fd_map drop counter, after its facts
-	appendedAll   = appendedFDMap
+	appendedNone     appended = iota // the first format
+	appendedFacts                    // process facts, in the meta and final records
+	appendedFDMap                    // the final record's fd_map drop counter, after its facts
+	appendedFutexOps                 // the final record's futex operation classes, after fd_map
+	appendedAll      = appendedFutexOps
 )
 
 // NewWriter writes the header and a metadata record taken from t: Source,
@@ -672,6 +673,23 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 		return b
 	}
 	b = appendUvarint(b, t.Drops.FDMap)
+	if w.upTo < appendedFutexOps {
+		return b
+	}
+	// The futex operation of each aggregate that has one.
+	n := 0
+	for i := range t.Syscalls {
+		if t.Syscalls[i].Op != "" {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range t.Syscalls {
+		if op := t.Syscalls[i].Op; op != "" {
+			b = appendUvarint(b, uint64(i))
+			b = appendUvarint(b, w.str(op))
+		}
+	}
 	return b
 }
 
