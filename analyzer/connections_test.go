@@ -152,6 +152,53 @@ func TestConnectionChurn(t *testing.T) {
 	}
 }
 
+// A connection's lifetime runs from its connect to the first close of its
+// fd after it, however the close was seen: a close event (live: every
+// close of a socket opened while tracing), a close call (strace logs,
+// recordings at threshold 0), or both at once for a slow close.
+func TestConnectionLifetimeFromCloses(t *testing.T) {
+	closeEvent := func(fd int, d time.Duration) []model.Event {
+		return []model.Event{{Kind: model.EvClose, PID: 1, TID: 1, Syscall: "close", FD: fd, FDKind: model.FDSocket, Duration: d}}
+	}
+	closeCall := func(fd int, d time.Duration) []model.Event {
+		return []model.Event{{PID: 1, TID: 1, Syscall: "close", FD: fd, Duration: d}}
+	}
+	slowClose := func(fd int, d time.Duration) []model.Event {
+		return append(closeEvent(fd, d), closeCall(fd, d)...)
+	}
+	for _, tt := range []struct {
+		name  string
+		close func(fd int, d time.Duration) []model.Event
+	}{
+		{"close events", closeEvent},
+		{"close calls", closeCall},
+		{"slow closes seen both ways", slowClose},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newTrace(10*time.Second).thread(1, 1, "app", 0)
+			for i := range 20 {
+				fd := 7 + i%2
+				b.event(model.Event{Kind: model.EvConnect, PID: 1, TID: 1, Syscall: "connect", FD: fd,
+					Peer: inet("10.1.1.1:5432"), Duration: 100 * time.Microsecond})
+				b.now += uint64(5 * ms)
+				at := b.now
+				for _, ev := range tt.close(fd, 20*time.Microsecond) {
+					ev.Time = at
+					b.event(ev)
+				}
+				b.now += uint64(100 * ms)
+			}
+			churn := findingsOf(Analyze(b.t, Config{}), model.KindConnectionChurn)
+			if len(churn) != 1 {
+				t.Fatalf("churn = %+v, want one finding", churn)
+			}
+			if !strings.Contains(churn[0].Detail, "median 5ms (20 closes seen)") {
+				t.Errorf("detail = %q, want each connection living 5ms, 20 closes seen", churn[0].Detail)
+			}
+		})
+	}
+}
+
 func TestBaselineRoundTrip(t *testing.T) {
 	a := Analyze(server().t, Config{})
 	base := NewBaseline(a)

@@ -6,4 +6,6 @@ const (
 	MaxSyscalls  = 512
 	StackCopyMax = 16384
 	HistBuckets  = 312
+	// FutexNrBase + a futex_class is the number a futex call is aggregated under.
+	FutexNrBase = MaxSyscalls
 )

@@ -27,6 +27,7 @@ const volatile __u64 slow_ns = 10000000;      /* syscalls at least this slow bec
 const volatile __u32 stack_pages = 0;         /* user stack copy in 4 KiB pages; 0 = none */
 const volatile __u64 stack_ns = 10000000;     /* calls at least this slow carry a stack */
 const volatile __u64 wakeup_bytes = 1 << 18;  /* wake the reader once this much is pending */
+const volatile __u32 futex_nr = -1;           /* this arch's futex syscall number */
 /* bpf_ktime_get_ns() once every program is attached; set by the loader then. */
 volatile __u64 attach_ns;
 
@@ -81,7 +82,7 @@ struct {
  * Connections opened while tracing whose first bytes are still to be seen:
  * the protocol they speak names the service better than a port does.
  */
-struct sniff_key {
+struct fd_key {
 	__u32 tgid;
 	__s32 fd;
 };
@@ -89,9 +90,25 @@ struct sniff_key {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, struct sniff_key);
+	__type(key, struct fd_key);
 	__type(value, __u8);
 } sniff SEC(".maps");
+
+/*
+ * Sockets and files opened while tracing (connect, accept, open), with
+ * their enum fd_kind: closing one is an event whatever its duration, so
+ * connection lifetimes and open files are exact. The close that reports
+ * an entry deletes it; user space forgets an exited process's entries. A
+ * hash, not an LRU: an fd that finds it full is counted, never evicted
+ * silently.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct fd_key);
+	__type(value, __u8);
+} fds SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -124,6 +141,7 @@ const enum sys_flag *_unused_sys_flag __attribute__((unused));
 const enum drop_reason *_unused_drop_reason __attribute__((unused));
 const enum trace_state *_unused_trace_state __attribute__((unused));
 const enum sig_sender *_unused_sig_sender __attribute__((unused));
+const enum futex_class *_unused_futex_class __attribute__((unused));
 const struct event *_unused_event __attribute__((unused));
 
 #define AF_UNIX 1
@@ -174,6 +192,29 @@ static __always_inline __u32 hist_index(__u64 ns)
 	       ((ns >> (msb - HIST_SUB_BITS)) & (HIST_SUB - 1));
 }
 
+/* The aggregate number of a futex call: FUTEX_NR_BASE + its op's class. */
+static __always_inline __u32 futex_class_nr(struct pt_regs *regs)
+{
+	__u64 op = 0;
+#if defined(__TARGET_ARCH_x86)
+	bpf_probe_read_kernel(&op, sizeof(op), &regs->si);
+#elif defined(__TARGET_ARCH_arm64)
+	bpf_probe_read_kernel(&op, sizeof(op), &regs->regs[1]);
+#endif
+	switch (op & 0x7f) { /* without FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME */
+	case 0: /* FUTEX_WAIT */
+		return FUTEX_NR_BASE + FUTEX_CLASS_WAIT;
+	case 9:  /* FUTEX_WAIT_BITSET */
+	case 11: /* FUTEX_WAIT_REQUEUE_PI */
+		return FUTEX_NR_BASE + FUTEX_CLASS_WAIT_BITSET;
+	case 6:  /* FUTEX_LOCK_PI */
+	case 8:  /* FUTEX_TRYLOCK_PI */
+	case 13: /* FUTEX_LOCK_PI2 */
+		return FUTEX_NR_BASE + FUTEX_CLASS_LOCK_PI;
+	}
+	return FUTEX_NR_BASE + FUTEX_CLASS_WAKE;
+}
+
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -187,8 +228,11 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
 	if (!in)
 		return 0;
+	__u32 nr = ctx->args[1];
+	if (ctx->args[1] == futex_nr) /* as 64 bits: spares a zero extension */
+		nr = futex_class_nr((struct pt_regs *)ctx->args[0]);
 	in->tid = tid;
-	in->nr = ctx->args[1];
+	in->nr = nr;
 	in->ts = bpf_ktime_get_ns();
 	return 0;
 }
@@ -416,6 +460,23 @@ static __always_inline __u32 copy_stack(__u8 *dst, __u64 sp)
 	return n;
 }
 
+static __always_inline void track_fd(__u32 tgid, __s32 fd, __u8 kind)
+{
+	struct fd_key k = {.tgid = tgid, .fd = fd};
+	if (bpf_map_update_elem(&fds, &k, &kind, BPF_ANY))
+		count_drop(DROP_FDS_FULL);
+}
+
+/* The first syscall argument, as the task entered the call. */
+static __always_inline __u64 first_arg(struct pt_regs *regs)
+{
+#if defined(__TARGET_ARCH_x86)
+	return BPF_CORE_READ(regs, di);
+#elif defined(__TARGET_ARCH_arm64)
+	return BPF_CORE_READ(regs, orig_x0); /* x0 holds the return value by now */
+#endif
+}
+
 static __always_inline __u64 rb_flags(void)
 {
 	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ?
@@ -443,6 +504,15 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 	__s64 ret = c->ret;
 	bool with_stack = c->dur >= stack_ns && stack_pages > 0;
 	struct event *e;
+	struct uregs u;
+
+	read_uregs((struct pt_regs *)ctx->args[0], &u);
+	/* Tracked even when the record below finds the ring full: the close
+	 * of a connection whose connect was dropped is still worth seeing. */
+	if ((flags & SYS_CONNECT) && (ret == 0 || ret == -115 /* EINPROGRESS */))
+		track_fd(c->tgid, u.args[0], FD_SOCKET);
+	else if ((flags & SYS_ACCEPT) && ret >= 0)
+		track_fd(c->tgid, ret, FD_SOCKET);
 
 	if (with_stack)
 		e = bpf_ringbuf_reserve(&events, sizeof(*e) + STACK_COPY_MAX + PAGE_SIZE, 0);
@@ -454,8 +524,6 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 	}
 	zero_event(e);
 
-	struct uregs u;
-	read_uregs((struct pt_regs *)ctx->args[0], &u);
 	__builtin_memcpy(e->args, u.args, sizeof(e->args));
 	e->regs = u.r;
 	e->ts = c->now;
@@ -474,7 +542,7 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 		e->kind = EV_CONNECT;
 		read_sockaddr(e, u.args[1], u.args[2]);
 		if (ret == 0 || ret == -115 /* EINPROGRESS */) {
-			struct sniff_key k = {.tgid = c->tgid, .fd = u.args[0]};
+			struct fd_key k = {.tgid = c->tgid, .fd = u.args[0]};
 			__u8 one = 1;
 			if (bpf_map_update_elem(&sniff, &k, &one, BPF_ANY) == 0)
 				__sync_fetch_and_add(&sniff_pending, 1);
@@ -539,15 +607,75 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 	return 0;
 }
 
-/* forget_sniff drops a closed fd from the connections awaiting first bytes,
- * so that sniff_pending falls back to zero and reads stop looking. */
-static __noinline void forget_sniff(__u32 tgid, struct pt_regs *regs)
+static __always_inline struct event *fd_record(__u32 kind, struct call *c, __s32 fd)
 {
+	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_drop(DROP_RINGBUF);
+		return NULL;
+	}
+	zero_event(e);
+	e->ts = c->now;
+	e->duration_ns = c->dur;
+	e->ret = c->ret;
+	e->tgid = c->tgid;
+	e->tid = c->tid;
+	e->nr = c->nr;
+	e->kind = kind;
+	e->fd = fd;
+	e->poll_fd = -1;
+	e->poll_timeout_ms = -1;
+	return e;
+}
+
+/*
+ * fd_event handles a returning close or open. A closed fd stops waiting
+ * for its first bytes, so that sniff_pending falls back to zero and reads
+ * stop looking, and is reported when it was opened while tracing: one
+ * lookup for an fd that was not. A successful open is reported with its
+ * path and tracked, so that its close is seen too.
+ */
+static __noinline int fd_event(struct bpf_raw_tracepoint_args *ctx, struct call *c)
+{
+	struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+	struct event *e;
+
+	if (c->flags & SYS_CLOSE) {
+		if (c->ret != 0)
+			return 0;
+		struct fd_key k = {.tgid = c->tgid, .fd = first_arg(regs)};
+		if (sniff_pending > 0 && bpf_map_delete_elem(&sniff, &k) == 0)
+			__sync_fetch_and_add(&sniff_pending, -1); /* closed before any data */
+		__u8 *kind = bpf_map_lookup_elem(&fds, &k);
+		if (!kind)
+			return 0;
+		__u8 fd_kind = *kind;
+		bpf_map_delete_elem(&fds, &k);
+		e = fd_record(EV_CLOSE, c, k.fd);
+		if (!e)
+			return 0;
+		e->fd_kind = fd_kind;
+		e->fd_known = 1;
+		bpf_ringbuf_submit(e, rb_flags());
+		return 0;
+	}
+
+	if (c->ret < 0)
+		return 0;
+	e = fd_record(EV_OPEN, c, c->ret);
+	if (!e) {
+		track_fd(c->tgid, c->ret, FD_FILE);
+		return 0;
+	}
 	struct uregs u;
 	read_uregs(regs, &u);
-	struct sniff_key k = {.tgid = tgid, .fd = u.args[0]};
-	if (bpf_map_delete_elem(&sniff, &k) == 0)
-		__sync_fetch_and_add(&sniff_pending, -1);
+	__builtin_memcpy(e->args, u.args, sizeof(e->args));
+	__u64 path = (c->flags & SYS_OPENAT) ? u.args[1] : u.args[0];
+	bpf_probe_read_user_str(e->path, sizeof(e->path), (void *)path);
+	fill_fd(e, c->ret);
+	track_fd(c->tgid, c->ret, e->fd_kind ? e->fd_kind : FD_FILE);
+	bpf_ringbuf_submit(e, rb_flags());
+	return 0;
 }
 
 /* addressed_send reports whether a sendto/sendmsg names its destination,
@@ -569,7 +697,7 @@ static __noinline bool first_bytes(__u32 tgid, struct pt_regs *regs)
 {
 	struct uregs u;
 	read_uregs(regs, &u);
-	struct sniff_key k = {.tgid = tgid, .fd = u.args[0]};
+	struct fd_key k = {.tgid = tgid, .fd = u.args[0]};
 	if (!bpf_map_lookup_elem(&sniff, &k))
 		return false;
 	if (bpf_map_delete_elem(&sniff, &k) == 0)
@@ -659,14 +787,22 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (idx < HIST_BUCKETS)
 		v->hist[idx]++;
 
-	if (nr >= MAX_SYSCALLS)
-		return 0;
+	if (nr >= MAX_SYSCALLS) {
+		if (nr - FUTEX_NR_BASE >= FUTEX_CLASSES)
+			return 0;
+		nr = futex_nr; /* the class keyed the aggregate; events carry the op */
+	}
 	struct sysinfo *si = bpf_map_lookup_elem(&syscall_info, &nr);
 	if (!si)
 		return 0;
 	bool slow = dur >= slow_ns;
-	if ((si->flags & SYS_CLOSE) && sniff_pending > 0 && ret == 0)
-		forget_sniff(tgid, (struct pt_regs *)ctx->args[0]); /* closed before any data */
+	if (si->flags & (SYS_CLOSE | SYS_OPEN | SYS_OPENAT)) {
+		struct call fc = {
+			.now = now, .dur = dur, .ret = ret, .tgid = tgid, .tid = tid, .nr = nr,
+			.flags = si->flags,
+		};
+		fd_event(ctx, &fc);
+	}
 	bool peek = (si->flags & SYS_PEEK) && ret > 0 && sniff_pending > 0 &&
 		    first_bytes(tgid, (struct pt_regs *)ctx->args[0]);
 	if (!slow && !peek) {

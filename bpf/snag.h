@@ -16,7 +16,7 @@
 #define MAX_SYSCALLS 512 /* syscall numbers are below this on amd64 and arm64 */
 #define SOCKADDR_MAX 112 /* >= sizeof(struct sockaddr_un) and sockaddr_in6 */
 #define COMM_LEN 16
-#define PATH_LEN 128
+#define PATH_LEN 256 /* EV_EXEC and EV_OPEN paths; longer ones are cut */
 #define STACK_COPY_MAX 16384 /* upper bound of the user stack copy per event */
 #define FP_STACK_DEPTH 32
 #define PEEK_LEN 64 /* first bytes of a new connection, to name its protocol */
@@ -33,6 +33,8 @@ enum event_kind {
 	EV_EXEC = 7,
 	EV_EXIT = 8,
 	EV_PEEK = 9, /* the first read or write on a connection snag saw open */
+	EV_OPEN = 10,   /* a successful open: path, and the fd in ret */
+	EV_CLOSE = 11,  /* a successful close of an fd opened while tracing */
 	EV_SIGNAL = 12, /* a fatal signal generated for a traced process */
 };
 
@@ -58,6 +60,8 @@ enum sys_flag {
 	SYS_PEEK = 1 << 9,    /* fd in arg 0, buffer in arg 1: read, write, recvfrom, sendto */
 	SYS_CLOSE = 1 << 10,  /* fd in arg 0 */
 	SYS_FORK = 1 << 11,   /* clone, clone3, fork, vfork: a new task returns from it unentered */
+	SYS_OPEN = 1 << 12,   /* path in arg 0: open, creat */
+	SYS_OPENAT = 1 << 13, /* path in arg 1: openat, openat2 */
 };
 
 /* Who generated a signal (EV_SIGNAL), as far as the kernel side can tell. */
@@ -83,7 +87,8 @@ enum drop_reason {
 	DROP_AGG_FULL = 1,
 	DROP_INFLIGHT_FULL = 2,
 	DROP_STACK_READ = 3,
-	DROP_MAX = 4,
+	DROP_FDS_FULL = 4, /* an fd opened while tracing not tracked: its close goes unreported */
+	DROP_MAX = 5,
 };
 
 /*
@@ -105,6 +110,23 @@ struct py_proc {
 	__u32 _pad;
 };
 
+/*
+ * A futex call's aggregate is keyed by FUTEX_NR_BASE + the class of its
+ * operation instead of the futex syscall number, so a thread waiting for
+ * work (FUTEX_WAIT_BITSET under pthread_cond_wait, sem_wait) stays apart
+ * from one handing a mutex around (FUTEX_WAIT, FUTEX_LOCK_PI). The loader
+ * turns these numbers back into futex and the class's name.
+ */
+#define FUTEX_NR_BASE MAX_SYSCALLS
+
+enum futex_class {
+	FUTEX_CLASS_WAKE = 0,        /* WAKE, WAKE_BITSET, REQUEUE, CMP_REQUEUE, WAKE_OP, UNLOCK_PI, ... */
+	FUTEX_CLASS_WAIT = 1,        /* WAIT */
+	FUTEX_CLASS_WAIT_BITSET = 2, /* WAIT_BITSET, WAIT_REQUEUE_PI */
+	FUTEX_CLASS_LOCK_PI = 3,     /* LOCK_PI, LOCK_PI2, TRYLOCK_PI */
+	FUTEX_CLASSES = 4,
+};
+
 struct agg_key {
 	__u32 tgid;
 	__u32 tid;
@@ -122,7 +144,7 @@ struct agg_val {
 
 struct inflight {
 	__u64 ts;
-	__u32 nr;
+	__u32 nr; /* FUTEX_NR_BASE + class for futex */
 	__u32 tid; /* owner, in the per-CPU slot */
 };
 
@@ -171,7 +193,7 @@ struct event {
 	struct sock_addr peer;  /* the fd's remote address when a socket */
 	struct sock_addr local; /* the fd's local address when a socket */
 	char comm[COMM_LEN]; /* EV_SIGNAL: the sender's */
-	char path[PATH_LEN]; /* EV_EXEC: filename */
+	char path[PATH_LEN]; /* EV_EXEC: filename; EV_OPEN: the path as given */
 	struct user_regs regs;
 	__u32 py_depth; /* CPython code objects in py_code, innermost first */
 	__u32 py_entry; /* bit i: py_code[i]'s frame was entered from C */

@@ -37,7 +37,8 @@ const (
 	snagDropReasonDROP_AGG_FULL      snagDropReason = 1
 	snagDropReasonDROP_INFLIGHT_FULL snagDropReason = 2
 	snagDropReasonDROP_STACK_READ    snagDropReason = 3
-	snagDropReasonDROP_MAX           snagDropReason = 4
+	snagDropReasonDROP_FDS_FULL      snagDropReason = 4
+	snagDropReasonDROP_MAX           snagDropReason = 5
 )
 
 type snagEvent struct {
@@ -80,7 +81,7 @@ type snagEvent struct {
 		Addr   [16]uint8
 	}
 	Comm [16]int8
-	Path [128]int8
+	Path [256]int8
 	Regs struct {
 		_  structs.HostLayout
 		Ip uint64
@@ -111,8 +112,16 @@ const (
 	snagEventKindEV_EXEC    snagEventKind = 7
 	snagEventKindEV_EXIT    snagEventKind = 8
 	snagEventKindEV_PEEK    snagEventKind = 9
+	snagEventKindEV_OPEN    snagEventKind = 10
+	snagEventKindEV_CLOSE   snagEventKind = 11
 	snagEventKindEV_SIGNAL  snagEventKind = 12
 )
+
+type snagFdKey struct {
+	_    structs.HostLayout
+	Tgid uint32
+	Fd   int32
+}
 
 type snagFdKind uint32
 
@@ -122,6 +131,16 @@ const (
 	snagFdKindFD_FILE    snagFdKind = 2
 	snagFdKindFD_PIPE    snagFdKind = 3
 	snagFdKindFD_OTHER   snagFdKind = 4
+)
+
+type snagFutexClass uint32
+
+const (
+	snagFutexClassFUTEX_CLASS_WAKE        snagFutexClass = 0
+	snagFutexClassFUTEX_CLASS_WAIT        snagFutexClass = 1
+	snagFutexClassFUTEX_CLASS_WAIT_BITSET snagFutexClass = 2
+	snagFutexClassFUTEX_CLASS_LOCK_PI     snagFutexClass = 3
+	snagFutexClassFUTEX_CLASSES           snagFutexClass = 4
 )
 
 type snagInflight struct {
@@ -154,12 +173,6 @@ const (
 	snagSigSenderSIG_FROM_OOM    snagSigSender = 2
 )
 
-type snagSniffKey struct {
-	_    structs.HostLayout
-	Tgid uint32
-	Fd   int32
-}
-
 type snagSysFlag uint32
 
 const (
@@ -175,6 +188,8 @@ const (
 	snagSysFlagSYS_PEEK    snagSysFlag = 512
 	snagSysFlagSYS_CLOSE   snagSysFlag = 1024
 	snagSysFlagSYS_FORK    snagSysFlag = 2048
+	snagSysFlagSYS_OPEN    snagSysFlag = 4096
+	snagSysFlagSYS_OPENAT  snagSysFlag = 8192
 )
 
 type snagSysinfo struct {
@@ -199,6 +214,7 @@ const (
 	snagMapCpuCall          = "cpu_call"
 	snagMapDrops            = "drops"
 	snagMapEvents           = "events"
+	snagMapFds              = "fds"
 	snagMapPyProcs          = "py_procs"
 	snagMapSniff            = "sniff"
 	snagMapSyscallInfo      = "syscall_info"
@@ -214,11 +230,13 @@ const (
 	snagVarUnusedEvent      = "_unused_event"
 	snagVarUnusedEventKind  = "_unused_event_kind"
 	snagVarUnusedFdKind     = "_unused_fd_kind"
+	snagVarUnusedFutexClass = "_unused_futex_class"
 	snagVarUnusedSigSender  = "_unused_sig_sender"
 	snagVarUnusedSysFlag    = "_unused_sys_flag"
 	snagVarUnusedTraceState = "_unused_trace_state"
 	snagVarAttachNs         = "attach_ns"
 	snagVarFollowForks      = "follow_forks"
+	snagVarFutexNr          = "futex_nr"
 	snagVarSlowNs           = "slow_ns"
 	snagVarSniffPending     = "sniff_pending"
 	snagVarStackNs          = "stack_ns"
@@ -288,6 +306,7 @@ type snagMapSpecs struct {
 	CpuCall     *ebpf.MapSpec `ebpf:"cpu_call"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
+	Fds         *ebpf.MapSpec `ebpf:"fds"`
 	PyProcs     *ebpf.MapSpec `ebpf:"py_procs"`
 	Sniff       *ebpf.MapSpec `ebpf:"sniff"`
 	SyscallInfo *ebpf.MapSpec `ebpf:"syscall_info"`
@@ -302,11 +321,13 @@ type snagVariableSpecs struct {
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"_unused_event"`
 	UnusedEventKind  *ebpf.VariableSpec `ebpf:"_unused_event_kind"`
 	UnusedFdKind     *ebpf.VariableSpec `ebpf:"_unused_fd_kind"`
+	UnusedFutexClass *ebpf.VariableSpec `ebpf:"_unused_futex_class"`
 	UnusedSigSender  *ebpf.VariableSpec `ebpf:"_unused_sig_sender"`
 	UnusedSysFlag    *ebpf.VariableSpec `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.VariableSpec `ebpf:"_unused_trace_state"`
 	AttachNs         *ebpf.VariableSpec `ebpf:"attach_ns"`
 	FollowForks      *ebpf.VariableSpec `ebpf:"follow_forks"`
+	FutexNr          *ebpf.VariableSpec `ebpf:"futex_nr"`
 	SlowNs           *ebpf.VariableSpec `ebpf:"slow_ns"`
 	SniffPending     *ebpf.VariableSpec `ebpf:"sniff_pending"`
 	StackNs          *ebpf.VariableSpec `ebpf:"stack_ns"`
@@ -341,6 +362,7 @@ type snagMaps struct {
 	CpuCall     *ebpf.Map `ebpf:"cpu_call"`
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Events      *ebpf.Map `ebpf:"events"`
+	Fds         *ebpf.Map `ebpf:"fds"`
 	PyProcs     *ebpf.Map `ebpf:"py_procs"`
 	Sniff       *ebpf.Map `ebpf:"sniff"`
 	SyscallInfo *ebpf.Map `ebpf:"syscall_info"`
@@ -354,6 +376,7 @@ func (m *snagMaps) Close() error {
 		m.CpuCall,
 		m.Drops,
 		m.Events,
+		m.Fds,
 		m.PyProcs,
 		m.Sniff,
 		m.SyscallInfo,
@@ -369,11 +392,13 @@ type snagVariables struct {
 	UnusedEvent      *ebpf.Variable `ebpf:"_unused_event"`
 	UnusedEventKind  *ebpf.Variable `ebpf:"_unused_event_kind"`
 	UnusedFdKind     *ebpf.Variable `ebpf:"_unused_fd_kind"`
+	UnusedFutexClass *ebpf.Variable `ebpf:"_unused_futex_class"`
 	UnusedSigSender  *ebpf.Variable `ebpf:"_unused_sig_sender"`
 	UnusedSysFlag    *ebpf.Variable `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.Variable `ebpf:"_unused_trace_state"`
 	AttachNs         *ebpf.Variable `ebpf:"attach_ns"`
 	FollowForks      *ebpf.Variable `ebpf:"follow_forks"`
+	FutexNr          *ebpf.Variable `ebpf:"futex_nr"`
 	SlowNs           *ebpf.Variable `ebpf:"slow_ns"`
 	SniffPending     *ebpf.Variable `ebpf:"sniff_pending"`
 	StackNs          *ebpf.Variable `ebpf:"stack_ns"`

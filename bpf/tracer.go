@@ -25,7 +25,7 @@ import (
 
 // Defaults sized for one busy service. Each is a flag in the CLI.
 const (
-	// DefaultRingBytes holds ~8000 plain events or ~200 with stacks between
+	// DefaultRingBytes holds ~7000 plain events or ~200 with stacks between
 	// two reader wake-ups; a power of two as the kernel requires.
 	DefaultRingBytes = 8 << 20
 	// DefaultMaxSlots bounds the (thread, syscall) aggregates: 512 threads
@@ -65,6 +65,9 @@ type Tracer struct {
 	arch    string
 	rec     ringbuf.Record
 	startNS uint64
+	// tracked mirrors the kernel's fds map from the records that fill and
+	// empty it, so a process's entries can be forgotten when it exits.
+	tracked map[int]map[int]bool // pid → fds
 }
 
 // Record is one decoded ring-buffer record. Stack and FPStack alias the
@@ -112,6 +115,7 @@ func Load(opts Options) (*Tracer, error) {
 		"slow_ns":        uint64(opts.Threshold),
 		"stack_pages":    pages,
 		"stack_ns":       uint64(opts.StackThreshold),
+		"futex_nr":       futexNr(syscalls.Native()),
 	}
 	for name, v := range set {
 		if err := spec.Variables[name].Set(v); err != nil {
@@ -134,7 +138,7 @@ func Load(opts Options) (*Tracer, error) {
 		spec.Maps["aggs"].MaxEntries = uint32(opts.MaxSlots)
 	}
 
-	t := &Tracer{arch: syscalls.Native()}
+	t := &Tracer{arch: syscalls.Native(), tracked: map[int]map[int]bool{}}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
@@ -255,6 +259,10 @@ func (t *Tracer) fillSyscallInfo() error {
 		"write":        uint32(snagSysFlagSYS_PEEK),
 		"recvfrom":     uint32(snagSysFlagSYS_PEEK),
 		"close":        uint32(snagSysFlagSYS_CLOSE),
+		"open":         uint32(snagSysFlagSYS_OPEN),
+		"creat":        uint32(snagSysFlagSYS_OPEN),
+		"openat":       uint32(snagSysFlagSYS_OPENAT),
+		"openat2":      uint32(snagSysFlagSYS_OPENAT),
 		"clone":        uint32(snagSysFlagSYS_FORK),
 		"clone3":       uint32(snagSysFlagSYS_FORK),
 		"fork":         uint32(snagSysFlagSYS_FORK),
@@ -315,7 +323,48 @@ func (t *Tracer) Read(rec *Record, deadline time.Time) error {
 		}
 		return err
 	}
-	return t.decode(t.rec.RawSample, rec)
+	if err := t.decode(t.rec.RawSample, rec); err != nil {
+		return err
+	}
+	t.track(&rec.Event)
+	return nil
+}
+
+// track follows the fds the kernel side tracks. An exiting process closes
+// its fds without close(2): its entries are deleted here, or they would
+// fill the map over a long trace.
+func (t *Tracer) track(ev *model.Event) {
+	switch ev.Kind {
+	case model.EvConnect:
+		if ev.Ret != 0 && ev.Ret != -int64(unix.EINPROGRESS) {
+			return
+		}
+	case model.EvAccept, model.EvOpen:
+		if ev.Ret < 0 {
+			return
+		}
+	case model.EvClose:
+		delete(t.tracked[ev.PID], ev.FD)
+		return
+	case model.EvExit:
+		if fds := t.tracked[ev.PID]; !ev.Thread && fds != nil {
+			for fd := range fds {
+				k := snagFdKey{Tgid: uint32(ev.PID), Fd: int32(fd)}
+				_ = t.objs.Fds.Delete(&k) // ErrKeyNotExist: closed, its record lost
+			}
+			delete(t.tracked, ev.PID)
+		}
+		return
+	default:
+		return
+	}
+	if ev.FD < 0 {
+		return
+	}
+	if t.tracked[ev.PID] == nil {
+		t.tracked[ev.PID] = map[int]bool{}
+	}
+	t.tracked[ev.PID][ev.FD] = true
 }
 
 const eventSize = int(unsafe.Sizeof(snagEvent{}))
@@ -359,6 +408,8 @@ func (t *Tracer) decode(raw []byte, rec *Record) error {
 			ev.ExitCode = exitStatus(int(e.ExitCode))
 			ev.Signal = int(e.Signal)
 		}
+	case model.EvOpen:
+		ev.Filename = cString(e.Path[:]) // FD and Ret are the new fd
 	case model.EvSignal:
 		decodeSignal(e, ev)
 	}
@@ -477,7 +528,30 @@ func DecodeSockaddr(b []byte) model.Addr {
 	return model.Addr{}
 }
 
-// Aggregates reads the exact per-(thread, syscall) counters.
+// futexNr is arch's futex syscall number, which the kernel side splits by
+// operation; an impossible number when the arch has none.
+func futexNr(arch string) uint32 {
+	if nr, ok := syscalls.Number(arch, "futex"); ok {
+		return uint32(nr)
+	}
+	return ^uint32(0)
+}
+
+// aggSyscall turns an aggregate's number back into a syscall: the kernel
+// side keys futex calls by FutexNrBase + the class of their operation.
+func (t *Tracer) aggSyscall(nr uint32) (n int, name, op string) {
+	if c := nr - FutexNrBase; nr >= FutexNrBase && c < uint32(snagFutexClassFUTEX_CLASSES) {
+		return int(futexNr(t.arch)), "futex", syscalls.FutexOps[c]
+	}
+	n, name = int(nr), syscalls.Name(t.arch, int(nr))
+	if name == "" {
+		name = fmt.Sprintf("syscall_%d", nr)
+	}
+	return n, name, ""
+}
+
+// Aggregates reads the exact per-(thread, syscall) counters, futex calls
+// split by operation.
 func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 	var (
 		key snagAggKey
@@ -489,16 +563,12 @@ func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 		s := model.SyscallStat{
 			PID:    int(key.Tgid),
 			TID:    int(key.Tid),
-			Nr:     int(key.Nr),
-			Name:   syscalls.Name(t.arch, int(key.Nr)),
 			Count:  val.Count,
 			Errors: val.Errors,
 			Total:  time.Duration(val.TotalNs),
 			Max:    time.Duration(val.MaxNs),
 		}
-		if s.Name == "" {
-			s.Name = fmt.Sprintf("syscall_%d", key.Nr)
-		}
+		s.Nr, s.Name, s.Op = t.aggSyscall(key.Nr)
 		copy(s.Hist.Buckets[:], val.Hist[:])
 		out = append(out, s)
 	}
@@ -517,6 +587,7 @@ func (t *Tracer) Drops() (model.Drops, error) {
 		snagDropReasonDROP_AGG_FULL:      &d.AggregateMap,
 		snagDropReasonDROP_INFLIGHT_FULL: &d.InFlightMap,
 		snagDropReasonDROP_STACK_READ:    &d.StackRead,
+		snagDropReasonDROP_FDS_FULL:      &d.FDMap,
 	} {
 		if err := t.objs.Drops.Lookup(uint32(reason), &per); err != nil {
 			return d, fmt.Errorf("read drop counter %d: %w", reason, err)

@@ -13,6 +13,10 @@ import (
 
 func TestMain(m *testing.M) {
 	testutil.MaybeRunWorkload()
+	maybeRunFDWorkload()
+	if os.Getenv(envFutexOps) != "" {
+		futexOpsChild()
+	}
 	os.Exit(m.Run())
 }
 

@@ -286,9 +286,11 @@ func threadRows(t *model.Trace, a *model.Analysis) (rows []threadRow, analyzed b
 	return rows, analyzed
 }
 
-// syscallTotal is one syscall summed over every traced thread.
+// syscallTotal is one syscall summed over every traced thread, futex once
+// per operation class.
 type syscallTotal struct {
 	Name    string
+	Op      string // model.SyscallStat.Op
 	Count   uint64
 	Errors  uint64
 	Total   time.Duration
@@ -314,17 +316,27 @@ func (s *syscallTotal) Avg() time.Duration {
 	return s.Total / time.Duration(s.Count)
 }
 
-// syscallTotals sums the per-thread aggregates by syscall name, most total
-// time first.
+// Label names the syscall in a table: "futex (wait_bitset)" for a futex
+// operation class.
+func (s *syscallTotal) Label() string {
+	if s.Op == "" {
+		return s.Name
+	}
+	return s.Name + " (" + s.Op + ")"
+}
+
+// syscallTotals sums the per-thread aggregates by syscall name and futex
+// operation, most total time first.
 func syscallTotals(stats []model.SyscallStat) []*syscallTotal {
-	byName := map[string]*syscallTotal{}
+	type key struct{ name, op string }
+	byName := map[key]*syscallTotal{}
 	for i := range stats {
 		s := &stats[i]
-		name := syscallName(s.Name, s.Nr)
-		st := byName[name]
+		k := key{syscallName(s.Name, s.Nr), s.Op}
+		st := byName[k]
 		if st == nil {
-			st = &syscallTotal{Name: name}
-			byName[name] = st
+			st = &syscallTotal{Name: k.name, Op: k.op}
+			byName[k] = st
 		}
 		st.Count += s.Count
 		st.Errors += s.Errors
@@ -344,7 +356,7 @@ func syscallTotals(stats []model.SyscallStat) []*syscallTotal {
 		if c := cmp.Compare(y.Count, x.Count); c != 0 {
 			return c
 		}
-		return strings.Compare(x.Name, y.Name)
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Op, y.Op))
 	})
 	return out
 }
@@ -361,6 +373,7 @@ func dropBreakdown(d model.Drops) []string {
 	add(d.AggregateMap, "aggregate map full")
 	add(d.InFlightMap, "in-flight map full")
 	add(d.StackRead, "stack read failed")
+	add(d.FDMap, "tracked-fd map full")
 	add(d.Unparsed, "unparsed input")
 	add(d.OverLimit, "over --max-events")
 	return parts

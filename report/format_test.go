@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"math"
 	"net/netip"
 	"os"
@@ -342,6 +343,27 @@ func TestSyscallTotals(t *testing.T) {
 	}
 	if got := syscallTotals(bareFixture().Syscalls)[1].Name; got != "syscall_999" {
 		t.Errorf("unnamed syscall rendered as %q", got)
+	}
+}
+
+// Futex is summed once per operation class: a pool's condition waits stay
+// apart from a mutex's waits, and each counts its own threads.
+func TestSyscallTotalsByFutexOp(t *testing.T) {
+	ms := time.Millisecond
+	totals := syscallTotals([]model.SyscallStat{
+		{PID: 1, TID: 2, Nr: 202, Name: "futex", Op: "wait_bitset", Count: 1, Total: 900 * ms},
+		{PID: 1, TID: 3, Nr: 202, Name: "futex", Op: "wait_bitset", Count: 1, Total: 800 * ms},
+		{PID: 1, TID: 3, Nr: 202, Name: "futex", Op: "wake", Count: 5, Total: ms},
+		{PID: 1, TID: 4, Nr: 202, Name: "futex", Op: "wait", Count: 50, Total: 40 * ms},
+		{PID: 1, TID: 4, Nr: 0, Name: "read", Count: 2, Total: 2 * ms},
+	})
+	var got []string
+	for _, s := range totals {
+		got = append(got, fmt.Sprintf("%s %d/%d", s.Label(), s.Count, s.Threads))
+	}
+	want := []string{"futex (wait_bitset) 2/2", "futex (wait) 50/1", "read 2/1", "futex (wake) 5/1"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("totals = %q, want %q", got, want)
 	}
 }
 

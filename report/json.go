@@ -53,6 +53,7 @@ type jsonDrops struct {
 	AggregateMap uint64 `json:"aggregate_map"`
 	InFlightMap  uint64 `json:"in_flight_map"`
 	StackRead    uint64 `json:"stack_read"`
+	FDMap        uint64 `json:"fd_map,omitempty"`
 	Unparsed     uint64 `json:"unparsed"`
 	OverLimit    uint64 `json:"over_limit"`
 }
@@ -103,6 +104,7 @@ type jsonBudget struct {
 
 type jsonSyscall struct {
 	Name    string `json:"name"`
+	Op      string `json:"op,omitempty"` // futex's operation class: wait, wait_bitset, lock_pi, wake
 	Nr      int    `json:"nr"`
 	TID     int    `json:"tid"`
 	PID     int    `json:"pid"`
@@ -202,7 +204,8 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		DroppedEvents: t.Drops.Total(),
 		Drops: jsonDrops{
 			RingBuffer: t.Drops.RingBuffer, AggregateMap: t.Drops.AggregateMap,
-			InFlightMap: t.Drops.InFlightMap, StackRead: t.Drops.StackRead, Unparsed: t.Drops.Unparsed,
+			InFlightMap: t.Drops.InFlightMap, StackRead: t.Drops.StackRead, FDMap: t.Drops.FDMap,
+			Unparsed:  t.Drops.Unparsed,
 			OverLimit: t.Drops.OverLimit,
 		},
 		Processes:       make([]jsonProcess, 0, len(t.Processes)),
@@ -245,12 +248,12 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 	for i := range t.Syscalls {
 		s := &t.Syscalls[i]
 		doc.Syscalls = append(doc.Syscalls, jsonSyscall{
-			Name: syscallName(s.Name, s.Nr), Nr: s.Nr, TID: s.TID, PID: s.PID,
+			Name: syscallName(s.Name, s.Nr), Op: s.Op, Nr: s.Nr, TID: s.TID, PID: s.PID,
 			Count: s.Count, Errors: s.Errors, TotalNS: int64(s.Total),
 			P50NS: int64(s.Quantile(0.5)), P99NS: int64(s.Quantile(0.99)), MaxNS: int64(s.Max),
 		})
 	}
-	// Per thread, the heaviest syscall first; names break ties.
+	// Per thread, the heaviest syscall first; names, then futex ops, break ties.
 	slices.SortStableFunc(doc.Syscalls, func(x, y jsonSyscall) int {
 		if c := compareThreadKey(threadKey{x.PID, x.TID}, threadKey{y.PID, y.TID}); c != 0 {
 			return c
@@ -258,7 +261,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		if c := cmp.Compare(y.TotalNS, x.TotalNS); c != 0 {
 			return c
 		}
-		return strings.Compare(x.Name, y.Name)
+		return cmp.Or(strings.Compare(x.Name, y.Name), strings.Compare(x.Op, y.Op))
 	})
 
 	for _, c := range a.Connections {

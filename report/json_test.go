@@ -228,3 +228,28 @@ func TestJSONProcessRuntime(t *testing.T) {
 		t.Errorf("runtime %v", rt)
 	}
 }
+
+// A futex row carries its operation class; other rows have no "op" key.
+func TestJSONFutexOp(t *testing.T) {
+	tr := bareFixture()
+	tr.Syscalls = append(tr.Syscalls,
+		model.SyscallStat{PID: 77, TID: 77, Nr: 202, Name: "futex", Op: "wait_bitset", Count: 4, Total: time.Second},
+		model.SyscallStat{PID: 77, TID: 77, Nr: 202, Name: "futex", Op: "wait", Count: 9, Total: time.Second},
+	)
+	doc := decodeJSON(t, tr, nil)
+	var ops []any
+	for _, row := range doc["syscalls"].([]any) {
+		m := row.(map[string]any)
+		op, ok := m["op"]
+		if (m["name"] == "futex") != ok {
+			t.Errorf("syscall row %v: op present %v", m, ok)
+		}
+		if ok {
+			ops = append(ops, op)
+		}
+	}
+	// Equal totals: ordered by op.
+	if len(ops) != 2 || ops[0] != "wait" || ops[1] != "wait_bitset" {
+		t.Errorf("futex ops = %v, want [wait wait_bitset]", ops)
+	}
+}

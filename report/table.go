@@ -347,7 +347,7 @@ func (r *tableReport) syscalls() error {
 	shown := totals[:min(len(totals), r.opt.Top)]
 	for _, s := range shown {
 		if err := tbl.Append([]string{
-			s.Name, formatCount(s.Count), formatCount(s.Errors),
+			s.Label(), formatCount(s.Count), formatCount(s.Errors),
 			formatDuration(s.Total), formatDuration(s.Avg()),
 			formatDuration(s.Quantile(0.5)), formatDuration(s.Quantile(0.99)),
 			formatDuration(s.Max), formatShare(wallShare(s.Total, r.t.Duration)),

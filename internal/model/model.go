@@ -24,7 +24,7 @@ type Trace struct {
 	Threshold time.Duration // syscalls at least this slow arrive as events
 
 	Threads  []Thread
-	Syscalls []SyscallStat // exact aggregates per (pid, tid, syscall)
+	Syscalls []SyscallStat // exact aggregates per (pid, tid, syscall, futex op)
 	Events   []Event       // slow syscalls, connections, process lifecycle
 
 	// What was already there when tracing began.
@@ -90,16 +90,21 @@ type Thread struct {
 }
 
 // SyscallStat aggregates every call of one syscall by one thread. Counts are
-// exact even when events were dropped.
+// exact even when events were dropped. Futex calls are split further by
+// operation, so one thread may have several futex stats, one per Op.
 type SyscallStat struct {
 	PID, TID int
 	Nr       int
 	Name     string
-	Count    uint64
-	Errors   uint64
-	Total    time.Duration
-	Max      time.Duration
-	Hist     Histogram
+	// Op is the futex operation class (syscalls.FutexOpWait, FutexOpWaitBitset,
+	// FutexOpLockPI, FutexOpWake) for futex, and "" for every other syscall,
+	// futex_waitv and futex_wait included. Name stays "futex" whatever Op is.
+	Op     string
+	Count  uint64
+	Errors uint64
+	Total  time.Duration
+	Max    time.Duration
+	Hist   Histogram
 }
 
 // Quantile returns the q-quantile of this syscall's latency, capped at Max.
@@ -371,6 +376,7 @@ type Drops struct {
 	AggregateMap uint64 // (thread, syscall) slots that found the map full
 	InFlightMap  uint64 // syscall entries that found the in-flight map full
 	StackRead    uint64 // user stack copies that failed
+	FDMap        uint64 // fds opened while tracing that found the tracked-fd map full: their close goes unreported
 	Unparsed     uint64 // input lines or records that could not be read
 	// OverLimit: events received but not kept for the report once a live
 	// trace held its maximum (aggregates still count them).
@@ -379,5 +385,5 @@ type Drops struct {
 
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
-	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.Unparsed + d.OverLimit
+	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.OverLimit
 }

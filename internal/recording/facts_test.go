@@ -8,11 +8,12 @@ import (
 	"github.com/snagtrace/snag/internal/model"
 )
 
-// writeWith writes tr as a writer with or without the process facts does.
-func writeWith(t *testing.T, tr *model.Trace, facts bool) []byte {
+// writeWith writes tr as a writer that knew the appended fields up to upTo
+// does.
+func writeWith(t *testing.T, tr *model.Trace, upTo appended) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := newWriter(&buf, tr, facts)
+	w, err := newWriter(&buf, tr, upTo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,10 +29,11 @@ func writeWith(t *testing.T, tr *model.Trace, facts bool) []byte {
 }
 
 // A recording from before the process facts reads as it always did: no
-// runtimes, files, epoll sets or listeners, everything else intact.
+// runtimes, files, epoll sets, listeners or fd map drops, everything else
+// intact.
 func TestRecordingWithoutFacts(t *testing.T) {
 	want := richTrace()
-	got, st, err := Read(bytes.NewReader(writeWith(t, want, false)))
+	got, st, err := Read(bytes.NewReader(writeWith(t, want, appendedNone)))
 	if err != nil || st.Truncated {
 		t.Fatalf("read: %v, %+v", err, st)
 	}
@@ -40,8 +42,47 @@ func TestRecordingWithoutFacts(t *testing.T) {
 		want.Processes[i].Runtime = model.Runtime{}
 	}
 	want.Files, want.Epoll, want.Listeners = nil, nil, nil
+	want.Drops.FDMap = 0
+	clearOps(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("trace:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// A recording with the process facts but from before the fd map drops,
+// which follow them, reads with its facts, FDMap 0 and no futex ops.
+func TestRecordingWithoutFDMap(t *testing.T) {
+	want := richTrace()
+	got, st, err := Read(bytes.NewReader(writeWith(t, want, appendedFacts)))
+	if err != nil || st.Truncated {
+		t.Fatalf("read: %v, %+v", err, st)
+	}
+	want.Source = "recording"
+	want.Drops.FDMap = 0
+	clearOps(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("trace:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// A recording with the facts and the fd map drops but from before the
+// futex ops, which follow them, reads with both and every Op empty.
+func TestRecordingWithoutFutexOps(t *testing.T) {
+	want := richTrace()
+	got, st, err := Read(bytes.NewReader(writeWith(t, want, appendedFDMap)))
+	if err != nil || st.Truncated {
+		t.Fatalf("read: %v, %+v", err, st)
+	}
+	want.Source = "recording"
+	clearOps(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("trace:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func clearOps(t *model.Trace) {
+	for i := range t.Syscalls {
+		t.Syscalls[i].Op = ""
 	}
 }
 
@@ -92,7 +133,9 @@ func TestFactsAtAttachAndEnd(t *testing.T) {
 	}
 }
 
-// Fields a newer writer appends after the facts are ignored.
+// Fields a newer writer appends after the last known group (the futex
+// ops, after the fd map drops, after the facts) are ignored, and every
+// known group is read.
 func TestFactsThenNewerFields(t *testing.T) {
 	tr := richTrace()
 	var buf bytes.Buffer
@@ -113,7 +156,8 @@ func TestFactsThenNewerFields(t *testing.T) {
 	if err != nil || st.Truncated {
 		t.Fatalf("read: %v, %+v", err, st)
 	}
-	if !reflect.DeepEqual(got.Listeners, tr.Listeners) || len(got.Epoll) != 2 {
-		t.Errorf("listeners %+v, epoll %+v", got.Listeners, got.Epoll)
+	if !reflect.DeepEqual(got.Listeners, tr.Listeners) || len(got.Epoll) != 2 || got.Drops != tr.Drops ||
+		!reflect.DeepEqual(got.Syscalls, tr.Syscalls) {
+		t.Errorf("listeners %+v, epoll %+v, drops %+v, syscalls %+v", got.Listeners, got.Epoll, got.Drops, got.Syscalls)
 	}
 }

@@ -663,6 +663,8 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 			}
 		}
 	}
+	// Appended groups, in their order (FORMAT.md): each is absent from
+	// recordings older than it, and present only after every earlier one.
 	if c.err == nil && len(c.b) > 0 {
 		f.runtimes = d.runtimes(c)
 		f.epoll = d.epoll(c, true)
@@ -674,6 +676,22 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 				l.PID = c.int()
 				l.Comm = d.str(c)
 			}
+		}
+	}
+	if c.err == nil && len(c.b) > 0 {
+		f.drops.FDMap = c.uvarint()
+	}
+	if c.err == nil && len(c.b) > 0 {
+		for range c.count("syscall op") {
+			i, op := c.uvarint(), d.str(c)
+			if c.err != nil {
+				break
+			}
+			if i >= uint64(len(f.syscalls)) {
+				c.fail(fmt.Errorf("op of syscall aggregate %d of %d", i, len(f.syscalls)))
+				break
+			}
+			f.syscalls[i].Op = op
 		}
 	}
 	// Bytes after the known fields belong to newer writers: ignored.

@@ -6,17 +6,20 @@ import (
 	"time"
 
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
 )
 
 // rebuild derives the aggregates a missing final record would have held.
 // A recording is made with a zero threshold, so every syscall is an event
-// and the counts are exact; lifecycle events (fork, exec, exit) are not
-// counted as syscalls. Thread names and CPU times not known at attach are
-// lost, as are the drop counters.
+// and the counts are exact; lifecycle events (fork, exec, exit) and the
+// open and close events that accompany a call's own event are not counted
+// as syscalls, and futex calls are split by operation as live. Thread
+// names and CPU times not known at attach are lost, as are the drop
+// counters.
 func rebuild(t *model.Trace) {
 	type key struct {
 		pid, tid, nr int
-		name         string
+		name, op     string
 	}
 	stats := map[key]*model.SyscallStat{}
 	var order []key
@@ -86,15 +89,23 @@ func rebuild(t *model.Trace) {
 				p.ExitCode = e.ExitCode
 			}
 			continue
+		case model.EvOpen, model.EvClose:
+			// They come with the call's own event: counting them too
+			// would count the call twice.
+			thread(e.PID, e.TID)
+			continue
 		}
 		thread(e.PID, e.TID)
 		if e.Nr < 0 {
 			continue
 		}
-		k := key{e.PID, e.TID, e.Nr, e.Syscall}
+		k := key{e.PID, e.TID, e.Nr, e.Syscall, ""}
+		if e.Syscall == "futex" {
+			k.op = syscalls.FutexOpOf(e.Args[1])
+		}
 		s := stats[k]
 		if s == nil {
-			s = &model.SyscallStat{PID: e.PID, TID: e.TID, Nr: e.Nr, Name: e.Syscall}
+			s = &model.SyscallStat{PID: e.PID, TID: e.TID, Nr: e.Nr, Name: e.Syscall, Op: k.op}
 			stats[k] = s
 			order = append(order, k)
 		}
@@ -114,7 +125,8 @@ func rebuild(t *model.Trace) {
 		t.Syscalls = append(t.Syscalls, *stats[k])
 	}
 	slices.SortFunc(t.Syscalls, func(a, b model.SyscallStat) int {
-		return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.TID, b.TID), cmp.Compare(a.Nr, b.Nr), cmp.Compare(a.Name, b.Name))
+		return cmp.Or(cmp.Compare(a.PID, b.PID), cmp.Compare(a.TID, b.TID), cmp.Compare(a.Nr, b.Nr),
+			cmp.Compare(a.Name, b.Name), cmp.Compare(a.Op, b.Op))
 	})
 	t.Threads = threads
 	t.Processes = procs

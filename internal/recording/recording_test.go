@@ -56,7 +56,7 @@ func richTrace() *model.Trace {
 					h.Buckets[model.HistBuckets-1] = 1 << 40
 					return h
 				}()},
-			{PID: 4242, TID: 4243, Nr: 202, Name: "futex", Count: 1},
+			{PID: 4242, TID: 4243, Nr: 202, Name: "futex", Op: "wait_bitset", Count: 1},
 		},
 		Events: []model.Event{
 			{Kind: model.EvSyscall, Time: 5_000_001_000, Duration: 2 * time.Millisecond, PID: 4242, TID: 4242, Nr: 7, Syscall: "poll",
@@ -79,9 +79,15 @@ func richTrace() *model.Trace {
 			{Kind: model.EvSyscall, Time: 5_000_006_500, PID: 5000, TID: 5000, Nr: 7, Syscall: "poll", FD: -1, Partial: true, Duration: 3 * time.Second},
 			{Kind: model.EvPeek, Time: 5_000_007_000, PID: 5000, TID: 5000, Nr: 0, Syscall: "read", FD: 3, Ret: 78,
 				Data: []byte("N\x00\x00\x00\n5.5.5-10.11.19-MariaDB")},
+			// Opens and closes as strace logs give them (an open's fd in Ret
+			// only, a close's in its argument) and as the tracer does (the fd
+			// known from the kernel, a close of a tracked socket).
 			{Kind: model.EvOpen, Time: 5_000_007_100, PID: 4242, TID: 4242, Nr: 257, Syscall: "openat", Ret: 11, FD: -1,
 				Args: [6]uint64{^uint64(99), 0x7ffc_0000_2000, 0x80000}, Filename: "/var/lib/app/db.sqlite", Duration: 40 * time.Microsecond},
 			{Kind: model.EvClose, Time: 5_000_007_200, PID: 4242, TID: 4242, Nr: 3, Syscall: "close", FD: 11, FDKind: model.FDFile, Args: [6]uint64{11}},
+			{Kind: model.EvOpen, Time: 5_000_007_300, PID: 4242, TID: 4242, Nr: 257, Syscall: "openat", Ret: 12, FD: 12, FDKnown: true, FDKind: model.FDFile,
+				Args: [6]uint64{^uint64(99), 0x7ffc_0000_2100, 0x80000}, Filename: "/var/lib/app/ledger.db", Duration: 40 * time.Microsecond},
+			{Kind: model.EvClose, Time: 5_000_007_400, PID: 4242, TID: 4243, Nr: 3, Syscall: "close", FD: 7, FDKnown: true, FDKind: model.FDSocket, Duration: 9 * time.Microsecond},
 			// Out-of-table syscall numbers share the last delta slot.
 			{Kind: model.EvSyscall, Time: 5_000_007_000, PID: 4242, TID: 4242, Nr: 5000, Syscall: "mystery", Args: [6]uint64{1, 2, 3, 4, 5, 6}, FD: -1},
 			{Kind: model.EvSyscall, Time: 0, PID: 0, TID: 0, Nr: -7, Syscall: "", Args: [6]uint64{6, 5, 4, 3, 2, 1}, Duration: -1},
@@ -116,7 +122,7 @@ func richTrace() *model.Trace {
 			{Addr: mapped, PID: 777, Comm: "memcached"},
 			{Addr: unix},
 		},
-		Drops: model.Drops{RingBuffer: 1, AggregateMap: 2, InFlightMap: 3, StackRead: 4, Unparsed: 5},
+		Drops: model.Drops{RingBuffer: 1, AggregateMap: 2, InFlightMap: 3, StackRead: 4, Unparsed: 5, FDMap: 6},
 	}
 }
 
@@ -240,6 +246,11 @@ func TestKilledRecordingRebuildsAggregates(t *testing.T) {
 		{Kind: model.EvSyscall, Time: 3000, Duration: 1500, PID: 10, TID: 10, Nr: 7, Syscall: "poll", Ret: -4},
 		{Kind: model.EvFork, Time: 3500, PID: 10, TID: 10, Nr: -1, ChildPID: 11, Thread: true, Comm: "worker"},
 		{Kind: model.EvConnect, Time: 4000, Duration: 100, PID: 10, TID: 11, Nr: 42, Syscall: "connect", Ret: -111},
+		// An open and a close come with their calls' own events, counted once.
+		{Kind: model.EvOpen, Time: 4500, Duration: 50, PID: 10, TID: 11, Nr: 257, Syscall: "openat", Ret: 5, FD: 5, Filename: "/etc/hosts"},
+		{Kind: model.EvSyscall, Time: 4500, Duration: 50, PID: 10, TID: 11, Nr: 257, Syscall: "openat", Ret: 5},
+		{Kind: model.EvClose, Time: 4600, Duration: 20, PID: 10, TID: 11, Nr: 3, Syscall: "close", FD: 5},
+		{Kind: model.EvSyscall, Time: 4600, Duration: 20, PID: 10, TID: 11, Nr: 3, Syscall: "close", Args: [6]uint64{5}},
 		{Kind: model.EvExit, Time: 9000, PID: 10, TID: 11, Nr: -1, Thread: true},
 	}
 	var buf bytes.Buffer
@@ -270,9 +281,14 @@ func TestKilledRecordingRebuildsAggregates(t *testing.T) {
 	pollHist.Add(500)
 	pollHist.Add(1500)
 	connHist.Add(100)
+	var openHist, closeHist model.Histogram
+	openHist.Add(50)
+	closeHist.Add(20)
 	wantStats := []model.SyscallStat{
 		{PID: 10, TID: 10, Nr: 7, Name: "poll", Count: 2, Errors: 1, Total: 2000, Max: 1500, Hist: pollHist},
+		{PID: 10, TID: 11, Nr: 3, Name: "close", Count: 1, Total: 20, Max: 20, Hist: closeHist},
 		{PID: 10, TID: 11, Nr: 42, Name: "connect", Count: 1, Errors: 1, Total: 100, Max: 100, Hist: connHist},
+		{PID: 10, TID: 11, Nr: 257, Name: "openat", Count: 1, Total: 50, Max: 50, Hist: openHist},
 	}
 	if !reflect.DeepEqual(got.Syscalls, wantStats) {
 		t.Errorf("syscalls:\n got %+v\nwant %+v", got.Syscalls, wantStats)

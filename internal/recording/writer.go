@@ -50,20 +50,35 @@ type Writer struct {
 	}
 
 	closed bool
-	facts  bool // write the process facts after the fields of the first format
+	upTo   appended // the last group of appended fields written
 }
+
+// appended names the groups of fields added to version 1 payloads after
+// its first release, in the order each follows the previous (FORMAT.md).
+// A writer writes every group up to its own, so a group is present only
+// when every earlier one is; a reader reads a group only while bytes
+// remain, and ignores the bytes after the last group it knows.
+type appended int
+
+const (
+	appendedNone     appended = iota // the first format
+	appendedFacts                    // process facts, in the meta and final records
+	appendedFDMap                    // the final record's fd_map drop counter, after its facts
+	appendedFutexOps                 // the final record's futex operation classes, after fd_map
+	appendedAll      = appendedFutexOps
+)
 
 // NewWriter writes the header and a metadata record taken from t: Source,
 // Arch, Target, Processes with their runtimes, Threads known at attach,
 // Start, StartNS, Threshold, Sockets, Blocked, Files and the epoll sets
 // read at the attach. It does not write t.Events; pass each to Event.
 func NewWriter(w io.Writer, t *model.Trace) (*Writer, error) {
-	return newWriter(w, t, true)
+	return newWriter(w, t, appendedAll)
 }
 
-// newWriter is NewWriter; without facts it writes the metadata as writers
-// before the process facts (runtimes, files, epoll sets) did.
-func newWriter(w io.Writer, t *model.Trace, facts bool) (*Writer, error) {
+// newWriter is NewWriter writing the appended fields up to upTo only, as
+// the writers before the later groups did.
+func newWriter(w io.Writer, t *model.Trace, upTo appended) (*Writer, error) {
 	var hdr [headerSize]byte
 	copy(hdr[:], Magic)
 	binary.LittleEndian.PutUint16(hdr[len(Magic):], Version)
@@ -86,7 +101,7 @@ func newWriter(w io.Writer, t *model.Trace, facts bool) (*Writer, error) {
 		out:    make([]byte, 0, drainAt+4096),
 		strs:   map[string]uint64{"": 0},
 		frames: map[model.Frame]uint64{},
-		facts:  facts,
+		upTo:   upTo,
 	}
 	rw.scratch = rw.appendMeta(rw.scratch[:0], t)
 	rw.record(kindMeta, rw.scratch)
@@ -516,7 +531,7 @@ func (w *Writer) appendMeta(b []byte, t *model.Trace) []byte {
 		b = appendVarint(b, int64(s.FD))
 		b = w.appendAddr(b, &s.Peer)
 	}
-	if !w.facts {
+	if w.upTo < appendedFacts {
 		return b
 	}
 	// Appended fields (FORMAT.md, "process facts"): older readers stop
@@ -640,7 +655,9 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 		b = appendVarint(b, int64(s.Max))
 		b = appendHist(b, &s.Hist)
 	}
-	if !w.facts {
+	// Appended fields (FORMAT.md, "appended"), in their order: older
+	// readers stop before those they do not know.
+	if w.upTo < appendedFacts {
 		return b
 	}
 	b = w.appendRuntimes(b, t.Processes)
@@ -651,6 +668,27 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 		b = w.appendAddr(b, &l.Addr)
 		b = appendVarint(b, int64(l.PID))
 		b = appendUvarint(b, w.str(l.Comm))
+	}
+	if w.upTo < appendedFDMap {
+		return b
+	}
+	b = appendUvarint(b, t.Drops.FDMap)
+	if w.upTo < appendedFutexOps {
+		return b
+	}
+	// The futex operation of each aggregate that has one.
+	n := 0
+	for i := range t.Syscalls {
+		if t.Syscalls[i].Op != "" {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range t.Syscalls {
+		if op := t.Syscalls[i].Op; op != "" {
+			b = appendUvarint(b, uint64(i))
+			b = appendUvarint(b, w.str(op))
+		}
 	}
 	return b
 }

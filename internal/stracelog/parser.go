@@ -39,7 +39,7 @@ type thread struct {
 	pendTS    bool
 	pendArgs  []byte
 
-	stats map[string]*model.SyscallStat
+	stats map[string]*model.SyscallStat // by name, futex by futexKeys
 }
 
 type process struct {
@@ -65,6 +65,7 @@ type parser struct {
 
 	names   map[string]string // interned names, paths, functions
 	nrs     map[string]int
+	futex   map[string]uint64 // op words by their text in the log
 	threads map[int]*thread
 	last    *thread
 	// threadOf maps a tid created with CLONE_THREAD to its creator;
@@ -457,6 +458,8 @@ func (p *parser) timestamp(tok []byte) (uint64, bool) {
 type call struct {
 	th       *thread
 	name     string
+	futexOp  uint64 // futex's op word, when opKnown
+	opKnown  bool
 	start    uint64
 	hasTS    bool
 	dur      time.Duration
@@ -656,10 +659,18 @@ func (p *parser) complete(c *call) bool {
 	}
 	c.ret = ret
 	th := c.th
-	st := th.stats[c.name]
+	key, op := c.name, ""
+	if c.name == "futex" {
+		// Split by operation class, as the kernel side does.
+		if c.futexOp, c.opKnown = p.futexOp(c.args); c.opKnown {
+			op = syscalls.FutexOpOf(c.futexOp)
+			key = futexKeys[op]
+		}
+	}
+	st := th.stats[key]
 	if st == nil {
-		st = &model.SyscallStat{Name: c.name, Nr: p.nr(c.name)}
-		th.stats[c.name] = st
+		st = &model.SyscallStat{Name: c.name, Nr: p.nr(c.name), Op: op}
+		th.stats[key] = st
 	}
 	st.Count++
 	if ret < 0 && ret > -4096 {
@@ -718,6 +729,48 @@ func (p *parser) complete(c *call) bool {
 		p.closeFD(c)
 	}
 	return true
+}
+
+// futexKeys are the per-thread stats keys of futex's operation classes.
+var futexKeys = func() map[string]string {
+	m := make(map[string]string, len(syscalls.FutexOps))
+	for _, op := range syscalls.FutexOps {
+		m[op] = "futex " + op
+	}
+	return m
+}()
+
+// maxFutexTexts bounds the cache of op texts: a log has a handful.
+const maxFutexTexts = 64
+
+// futexOp reads futex's second argument, "FUTEX_WAIT_BITSET_PRIVATE|
+// FUTEX_CLOCK_REALTIME" or a number, from its argument text. The first
+// argument, the address, holds no comma.
+func (p *parser) futexOp(args []byte) (uint64, bool) {
+	i := bytes.IndexByte(args, ',')
+	if i < 0 {
+		return 0, false
+	}
+	a := bytes.TrimSpace(args[i+1:])
+	if j := bytes.IndexByte(a, ','); j >= 0 {
+		a = bytes.TrimSpace(a[:j])
+	}
+	if op, ok := p.futex[string(a)]; ok {
+		return op, true
+	}
+	op, ok := syscalls.ParseFutexOp(string(a))
+	if !ok {
+		if op, ok = number(a); !ok {
+			return 0, false
+		}
+	}
+	if p.futex == nil {
+		p.futex = map[string]uint64{}
+	}
+	if len(p.futex) < maxFutexTexts {
+		p.futex[string(a)] = op
+	}
+	return op, true
 }
 
 // fdOf returns the fd table entry of (pid of th, fd), creating it if asked.
@@ -985,6 +1038,9 @@ func (p *parser) event(kind model.EventKind, c *call) {
 		if a := c.arg(p, 3); bytes.Contains(a, []byte("SOCK_NONBLOCK")) {
 			e.Args[3] |= 0x800
 		}
+	}
+	if c.opKnown {
+		e.Args[1] = c.futexOp // strace spells it out; live events carry the word
 	}
 	var annot []byte
 	setFD := func(a []byte) {

@@ -466,7 +466,10 @@ func (s *session) finish() (*model.Trace, error) {
 		if a.TID != b.TID {
 			return a.TID < b.TID
 		}
-		return a.Nr < b.Nr
+		if a.Nr != b.Nr {
+			return a.Nr < b.Nr
+		}
+		return a.Op < b.Op // a thread's futex aggregates, one per class
 	})
 	t.Syscalls = stats
 	if t.Drops, err = s.tr.Drops(); err != nil {
