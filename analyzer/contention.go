@@ -34,10 +34,17 @@ const (
 	contendMinBusy    = 0.20
 )
 
-// Futex operations that wait (futex(2)); the rest wake, requeue or fail fast.
-var futexWaitOps = map[uint64]bool{0: true /* WAIT */, 6: true /* LOCK_PI */, 9: true /* WAIT_BITSET */, 11: true /* WAIT_REQUEUE_PI */, 13: true /* LOCK_PI2 */}
 
-const futexCmdMask = 0x7f // strips FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME
+// contendMinWakes: a thread handing a lock on wakes a waiter about once per
+// wait of its own; a pool worker woken for work seldom wakes anyone.
+const contendMinWakes = 0.25
+
+func (c *contender) add(st *model.SyscallStat) {
+	c.count += st.Count
+	c.total += st.Total
+	c.max = max(c.max, st.Max)
+	c.hist.Merge(&st.Hist)
+}
 
 type contender struct {
 	th    *thread
@@ -53,21 +60,37 @@ func (s *session) lockContention() []model.Finding {
 		if th.role == model.RoleIdle || th.life <= 0 {
 			continue
 		}
-		if rt := th.proc.runtime; rt.Name == model.RuntimeNode || rt.Name == model.RuntimeJVM {
-			// Their pools (libuv's threadpool, the JVM's executors) wait
-			// for work on condition variables: without the futex operation
-			// that says a mutex, short frequent waits are jobs arriving.
-			continue
-		}
 		c := &contender{th: th}
-		for name, st := range th.stats {
-			if syscalls.ClassOf(name) != syscalls.ClassFutex {
+		if th.futexOps != nil && th.proc.runtime.Name != model.RuntimeGo {
+			// The operation says what a wait is: glibc's mutexes wait in
+			// FUTEX_WAIT (PI ones in LOCK_PI), condition variables and
+			// semaphores (a pool waiting for work, a JVM parking) in
+			// FUTEX_WAIT_BITSET. Only the first are a lock handed around;
+			// and a thread handing a lock on wakes the next waiter as
+			// often as it waits.
+			var wakes uint64
+			for op, st := range th.futexOps {
+				switch op {
+				case syscalls.FutexOpWait, syscalls.FutexOpLockPI:
+					c.add(st)
+				case syscalls.FutexOpWake:
+					wakes += st.Count
+				}
+			}
+			if c.count == 0 || float64(wakes) < contendMinWakes*float64(c.count) {
 				continue
 			}
-			c.count += st.Count
-			c.total += st.Total
-			c.max = max(c.max, st.Max)
-			c.hist.Merge(&st.Hist)
+		} else {
+			if rt := th.proc.runtime; rt.Name == model.RuntimeNode || rt.Name == model.RuntimeJVM {
+				// Their pools wait for work on condition variables: without
+				// the operation, short frequent waits are jobs arriving.
+				continue
+			}
+			for name, st := range th.stats {
+				if syscalls.ClassOf(name) == syscalls.ClassFutex {
+					c.add(st)
+				}
+			}
 		}
 		if c.count == 0 {
 			continue
@@ -129,9 +152,13 @@ func (s *session) contentionFinding(pid int, cs []*contender) model.Finding {
 			top = c
 		}
 		for _, ev := range c.th.events {
-			if syscalls.ClassOf(ev.Syscall) != syscalls.ClassFutex || ev.Syscall != "futex" ||
-				!futexWaitOps[ev.Args[1]&futexCmdMask] {
+			if ev.Syscall != "futex" {
 				continue
+			}
+			switch syscalls.FutexOpOf(ev.Args[1]) {
+			case syscalls.FutexOpWait, syscalls.FutexOpLockPI:
+			default:
+				continue // a condition variable's wait, or a wake
 			}
 			addrTime[ev.Args[0]] += ev.Duration
 			evFutexNs += ev.Duration

@@ -59,8 +59,11 @@ type thread struct {
 	pid, tid int
 	name     string
 	onCPU    time.Duration
-	life     time.Duration // wall time it existed during the trace
-	stats    map[string]*model.SyscallStat
+	life     time.Duration                 // wall time it existed during the trace
+	stats    map[string]*model.SyscallStat // by name: every futex op summed in "futex"
+	// futexOps splits the thread's futex calls by operation class, when the
+	// source knew it (syscalls.FutexOp*).
+	futexOps map[string]*model.SyscallStat
 	calls    uint64         // syscalls made during the trace
 	events   []*model.Event // its syscall, connect, accept and sendto events, in time order
 	blocked  *model.BlockedState
@@ -131,15 +134,23 @@ func newSession(t *model.Trace, cfg Config) *session {
 		st := &t.Syscalls[i]
 		th := get(st.PID, st.TID)
 		th.calls += st.Count
+		if st.Op != "" {
+			if th.futexOps == nil {
+				th.futexOps = map[string]*model.SyscallStat{}
+			}
+			if cur := th.futexOps[st.Op]; cur != nil {
+				cur.Add(st)
+			} else {
+				c := *st
+				th.futexOps[st.Op] = &c
+			}
+		}
 		if cur := th.stats[st.Name]; cur != nil {
-			cur.Count += st.Count
-			cur.Errors += st.Errors
-			cur.Total += st.Total
-			cur.Max = max(cur.Max, st.Max)
-			cur.Hist.Merge(&st.Hist)
+			cur.Add(st)
 			continue
 		}
 		c := *st
+		c.Op = "" // the by-name entry sums every op
 		th.stats[st.Name] = &c
 	}
 	for _, ev := range s.callEvents() {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
 )
 
 func TestLockContention(t *testing.T) {
@@ -36,7 +37,7 @@ func TestLockContention(t *testing.T) {
 				b.calls(1, tid, "write", 100, 50*time.Microsecond)
 			}
 			// A few slow waits show the futex address.
-			b.slow(5, model.Event{PID: 1, TID: 1, Syscall: "futex", Args: [6]uint64{0xdead0, 128 | 9}, Duration: 15 * ms})
+			b.slow(5, model.Event{PID: 1, TID: 1, Syscall: "futex", Args: [6]uint64{0xdead0, 128 | 0}, Duration: 15 * ms})
 			b.slow(2, model.Event{PID: 1, TID: 1, Syscall: "futex", Args: [6]uint64{0xbeef0, 1}, Duration: 15 * ms})
 			got := findingsOf(Analyze(b.t, Config{}), model.KindLockContention)
 			if tt.want == 0 {
@@ -114,4 +115,46 @@ func TestFindingOrder(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Errorf("order = %v, want %s", got, want)
 	}
+}
+
+// With the futex operation known, a mutex handed around (FUTEX_WAIT and the
+// wakes that go with it) is contention; a pool waiting on a condition
+// variable (FUTEX_WAIT_BITSET) or threads that wait without waking anyone
+// are not.
+func TestLockContentionByFutexOp(t *testing.T) {
+	tests := []struct {
+		name       string
+		op         string
+		wakes      int
+		contention bool
+	}{
+		{"4 threads fight over one mutex", syscalls.FutexOpWait, 900, true},
+		{"a pool waiting on a condition variable", syscalls.FutexOpWaitBitset, 900, false},
+		{"waits that wake nobody", syscalls.FutexOpWait, 10, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newTrace(10*time.Second).process(1, "server")
+			for tid := 1; tid <= 4; tid++ {
+				b.thread(1, tid, "t", 2*time.Second)
+				b.t.Syscalls = append(b.t.Syscalls, opStat(1, tid, tt.op, 1000, 3*ms), opStat(1, tid, syscalls.FutexOpWake, tt.wakes, 5*time.Microsecond))
+				b.calls(1, tid, "write", 100, 50*time.Microsecond)
+			}
+			got := findingsOf(Analyze(b.t, Config{}), model.KindLockContention)
+			if tt.contention != (len(got) == 1) {
+				t.Errorf("contention = %+v, want %v", got, tt.contention)
+			}
+		})
+	}
+}
+
+func opStat(pid, tid int, op string, n int, d time.Duration) model.SyscallStat {
+	st := model.SyscallStat{PID: pid, TID: tid, Name: "futex", Nr: 202, Op: op}
+	for range n {
+		st.Count++
+		st.Total += d
+		st.Max = max(st.Max, d)
+		st.Hist.Add(uint64(d))
+	}
+	return st
 }

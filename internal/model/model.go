@@ -107,6 +107,15 @@ type SyscallStat struct {
 	Hist   Histogram
 }
 
+// Add merges o's calls into s.
+func (s *SyscallStat) Add(o *SyscallStat) {
+	s.Count += o.Count
+	s.Errors += o.Errors
+	s.Total += o.Total
+	s.Max = max(s.Max, o.Max)
+	s.Hist.Merge(&o.Hist)
+}
+
 // Quantile returns the q-quantile of this syscall's latency, capped at Max.
 func (s *SyscallStat) Quantile(q float64) time.Duration {
 	d := time.Duration(s.Hist.Quantile(q))
