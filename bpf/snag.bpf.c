@@ -502,7 +502,10 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 {
 	__u32 flags = c->flags;
 	__s64 ret = c->ret;
-	bool with_stack = c->dur >= stack_ns && stack_pages > 0;
+	/* A connect carries its stack however fast: the library opening a
+	 * connection per request is what a churn finding must name, and
+	 * connects are rare next to reads and writes. */
+	bool with_stack = (c->dur >= stack_ns || (flags & SYS_CONNECT)) && stack_pages > 0;
 	struct event *e;
 	struct uregs u;
 
