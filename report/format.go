@@ -415,3 +415,20 @@ func connDirection(c model.Connection) string {
 	}
 	return "outbound"
 }
+
+// sortConnections puts unexpected peers first (they are what the on-call
+// engineer did not know about), then the busiest.
+func sortConnections(conns []model.Connection) {
+	slices.SortStableFunc(conns, func(x, y model.Connection) int {
+		if x.Expected != y.Expected {
+			if !x.Expected {
+				return -1
+			}
+			return 1
+		}
+		if c := cmp.Compare(connCount(y), connCount(x)); c != 0 {
+			return c
+		}
+		return strings.Compare(x.Peer.String(), y.Peer.String())
+	})
+}

@@ -1032,18 +1032,7 @@ func (p *htmlPage) connections(t *model.Trace, a *model.Analysis) {
 		}
 	}
 	conns := slices.Clone(a.Connections)
-	slices.SortStableFunc(conns, func(x, y model.Connection) int {
-		if x.Expected != y.Expected {
-			if !x.Expected {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(connCount(y), connCount(x)); c != 0 {
-			return c
-		}
-		return strings.Compare(x.Peer.String(), y.Peer.String())
-	})
+	sortConnections(conns)
 	for _, c := range conns {
 		hc := htmlConn{Peer: tablePeer(c), Service: c.Service, Direction: connDirection(c),
 			Connects: formatCount(c.Connects), Accepts: formatCount(c.Accepts), Threads: formatTIDs(c.TIDs),

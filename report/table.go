@@ -447,19 +447,7 @@ func (r *tableReport) connections() error {
 	if len(conns) == 0 {
 		return nil
 	}
-	// Unexpected peers first: they are what the on-call engineer did not know about.
-	slices.SortStableFunc(conns, func(x, y model.Connection) int {
-		if x.Expected != y.Expected {
-			if !x.Expected {
-				return -1
-			}
-			return 1
-		}
-		if c := cmp.Compare(connCount(y), connCount(x)); c != 0 {
-			return c
-		}
-		return strings.Compare(x.Peer.String(), y.Peer.String())
-	})
+	sortConnections(conns)
 	r.section("Connections")
 	tbl, out := newTable(
 		[]string{"peer", "service", "connects", "accepts", "threads", "expected", "before attach"},

@@ -121,34 +121,9 @@ func dumpUnixSockets() (map[uint32]unixDiag, error) {
 // whether the dump is complete.
 func parseUnixDiag(b []byte, seq uint32, out map[uint32]unixDiag) (bool, error) {
 	ne := binary.NativeEndian
-	for len(b) >= unix.SizeofNlMsghdr {
-		l := int(ne.Uint32(b[0:]))
-		typ := ne.Uint16(b[4:])
-		if l < unix.SizeofNlMsghdr || l > len(b) {
-			return false, fmt.Errorf("sock_diag: bad message length %d", l)
-		}
-		msgSeq := ne.Uint32(b[8:])
-		msg := b[unix.SizeofNlMsghdr:l]
-		b = b[min(nlAlign(l), len(b)):]
-		if msgSeq != seq {
-			continue // not ours
-		}
-		switch typ {
-		case unix.NLMSG_DONE:
-			return true, nil
-		case unix.NLMSG_ERROR:
-			if len(msg) >= 4 {
-				if errno := int32(ne.Uint32(msg)); errno < 0 {
-					return false, fmt.Errorf("sock_diag: %w", unix.Errno(-errno))
-				}
-			}
-			return false, fmt.Errorf("sock_diag: error reply")
-		case unix.SOCK_DIAG_BY_FAMILY:
-		default:
-			continue
-		}
+	return walkNetlink(b, seq, func(msg []byte) error {
 		if len(msg) < unixDiagMsgSz {
-			return false, fmt.Errorf("sock_diag: short message of %d bytes", len(msg))
+			return fmt.Errorf("sock_diag: short message of %d bytes", len(msg))
 		}
 		ino := ne.Uint32(msg[4:])
 		var d unixDiag
@@ -156,7 +131,7 @@ func parseUnixDiag(b []byte, seq uint32, out map[uint32]unixDiag) (bool, error) 
 			al := int(ne.Uint16(attrs[0:]))
 			at := ne.Uint16(attrs[2:]) & nlaTypeMask
 			if al < unix.SizeofNlAttr || al > len(attrs) {
-				return false, fmt.Errorf("sock_diag: bad attribute length %d", al)
+				return fmt.Errorf("sock_diag: bad attribute length %d", al)
 			}
 			val := attrs[unix.SizeofNlAttr:al]
 			switch {
@@ -168,8 +143,8 @@ func parseUnixDiag(b []byte, seq uint32, out map[uint32]unixDiag) (bool, error) 
 			attrs = attrs[min(nlAlign(al), len(attrs)):]
 		}
 		out[ino] = d
-	}
-	return false, nil
+		return nil
+	})
 }
 
 func nlAlign(n int) int { return (n + 3) &^ 3 }
