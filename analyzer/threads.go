@@ -445,6 +445,10 @@ func (th *thread) classify() {
 		}
 	case acceptTime > 0 && acceptTime >= loop.time && acceptTime >= futexTime:
 		th.role, th.evidence = model.RoleAcceptor, "waits in accept"
+	case !hasLoop && th.proc.forkedFor != "" && th.tid == th.pid:
+		// Forked for one connection and gone (or busy) before it waited
+		// for a second request: it served that connection.
+		th.role, th.evidence = model.RoleSyncWorker, "forked to serve one connection its parent "+th.proc.forkedFor
 	case hasLoop && (loop.time >= futexTime ||
 		loop.calls >= minLoopCalls && share(loop.time, th.life) >= minLoopShare ||
 		loop.calls >= minLoopCalls && share(futexTime, total) < workerFutexShare):
