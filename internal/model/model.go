@@ -271,6 +271,7 @@ type Frame struct {
 	Path     string // its full path
 	BuildID  string
 	Kind     FrameKind
+	Line     int // source line, 0 when unknown
 }
 
 // FrameKind tells what sort of code a frame belongs to.
