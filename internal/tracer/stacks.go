@@ -2,12 +2,16 @@ package tracer
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
+	"strings"
 
 	"github.com/snagtrace/snag/bpf"
 	"github.com/snagtrace/snag/internal/cpython"
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/perfmap"
 	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/symbolize"
 	"github.com/snagtrace/snag/internal/syscalls"
@@ -23,10 +27,13 @@ type stackResolver struct {
 	unw *unwind.Unwinder
 	sym *symbolize.Symbolizer
 	py  *cpython.Reader
+	jit *perfmap.Maps
 	// seen shares the frames of stacks already symbolized: a blocking call
 	// repeats from the same place thousands of times, and each event then
 	// costs neither symbolization nor its own copy of the frames.
 	seen map[stackKey][]model.Frame
+	// noteJIT hears why a process's perf map, which exists, could not be read.
+	noteJIT func(pid int, err error)
 }
 
 type stackKey struct {
@@ -44,7 +51,7 @@ const userSpaceEnd = 1 << 48
 // why a mapped file could not be read for symbols or unwinding.
 func newStackResolver(p procfs.FS, note func(string)) *stackResolver {
 	r := &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p), py: cpython.NewReader(p),
-		seen: map[stackKey][]model.Frame{}}
+		jit: perfmap.New(p), seen: map[stackKey][]model.Frame{}}
 	noted := map[string]bool{}
 	onError := func(pid int, m procfs.Mapping, err error) {
 		if !noted[m.Path] {
@@ -54,6 +61,12 @@ func newStackResolver(p procfs.FS, note func(string)) *stackResolver {
 	}
 	r.unw.OnError(onError)
 	r.sym.OnError(onError)
+	r.noteJIT = func(pid int, err error) {
+		if !noted[perfmap.Path(p, pid)] {
+			noted[perfmap.Path(p, pid)] = true
+			note(fmt.Sprintf("JIT frames of pid %d without its perf map: %v", pid, err))
+		}
+	}
 	return r
 }
 
@@ -97,6 +110,7 @@ func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
 
 func (r *stackResolver) symbolize(pid int, pcs []uint64, complete bool) []model.Frame {
 	frames := r.sym.Frames(pid, pcs)
+	r.nameJIT(pid, frames)
 	for i, f := range frames {
 		if coroutineEntry[f.Function] {
 			// A coroutine's call chain starts at its entry; frames below it
@@ -110,6 +124,25 @@ func (r *stackResolver) symbolize(pid int, pcs []uint64, complete bool) []model.
 	return frames
 }
 
+// nameJIT names frames in code no mapped file covers (a JIT's anonymous
+// memory) from the process's perf map, when its JIT writes one.
+func (r *stackResolver) nameJIT(pid int, frames []model.Frame) {
+	for i, f := range frames {
+		if f.Kind != model.FrameNative || f.Function != "" || (f.Module != "" && !strings.HasPrefix(f.Module, "[anon")) {
+			continue
+		}
+		lookup := f.Addr
+		if i > 0 && lookup > 0 {
+			lookup-- // a return address: the call is before it
+		}
+		if s, ok := r.jit.Lookup(pid, lookup); ok {
+			frames[i] = perfmap.Frame(s, f.Addr)
+		} else if err := r.jit.Err(pid); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.noteJIT(pid, err)
+		}
+	}
+}
+
 // coroutineEntry names the functions where a coroutine's own stack begins.
 var coroutineEntry = map[string]bool{
 	"greenlet::UserGreenlet::g_initialstub": true, // greenlet ≥ 2 (gevent, eventlet)
@@ -121,6 +154,7 @@ func (r *stackResolver) forget(pid int) {
 	r.unw.Forget(pid)
 	r.sym.Forget(pid)
 	r.py.Forget(pid)
+	r.jit.Forget(pid)
 	for k := range r.seen {
 		if k.pid == pid {
 			delete(r.seen, k)
