@@ -25,6 +25,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -720,4 +721,49 @@ func (r *Reader) read(pid int, addr uint64, n int) ([]byte, error) {
 		return nil, err
 	}
 	return b, nil
+}
+
+// releaseURL is the download address node embeds for process.release, the
+// one place its binary spells its own version next to its name.
+var releaseURL = regexp.MustCompile(`/release/v(\d+\.\d+\.\d+)/node-v`)
+
+// Version reads node's version ("v20.11.1") from its binary's read-only
+// data, "" when it is not found.
+func Version(f *elf.File) string {
+	sec := f.Section(".rodata")
+	if sec == nil || sec.Type == elf.SHT_NOBITS || sec.Size > 256<<20 {
+		return ""
+	}
+	b, err := sec.Data()
+	if err != nil {
+		return ""
+	}
+	if m := releaseURL.FindSubmatch(b); m != nil {
+		return "v" + string(m[1])
+	}
+	return ""
+}
+
+// ObjectVersion reads the version of the node object p found in.
+func ObjectVersion(fs procfs.FS, pid int, object string) string {
+	maps, err := fs.Maps(pid)
+	if err != nil {
+		return ""
+	}
+	for _, m := range maps {
+		if m.Path != object {
+			continue
+		}
+		file, err := elfx.OpenMapping(fs, pid, m)
+		if err != nil {
+			return ""
+		}
+		defer file.Close()
+		f, err := elfx.Open(file)
+		if err != nil {
+			return ""
+		}
+		return Version(f)
+	}
+	return ""
 }
