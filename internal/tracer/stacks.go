@@ -145,10 +145,21 @@ func (r *stackResolver) node(pid int) bool {
 	return r.js.Has(pid)
 }
 
-// exec forgets what was learnt of a process's runtime before it exec'd.
+// exec forgets what was learnt of a process's address space before it
+// exec'd: its maps, its JIT's perf map, whether it ran node, and the
+// stacks already symbolized. (Python state is set up by the tracer on exec
+// itself.)
 func (r *stackResolver) exec(pid int) {
+	r.unw.Forget(pid)
+	r.sym.Forget(pid)
+	r.jit.Forget(pid)
 	r.js.Forget(pid)
 	delete(r.jsTried, pid)
+	for k := range r.seen {
+		if k.pid == pid {
+			delete(r.seen, k)
+		}
+	}
 }
 
 func (r *stackResolver) symbolize(pid int, pcs []uint64, complete bool) []model.Frame {
@@ -192,18 +203,10 @@ var coroutineEntry = map[string]bool{
 	"g_initialstub":                         true, // greenlet 1
 }
 
-// forget drops a process's cached maps once it has exited.
+// forget drops a process's cached state once it has exited.
 func (r *stackResolver) forget(pid int) {
-	r.unw.Forget(pid)
-	r.sym.Forget(pid)
-	r.py.Forget(pid)
-	r.jit.Forget(pid)
 	r.exec(pid)
-	for k := range r.seen {
-		if k.pid == pid {
-			delete(r.seen, k)
-		}
-	}
+	r.py.Forget(pid)
 }
 
 func pcsKey(pcs []uint64, complete bool, py []uint64, entry uint32, js []uint64) string {
