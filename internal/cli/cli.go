@@ -61,7 +61,8 @@ Usage:
   snag run [flags] -- CMD [ARGS...]       trace a command from its first syscall
   snag record -p PID -d 30s -o FILE       save every event for later
   snag analyze FILE [flags]               report on a recording or an strace log
-  snag doctor                             what this kernel and these privileges allow
+  snag doctor [--pid PID]                 what this kernel and these privileges allow,
+                                          and whether the frames of PID's runtime can be named
 
 Exit codes: 0 done; 1 findings at or above --fail-on; 2 bad usage or bad
 input; 3 the kernel or privileges do not allow tracing; 4 an output file

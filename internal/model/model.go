@@ -271,6 +271,7 @@ type Frame struct {
 	Path     string // its full path
 	BuildID  string
 	Kind     FrameKind
+	Line     int // source line, 0 when unknown
 }
 
 // FrameKind tells what sort of code a frame belongs to.
@@ -283,11 +284,14 @@ const (
 	FrameTruncated                    // the stack ended early: copy exhausted or no unwind rule
 )
 
-// String renders "function (module)" or "module+0xoffset".
+// String renders "function (module)", "function (module:line)" when the
+// source line is known, or "module+0xoffset".
 func (f Frame) String() string {
 	switch {
 	case f.Kind == FrameTruncated:
 		return "[truncated]"
+	case f.Function != "" && f.Module != "" && f.Line > 0:
+		return f.Function + " (" + f.Module + ":" + strconv.Itoa(f.Line) + ")"
 	case f.Function != "" && f.Module != "":
 		return f.Function + " (" + f.Module + ")"
 	case f.Function != "":

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"net/netip"
 	"time"
 
@@ -239,6 +240,9 @@ func (d *decoder) record(kind byte) error {
 			Path:     d.str(&c),
 			BuildID:  d.str(&c),
 			Kind:     model.FrameKind(c.byte()),
+		}
+		if len(c.b) > 0 {
+			f.Line = int(min(c.uvarint(), math.MaxInt32))
 		}
 		if c.err != nil {
 			return fmt.Errorf("frame: %w", c.err)

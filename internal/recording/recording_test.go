@@ -19,7 +19,7 @@ func richTrace() *model.Trace {
 		Module: "libmariadb.so.3", Path: "/usr/lib/x86_64-linux-gnu/libmariadb.so.3", BuildID: "ab12cd34", Kind: model.FrameNative}
 	poll := model.Frame{Addr: 0x7f00_0000_0042, Function: "poll", Offset: 2, Module: "libc.so.6",
 		Path: "/usr/lib/x86_64-linux-gnu/libc.so.6", BuildID: "ffee", Kind: model.FrameNative}
-	py := model.Frame{Function: "execute", Module: "cursors.py", Path: "/app/MySQLdb/cursors.py", Kind: model.FrameInterpreter}
+	py := model.Frame{Function: "execute", Module: "cursors.py", Path: "/app/MySQLdb/cursors.py", Kind: model.FrameInterpreter, Line: 319}
 	kern := model.Frame{Addr: 0xffffffff81000000, Function: "do_sys_poll", Kind: model.FrameKernel}
 	trunc := model.Frame{Kind: model.FrameTruncated}
 	mysql := model.Addr{Family: model.FamilyInet, IP: netip.MustParseAddr("10.1.2.3"), Port: 3306}

@@ -262,6 +262,9 @@ func (w *Writer) frame(f *model.Frame) uint64 {
 	b = appendUvarint(b, path)
 	b = appendUvarint(b, bid)
 	b = append(b, byte(f.Kind))
+	if f.Line > 0 {
+		b = appendUvarint(b, uint64(f.Line))
+	}
 	w.record(kindFrame, b)
 	w.frameB = b
 	id := uint64(len(w.frames))

@@ -2,12 +2,17 @@ package tracer
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io/fs"
 	"slices"
+	"strings"
 
 	"github.com/snagtrace/snag/bpf"
 	"github.com/snagtrace/snag/internal/cpython"
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/nodejs"
+	"github.com/snagtrace/snag/internal/perfmap"
 	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/symbolize"
 	"github.com/snagtrace/snag/internal/syscalls"
@@ -20,13 +25,22 @@ import (
 // frame-pointer walk only when the copy yields nothing: in code without
 // frame pointers that walk follows garbage.
 type stackResolver struct {
+	fs  procfs.FS
 	unw *unwind.Unwinder
 	sym *symbolize.Symbolizer
 	py  *cpython.Reader
+	jit *perfmap.Maps
+	js  *nodejs.Reader
+	// jsTried holds the processes already looked at for node, found or not.
+	jsTried map[int]bool
 	// seen shares the frames of stacks already symbolized: a blocking call
 	// repeats from the same place thousands of times, and each event then
 	// costs neither symbolization nor its own copy of the frames.
 	seen map[stackKey][]model.Frame
+	// noteJIT hears why a process's perf map, which exists, could not be read.
+	noteJIT func(pid int, err error)
+	// noteNode hears why a node process's frames cannot be named.
+	noteNode func(pid int, err error)
 }
 
 type stackKey struct {
@@ -43,8 +57,8 @@ const userSpaceEnd = 1 << 48
 // newStackResolver reads processes through p; note hears, once per file,
 // why a mapped file could not be read for symbols or unwinding.
 func newStackResolver(p procfs.FS, note func(string)) *stackResolver {
-	r := &stackResolver{unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p), py: cpython.NewReader(p),
-		seen: map[stackKey][]model.Frame{}}
+	r := &stackResolver{fs: p, unw: unwind.New(p, syscalls.Native()), sym: symbolize.New(p), py: cpython.NewReader(p),
+		jit: perfmap.New(p), js: nodejs.NewReader(p), jsTried: map[int]bool{}, seen: map[stackKey][]model.Frame{}}
 	noted := map[string]bool{}
 	onError := func(pid int, m procfs.Mapping, err error) {
 		if !noted[m.Path] {
@@ -54,36 +68,56 @@ func newStackResolver(p procfs.FS, note func(string)) *stackResolver {
 	}
 	r.unw.OnError(onError)
 	r.sym.OnError(onError)
+	r.noteNode = func(pid int, err error) {
+		note(fmt.Sprintf("no JavaScript frames for pid %d: %v", pid, err))
+	}
+	r.noteJIT = func(pid int, err error) {
+		if !noted[perfmap.Path(p, pid)] {
+			noted[perfmap.Path(p, pid)] = true
+			note(fmt.Sprintf("JIT frames of pid %d without its perf map: %v", pid, err))
+		}
+	}
 	return r
 }
 
 func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
-	var pcs []uint64
+	var pcs, fps []uint64
 	complete := false
 	if len(rec.Stack) > 0 {
 		regs := unwind.Regs{PC: rec.Regs.IP, SP: rec.Regs.SP, FP: rec.Regs.FP, LR: rec.Regs.LR}
-		pcs, complete = r.unw.Unwind(pid, regs, rec.Stack)
+		pcs, fps, complete = r.unw.UnwindFP(pid, regs, rec.Stack)
 	}
 	if len(pcs) <= 1 && len(rec.FPStack) > len(pcs) {
-		pcs, complete = rec.FPStack, true
+		pcs, fps, complete = rec.FPStack, nil, true
 	}
 	for i, pc := range pcs {
 		if pc >= userSpaceEnd {
 			// Past the user address space: the unwind followed garbage
 			// (a greenlet's stack switch, say). Stop honestly there.
 			pcs, complete = pcs[:i], false
+			fps = fps[:min(i, len(fps))]
 			break
 		}
 	}
 	if len(pcs) == 0 {
 		return nil
 	}
-	key := stackKey{pid, pcsKey(pcs, complete, rec.PyCode, rec.PyEntry)}
+	// JavaScript frames are told apart by the function each holds, not by
+	// the return address: every interpreted frame returns into the same
+	// trampoline.
+	var slots []uint64
+	if len(fps) > 0 && r.node(pid) {
+		slots = r.js.Slots(pid, fps, rec.Regs.SP, rec.Stack)
+	}
+	key := stackKey{pid, pcsKey(pcs, complete, rec.PyCode, rec.PyEntry, slots)}
 	if frames, ok := r.seen[key]; ok {
 		return frames
 	}
 	// Clipped: events share it, so an append by a reader must copy.
 	frames := r.symbolize(pid, pcs, complete)
+	if len(slots) > 0 {
+		r.js.Name(pid, frames, slots)
+	}
 	if len(rec.PyCode) > 0 {
 		frames = mergePython(frames, r.py.Frames(pid, rec.PyCode), rec.PyEntry)
 	}
@@ -95,8 +129,42 @@ func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
 	return frames
 }
 
+// node reports whether pid runs node with V8 metadata snag can read,
+// looking the first time pid is asked about.
+func (r *stackResolver) node(pid int) bool {
+	if !r.jsTried[pid] {
+		r.jsTried[pid] = true
+		p, err := nodejs.Detect(r.fs, pid)
+		switch {
+		case err == nil:
+			r.js.Add(p)
+		case !errors.Is(err, nodejs.ErrNotNode) && !errors.Is(err, fs.ErrNotExist): // gone: nothing to say
+			r.noteNode(pid, err)
+		}
+	}
+	return r.js.Has(pid)
+}
+
+// exec forgets what was learnt of a process's address space before it
+// exec'd: its maps, its JIT's perf map, whether it ran node, and the
+// stacks already symbolized. (Python state is set up by the tracer on exec
+// itself.)
+func (r *stackResolver) exec(pid int) {
+	r.unw.Forget(pid)
+	r.sym.Forget(pid)
+	r.jit.Forget(pid)
+	r.js.Forget(pid)
+	delete(r.jsTried, pid)
+	for k := range r.seen {
+		if k.pid == pid {
+			delete(r.seen, k)
+		}
+	}
+}
+
 func (r *stackResolver) symbolize(pid int, pcs []uint64, complete bool) []model.Frame {
 	frames := r.sym.Frames(pid, pcs)
+	r.nameJIT(pid, frames)
 	for i, f := range frames {
 		if coroutineEntry[f.Function] {
 			// A coroutine's call chain starts at its entry; frames below it
@@ -110,26 +178,39 @@ func (r *stackResolver) symbolize(pid int, pcs []uint64, complete bool) []model.
 	return frames
 }
 
+// nameJIT names frames in code no mapped file covers (a JIT's anonymous
+// memory) from the process's perf map, when its JIT writes one.
+func (r *stackResolver) nameJIT(pid int, frames []model.Frame) {
+	for i, f := range frames {
+		if f.Kind != model.FrameNative || f.Function != "" || (f.Module != "" && !strings.HasPrefix(f.Module, "[anon")) {
+			continue
+		}
+		lookup := f.Addr
+		if i > 0 && lookup > 0 {
+			lookup-- // a return address: the call is before it
+		}
+		if s, ok := r.jit.Lookup(pid, lookup); ok {
+			frames[i] = perfmap.Frame(s, f.Addr)
+		} else if err := r.jit.Err(pid); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			r.noteJIT(pid, err)
+		}
+	}
+}
+
 // coroutineEntry names the functions where a coroutine's own stack begins.
 var coroutineEntry = map[string]bool{
 	"greenlet::UserGreenlet::g_initialstub": true, // greenlet ≥ 2 (gevent, eventlet)
 	"g_initialstub":                         true, // greenlet 1
 }
 
-// forget drops a process's cached maps once it has exited.
+// forget drops a process's cached state once it has exited.
 func (r *stackResolver) forget(pid int) {
-	r.unw.Forget(pid)
-	r.sym.Forget(pid)
+	r.exec(pid)
 	r.py.Forget(pid)
-	for k := range r.seen {
-		if k.pid == pid {
-			delete(r.seen, k)
-		}
-	}
 }
 
-func pcsKey(pcs []uint64, complete bool, py []uint64, entry uint32) string {
-	b := make([]byte, 0, 8*(len(pcs)+len(py))+6)
+func pcsKey(pcs []uint64, complete bool, py []uint64, entry uint32, js []uint64) string {
+	b := make([]byte, 0, 8*(len(pcs)+len(py)+len(js))+6)
 	for _, pc := range pcs {
 		b = binary.LittleEndian.AppendUint64(b, pc)
 	}
@@ -140,7 +221,11 @@ func pcsKey(pcs []uint64, complete bool, py []uint64, entry uint32) string {
 	for _, c := range py {
 		b = binary.LittleEndian.AppendUint64(b, c)
 	}
-	return string(binary.LittleEndian.AppendUint32(b, entry))
+	b = binary.LittleEndian.AppendUint32(b, entry)
+	for _, f := range js {
+		b = binary.LittleEndian.AppendUint64(b, f)
+	}
+	return string(b)
 }
 
 // pyEval is the C function that runs Python frames. In CPython 3.11 one

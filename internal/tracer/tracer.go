@@ -373,6 +373,7 @@ func (s *session) handle(rec *bpf.Record) error {
 		th.Started = true
 	case model.EvExec:
 		s.watchPython(ev.PID)
+		s.stacks.exec(ev.PID)
 		s.thread(ev.PID, ev.TID).Name = ev.Comm
 		// Read now: a short-lived command is gone by the end.
 		rt := s.detectRuntime(ev.PID)

@@ -102,9 +102,18 @@ var errNoRule = errors.New("no unwind rule")
 // covered an address). stack holds the bytes of user memory starting at
 // regs.SP.
 func (u *Unwinder) Unwind(pid int, regs Regs, stack []byte) (pcs []uint64, complete bool) {
-	pcs = []uint64{regs.PC}
+	pcs, _, complete = u.UnwindFP(pid, regs, stack)
+	return pcs, complete
+}
+
+// UnwindFP is Unwind that also returns each frame's frame pointer, the
+// register's value while that frame's code ran (0 where the CFI leaves it
+// unknown): JIT runtimes keep their frames' metadata at fixed offsets from
+// it.
+func (u *Unwinder) UnwindFP(pid int, regs Regs, stack []byte) (pcs, fps []uint64, complete bool) {
+	pcs, fps = []uint64{regs.PC}, []uint64{regs.FP}
 	if !u.ok {
-		return pcs, false
+		return pcs, fps, false
 	}
 	mem := stackCopy{base: regs.SP, b: stack}
 	f := frameState{pc: regs.PC, sp: regs.SP, fp: regs.FP, lr: regs.LR, lrValid: u.arch.lr}
@@ -125,20 +134,21 @@ func (u *Unwinder) Unwind(pid int, regs Regs, stack []byte) (pcs []uint64, compl
 			next, end, err = u.stepFP(f, mem)
 		}
 		if err != nil {
-			return pcs, false
+			return pcs, fps, false
 		}
 		if end || next.pc == 0 {
-			return pcs, true
+			return pcs, fps, true
 		}
 		// Never loop: each frame must sit higher on the stack, except an
 		// arm64 leaf that has not pushed a frame (its RA is still in x30).
 		if next.sp < f.sp || (next.sp == f.sp && !(f.lrValid && len(pcs) == 1)) {
-			return pcs, false
+			return pcs, fps, false
 		}
 		pcs = append(pcs, next.pc)
+		fps = append(fps, next.fp)
 		f = next
 	}
-	return pcs, false
+	return pcs, fps, false
 }
 
 type frameState struct {

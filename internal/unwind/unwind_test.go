@@ -142,3 +142,36 @@ func BenchmarkUnwind(b *testing.B) {
 		u.Unwind(1, regs, stack)
 	}
 }
+
+// UnwindFP gives each frame the frame pointer its code ran with: in code
+// keeping frame pointers, each one holds the next one's.
+func TestUnwindFPChain(t *testing.T) {
+	for _, name := range []string{"fp-c", "fp-nocfi-c"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join("testdata", "snap", name)
+			s := loadSnapshot(t, dir)
+			fs := procRoot(t, s, filepath.Join(dir, "fixture"))
+			u := New(fs, "amd64")
+			pcs, fps, _ := u.UnwindFP(1, Regs{PC: s.PC, SP: s.SP, FP: s.FP}, s.Stack)
+			if len(fps) != len(pcs) || fps[0] != s.FP {
+				t.Fatalf("%d fps for %d pcs, first %#x; want one each, the first regs.FP %#x", len(fps), len(pcs), fps[0], s.FP)
+			}
+			frames := symbolize.New(fs).Frames(1, pcs)
+			mem := stackCopy{base: s.SP, b: s.Stack}
+			checked := 0
+			for i := 0; i+1 < len(frames); i++ {
+				if !slices.Contains([]string{"a", "b", "c"}, frames[i].Function) {
+					continue
+				}
+				saved, ok := mem.read(fps[i])
+				if !ok || saved != fps[i+1] {
+					t.Errorf("frame %d (%s): fp %#x holds %#x, the next frame's fp is %#x", i, frames[i].Function, fps[i], saved, fps[i+1])
+				}
+				checked++
+			}
+			if checked != 3 {
+				t.Errorf("checked %d of the fixture's frames a, b, c", checked)
+			}
+		})
+	}
+}
