@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +36,7 @@ function handleRequest(req, res) {
 const server = http.createServer(handleRequest);
 server.listen(0, '127.0.0.1', async () => {
   const { port } = server.address();
+  console.error('ready');
   for (const path of ['/sync', '/async']) {
     await new Promise((resolve, reject) => {
       http.get({ port, host: '127.0.0.1', path }, (res) => { res.resume(); res.on('end', resolve); }).on('error', reject);
@@ -69,16 +71,20 @@ func traceNodeServer(t *testing.T, nodeArgs ...string) (*report, string) {
 	cmd.Dir = dir
 	cmd.Stdin = stdinR
 	cmd.Env = append(os.Environ(), fmt.Sprintf("SLOW_PIPE=/proc/%d/fd/%d", os.Getpid(), fd3R.Fd()))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	stdinR.Close()
 	go func() {
 		// The readFileSync waits for its pipe's end, then the readFile
-		// for the other's.
-		time.Sleep(800 * time.Millisecond)
+		// for the other's; the server says when it starts asking (node
+		// starts slowly on a loaded machine).
+		for deadline := time.Now().Add(30 * time.Second); !strings.Contains(out.String(), "ready") && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond)
 		stdinW.Write([]byte("hello\n"))
 		stdinW.Close()
 		time.Sleep(300 * time.Millisecond)
@@ -172,4 +178,22 @@ func TestNodeStallNamesHandlerWithPerfMap(t *testing.T) {
 	r, folded := traceNodeServer(t, "--perf-basic-prof")
 	t.Cleanup(func() { os.Remove(fmt.Sprintf("/tmp/perf-%d.map", r.Target.PID)) })
 	checkNodeStacks(t, r, folded)
+}
+
+// syncBuffer collects a child's output while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
