@@ -94,7 +94,15 @@ func TestDoctorPID(t *testing.T) {
 // missing.
 func TestDoctorPIDNodeWithPerfMap(t *testing.T) {
 	pid := startIdle(t, "node", "--perf-basic-prof", "-e", "function f() {} for (let i = 0; i < 1e5; i++) f(); setTimeout(() => {}, 30000)")
-	t.Cleanup(func() { os.Remove("/tmp/perf-" + strconv.Itoa(pid) + ".map") })
+	mapFile := "/tmp/perf-" + strconv.Itoa(pid) + ".map"
+	t.Cleanup(func() { os.Remove(mapFile) })
+	// node writes its map as it compiles: wait for the first lines on a
+	// slow machine.
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if st, err := os.Stat(mapFile); err == nil && st.Size() > 0 {
+			break
+		}
+	}
 	rep := examineProcess(procfs.Default, pid)
 	var js *frameCheck
 	for i := range rep.Checks {
