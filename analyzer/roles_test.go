@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
 )
 
 // preforkWorker is a uWSGI-style sync worker: its epoll fd 5 watches the
@@ -264,5 +265,16 @@ func TestDispatcherIsAnAcceptor(t *testing.T) {
 	}
 	if th := threadOf(t, Analyze(b.t, Config{}), 1); th.Role != model.RoleAcceptor {
 		t.Errorf("role = %s (%s), want acceptor", th.Role, th.Evidence)
+	}
+}
+
+func TestPoolThreadWhoseJobsBlockIsAWorker(t *testing.T) {
+	// gunicorn gthread's pool: half its call time waiting for a request
+	// on a semaphore, half in its database.
+	b := newTrace(4*time.Second).process(1, "gunicorn").thread(1, 2, "gunicorn", 70*ms)
+	b.t.Syscalls = append(b.t.Syscalls, opStat(1, 2, syscalls.FutexOpWaitBitset, 200, 9*ms), opStat(1, 2, syscalls.FutexOpWake, 60, 100*time.Microsecond))
+	b.calls(1, 2, "recvfrom", 200, 10*ms)
+	if th := threadOf(t, Analyze(b.t, Config{}), 2); th.Role != model.RoleWorker {
+		t.Errorf("role = %s (%s), want worker", th.Role, th.Evidence)
 	}
 }

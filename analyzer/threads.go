@@ -34,6 +34,10 @@ const (
 	// workerFutexShare: a thread whose syscall time is at least half futex
 	// (or SysV queue) waits is a pool worker waiting for work.
 	workerFutexShare = 0.5
+	// workerCondShare: with the futex operation known, a quarter of its
+	// call time in condition-variable or semaphore waits makes a thread a
+	// pool worker whose jobs themselves block.
+	workerCondShare = 0.25
 )
 
 // Budget categories.
@@ -459,6 +463,11 @@ func (th *thread) classify() {
 		th.role, th.evidence = model.RoleIdle, "made at most a few calls and used no CPU"
 	case futexTime > 0 && share(futexTime, total) >= workerFutexShare:
 		th.role, th.evidence = model.RoleWorker, "waits for work in futex"
+	case share(th.condWait(), total) >= workerCondShare:
+		// A pool thread whose jobs block (on a database, say) spends less
+		// than half its call time waiting for work, but waits for it on a
+		// condition variable or semaphore, never on a lock.
+		th.role, th.evidence = model.RoleWorker, "waits for work on a condition variable or semaphore (FUTEX_WAIT_BITSET) between jobs"
 	case futexTime > 0 && poolRuntime(th.proc.runtime):
 		// libuv's threadpool, the JVM's and Go's park idle threads on a
 		// condition variable: between jobs they wait for work.
@@ -466,6 +475,16 @@ func (th *thread) classify() {
 	default:
 		th.role = model.RoleOther
 	}
+}
+
+// condWait is the thread's time in condition-variable and semaphore
+// waits (FUTEX_WAIT_BITSET), 0 when the source did not split futex by
+// operation.
+func (th *thread) condWait() time.Duration {
+	if st := th.futexOps[syscalls.FutexOpWaitBitset]; st != nil {
+		return st.Total
+	}
+	return 0
 }
 
 // didNothing reports whether a thread did nothing worth a role: under 1%
