@@ -523,6 +523,11 @@ func (th *thread) isIdleSyscall(name string) bool {
 		return syscalls.ClassOf(name) == syscalls.ClassAccept || th.loopWait != "" && name == th.loopWait
 	case model.RoleWorker:
 		return isQueueWait(name)
+	case model.RoleIdle:
+		return true // it waited, whatever in
+	case model.RoleEventLoop:
+		// A Go M parks in futex between goroutines as idly as it polls.
+		return th.netpoller && isQueueWait(name)
 	case model.RoleOther:
 		// A readiness wait watching no connection waits for signals,
 		// timers or a wake-up: idle too.
