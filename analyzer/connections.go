@@ -346,8 +346,8 @@ func (s *session) connectionFindings(conns []*conn) []model.Finding {
 			f := base
 			f.Kind = model.KindUnexpectedConnection
 			f.Severity = model.SeverityMedium
-			if churn {
-				f.Severity = model.SeverityHigh
+			if churn && s.churnSeverity(c) >= model.SeverityMedium {
+				f.Severity = model.SeverityHigh // a costly connection per request to a peer nobody expected
 			}
 			f.Title = "unexpected connection to " + s.svc.label(c.Peer)
 			f.Detail = s.unexpectedDetail(c)
@@ -357,16 +357,7 @@ func (s *session) connectionFindings(conns []*conn) []model.Finding {
 			f := base
 			f.Kind = model.KindConnectionChurn
 			rate := s.connectRate(c)
-			switch {
-			case share(c.ConnectTime, s.wall) >= s.cfg.stallShare():
-				f.Severity = model.SeverityHigh
-			case !costlyConnect(c.Peer, c.Service):
-				f.Severity = model.SeverityLow
-			case rate >= churnHighRate:
-				f.Severity = model.SeverityHigh
-			default:
-				f.Severity = model.SeverityMedium
-			}
+			f.Severity = s.churnSeverity(c)
 			f.Title = fmt.Sprintf("connection churn to %s: %.1f connects/s", s.svc.label(c.Peer), rate)
 			f.Detail = fmt.Sprintf("%s to %s in %s (%.1f/s) from %s; %s spent in connect()",
 				plural(c.Connects, "connect"), s.svc.label(c.Peer), s.wall.Round(time.Millisecond), rate,
@@ -436,6 +427,19 @@ func joinMax(items []string, n int) string {
 }
 
 func itoa(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// churnSeverity rates a churning peer by what its connections cost.
+func (s *session) churnSeverity(c *conn) model.Severity {
+	switch {
+	case share(c.ConnectTime, s.wall) >= s.cfg.stallShare():
+		return model.SeverityHigh
+	case !costlyConnect(c.Peer, c.Service):
+		return model.SeverityLow
+	case s.connectRate(c) >= churnHighRate:
+		return model.SeverityHigh
+	}
+	return model.SeverityMedium
+}
 
 // costlyHandshakes are services whose connection setup costs the server
 // real work: authentication, a backend process or thread, key exchange.
