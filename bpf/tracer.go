@@ -68,6 +68,9 @@ type Tracer struct {
 	// tracked mirrors the kernel's fds map from the records that fill and
 	// empty it, so a process's entries can be forgotten when it exits.
 	tracked map[int]map[int]bool // pid → fds
+	// progs are the attached programs, whose run time stats measure.
+	progs []attachedProg
+	stats runStats
 }
 
 // Record is one decoded ring-buffer record. Stack and FPStack alias the
@@ -139,7 +142,10 @@ func Load(opts Options) (*Tracer, error) {
 	}
 
 	t := &Tracer{arch: syscalls.Native(), tracked: map[int]map[int]bool{}}
+	// Before the load, so every run of the new programs is timed.
+	t.stats = enableRunStats()
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
+		t.stats.close()
 		var verr *ebpf.VerifierError
 		if errors.As(err, &verr) {
 			return nil, fmt.Errorf("the kernel's verifier rejected snag's programs (run with --debug for its log): %w", err)
@@ -197,6 +203,7 @@ func (t *Tracer) setup(opts Options) error {
 			return fmt.Errorf("attach raw tracepoint %s: %w", p.name, err)
 		}
 		t.links = append(t.links, l)
+		t.progs = append(t.progs, attachedProg{p.name, p.prog})
 	}
 	t.startNS = monotonicNow()
 	if err := t.objs.AttachNs.Set(t.startNS); err != nil {
@@ -299,6 +306,7 @@ func (t *Tracer) Close() error {
 	if t.reader != nil {
 		t.reader.Close()
 	}
+	t.stats.close()
 	return t.objs.Close()
 }
 

@@ -49,6 +49,9 @@ type Trace struct {
 	TCPListen    ListenCounters
 
 	Drops Drops
+	// Cost is what tracing cost the host and the target; unknown for
+	// strace logs and recordings made before snag measured it.
+	Cost Cost
 
 	// Notes say, one line each, what the source could not read or do: a
 	// mapped file that could not be opened for symbols, a target that was
@@ -399,4 +402,56 @@ type Drops struct {
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
 	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.OverLimit
+}
+
+// Cost is what one live trace cost, measured while it ran.
+type Cost struct {
+	Known bool
+	// Programs are snag's BPF programs with the run time and runs the
+	// kernel's BPF statistics (BPF_ENABLE_STATS) measured over the trace.
+	// Empty when the statistics could not be enabled; StatsError says why.
+	Programs   []ProgramCost
+	StatsError string
+
+	Syscalls uint64 // syscalls traced: the sum of the aggregates' counts
+	Events   uint64 // records read from the kernel, dropped ones not included
+
+	SnagCPU     time.Duration // snag's own user and system CPU time over the trace
+	SnagPeakRSS uint64        // snag's peak resident set, in bytes
+}
+
+// ProgramCost is one BPF program's share of the cost.
+type ProgramCost struct {
+	Name    string // the raw tracepoint it is attached to: sys_enter, sched_switch
+	Syscall bool   // it runs at every syscall's entry or exit
+	RunTime time.Duration
+	Runs    uint64
+}
+
+// RunTime is the run time and runs of every program, or of the syscall
+// programs only.
+func (c *Cost) RunTime(syscallOnly bool) (time.Duration, uint64) {
+	var d time.Duration
+	var n uint64
+	for _, p := range c.Programs {
+		if p.Syscall || !syscallOnly {
+			d += p.RunTime
+			n += p.Runs
+		}
+	}
+	return d, n
+}
+
+// PerSyscall is the run time of the syscall programs (an entry and an exit
+// per call) divided by the syscalls traced; 0 when either is unknown. The
+// programs also run, and return after the filter, for the calls of every
+// untraced process on the host, so on a busy host this is an upper bound;
+// it leaves out the cost of the tracepoint's dispatch to the program,
+// which the kernel does not measure.
+func (c *Cost) PerSyscall() time.Duration {
+	d, _ := c.RunTime(true)
+	if c.Syscalls == 0 || d == 0 {
+		return 0
+	}
+	return d / time.Duration(c.Syscalls)
 }
