@@ -1114,6 +1114,9 @@ func (p *htmlPage) info(t *model.Trace) {
 	if blocked > 0 {
 		kv("in a syscall at attach", strconv.Itoa(blocked)+" threads; their calls show as partial slices when they returned")
 	}
+	if lines := costLines(t); len(lines) > 0 {
+		kv("cost", strings.Join(lines, "; "))
+	}
 	kv("snag", p.Version)
 }
 

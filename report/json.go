@@ -38,6 +38,7 @@ type jsonDoc struct {
 	ListenQueues    []jsonListenQueue  `json:"listen_queues,omitempty"` // json_chain.go
 	TCPListen       *jsonTCPListen     `json:"tcp_listen,omitempty"`
 	Signals         []jsonSignal       `json:"signals,omitempty"`
+	Cost            *jsonCost          `json:"cost,omitempty"` // cost.go
 	Notes           []string           `json:"notes,omitempty"`
 }
 
@@ -219,6 +220,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		doc.Start = t.Start.Format(time.RFC3339Nano)
 	}
 	doc.addChain(t)
+	doc.Cost = newJSONCost(t)
 	for _, p := range t.Processes {
 		jp := jsonProcess{
 			PID: p.PID, PPID: p.PPID, Comm: p.Comm, Cmdline: nonNil(p.Cmdline), Exe: p.Exe,

@@ -50,7 +50,8 @@ const (
 )
 
 // Table writes the terminal report: a header, the findings, then tables of
-// threads blocked at attach, syscalls, threads and connections.
+// threads blocked at attach, syscalls, threads and connections, and a
+// footer saying what tracing cost.
 func Table(w io.Writer, t *model.Trace, a *model.Analysis, opt TableOptions) error {
 	if t == nil {
 		return errors.New("table report: no trace")
@@ -64,7 +65,7 @@ func Table(w io.Writer, t *model.Trace, a *model.Analysis, opt TableOptions) err
 	// Render into memory so a failing writer is reported once, not per line.
 	var buf bytes.Buffer
 	r := &tableReport{w: &buf, t: t, a: a, opt: opt, names: threadNames(t, a)}
-	steps := []func() error{r.header, r.findings, r.blockedAtAttach, r.syscalls, r.threads, r.connections}
+	steps := []func() error{r.header, r.findings, r.blockedAtAttach, r.syscalls, r.threads, r.connections, r.cost}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return fmt.Errorf("table report: %w", err)
@@ -470,6 +471,19 @@ func (r *tableReport) connections() error {
 }
 
 // connCount is how often a peer was used: connects, accepts and addressed sends.
+// cost is the footer: what tracing cost, when the source measured it.
+func (r *tableReport) cost() error {
+	lines := costLines(r.t)
+	if len(lines) == 0 {
+		return nil
+	}
+	r.w.WriteString("\n")
+	for _, l := range lines {
+		r.note(l)
+	}
+	return nil
+}
+
 func connCount(c model.Connection) uint64 { return c.Connects + c.Accepts + c.Sends }
 
 func formatTIDs(tids []int) string {

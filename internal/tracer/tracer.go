@@ -73,7 +73,9 @@ type session struct {
 	// peers are the distinct peers events named, for the listener lookup
 	// at the end (at most maxLocalPeers).
 	peers map[model.Addr]bool
-	notes     []string // for Trace.Notes
+	notes []string // for Trace.Notes
+	// selfCPU0 is snag's own CPU time at the attach (Trace.Cost).
+	selfCPU0 time.Duration
 }
 
 // maxNotes bounds the notes of one trace; the rest are counted.
@@ -189,6 +191,7 @@ func (s *session) start(ctx context.Context) error {
 		StartNS:   tr.StartNS(),
 		Threshold: opts.Threshold,
 	}
+	s.selfCPU0, _, _ = selfUsage()
 	if s.child != nil {
 		// Released only now: its first syscall after exec is traced.
 		if err := s.child.release(); err != nil {
@@ -477,6 +480,7 @@ func (s *session) finish() (*model.Trace, error) {
 		return nil, err
 	}
 	t.Drops.OverLimit = s.overLimit
+	t.Cost = s.cost(stats)
 	t.Notes = append(t.Notes, s.notes...)
 	slog.Debug("detached", "duration", t.Duration, "events", s.events, "syscall_slots", len(stats), "drops", t.Drops)
 	for _, st := range stats {
