@@ -45,15 +45,27 @@ func perSecond(n uint64, wall time.Duration) float64 {
 //
 //	snag added ~92ns to each of the 2,104,332 syscalls it traced (3.1% of the traced threads' CPU time)
 //	its BPF programs ran 201ms in all; snag itself used 0.6% of a CPU and 35.2 MiB at its peak; 1,210 events/s
+//
+// When the programs ran for many calls of untraced processes, whose time
+// is in the run time too, the first says "at most" and the second how many.
 func costLines(t *model.Trace) []string {
 	c := &t.Cost
 	if !c.Known {
 		return nil
 	}
 	var first string
+	// The filter's runs for other processes' calls are in the run time:
+	// when they are many, the time per traced call is a bound.
+	others := c.UntracedCalls()
+	bound := others > c.Syscalls/10
 	if per := c.PerSyscall(); per > 0 {
-		first = "snag added ~" + formatDuration(per) + " to each of the " + formatCount(c.Syscalls) + " syscalls it traced"
-		if share := costShare(t); !math.IsNaN(share) {
+		first = "snag added ~" + formatDuration(per)
+		if bound {
+			first = "snag added at most ~" + formatDuration(per)
+		}
+		first += " to each of the " + formatCount(c.Syscalls) + " syscalls it traced"
+		// Past the whole, a bound says nothing: left out.
+		if share := costShare(t); !math.IsNaN(share) && share <= 1 {
 			first += " (" + formatShare(share) + " of the traced threads' CPU time)"
 		}
 	} else {
@@ -64,7 +76,11 @@ func costLines(t *model.Trace) []string {
 	}
 	var second []string
 	if run, _ := c.RunTime(false); run > 0 {
-		second = append(second, "its BPF programs ran "+formatDuration(run)+" in all")
+		ran := "its BPF programs ran " + formatDuration(run) + " in all"
+		if bound {
+			ran += ", which includes filtering out " + formatCount(others) + " calls of other processes"
+		}
+		second = append(second, ran)
 	}
 	self := "snag itself used " + formatShare(wallShare(c.SnagCPU, t.Duration)) + " of a CPU"
 	if c.SnagPeakRSS > 0 {
@@ -107,6 +123,7 @@ type jsonCost struct {
 	BPFRunNS         int64             `json:"bpf_run_ns"`
 	BPFRuns          uint64            `json:"bpf_runs"`
 	SyscallBPFRunNS  int64             `json:"syscall_bpf_run_ns"`
+	UntracedCalls    uint64            `json:"untraced_calls"`
 	NSPerSyscall     float64           `json:"ns_per_syscall"`
 	TracedCPUNS      int64             `json:"traced_cpu_ns"`
 	TracedCPUShare   float64           `json:"traced_cpu_share"`
@@ -133,7 +150,7 @@ func newJSONCost(t *model.Trace) *jsonCost {
 	sysRun, _ := c.RunTime(true)
 	j := &jsonCost{
 		Syscalls: c.Syscalls, Events: c.Events, EventsPerSecond: finite(perSecond(c.Events, t.Duration)),
-		BPFRunNS: int64(run), BPFRuns: runs, SyscallBPFRunNS: int64(sysRun),
+		BPFRunNS: int64(run), BPFRuns: runs, SyscallBPFRunNS: int64(sysRun), UntracedCalls: c.UntracedCalls(),
 		TracedCPUNS: int64(tracedCPU(t)), TracedCPUShare: finite(costShare(t)),
 		SnagCPUNS: int64(c.SnagCPU), SnagCPUShare: finite(wallShare(c.SnagCPU, t.Duration)),
 		SnagPeakRSSBytes: c.SnagPeakRSS, StatsError: c.StatsError,

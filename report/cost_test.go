@@ -21,7 +21,7 @@ func costTrace() *model.Trace {
 		Cost: model.Cost{
 			Known: true,
 			Programs: []model.ProgramCost{
-				{Name: "sys_enter", Syscall: true, RunTime: 100 * time.Millisecond, Runs: 2_500_000},
+				{Name: "sys_enter", Syscall: true, RunTime: 100 * time.Millisecond, Runs: 2_100_000},
 				{Name: "sys_exit", Syscall: true, RunTime: 90 * time.Millisecond, Runs: 2_400_000},
 				{Name: "sched_switch", RunTime: 10 * time.Millisecond, Runs: 400_000},
 			},
@@ -38,6 +38,21 @@ func TestCostLines(t *testing.T) {
 	want := []string{
 		"snag added ~95ns to each of the 2,000,000 syscalls it traced (3.2% of the traced threads' CPU time)",
 		"its BPF programs ran 200ms in all; snag itself used 0.6% of a CPU and 35.0 MiB at its peak; 1,235 events/s",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("cost lines\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// Calls of other processes ran the programs too: the time per traced
+// call is then a bound, and the report says so.
+func TestCostLinesAtMost(t *testing.T) {
+	tr := costTrace()
+	tr.Cost.Programs[0].Runs = 3_000_000
+	got := costLines(tr)
+	want := []string{
+		"snag added at most ~95ns to each of the 2,000,000 syscalls it traced (3.2% of the traced threads' CPU time)",
+		"its BPF programs ran 200ms in all, which includes filtering out 1,000,000 calls of other processes; snag itself used 0.6% of a CPU and 35.0 MiB at its peak; 1,235 events/s",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("cost lines\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -111,7 +126,7 @@ func TestCostInReports(t *testing.T) {
 		t.Fatalf("JSON without a cost object:\n%s", js.String())
 	}
 	if c.Syscalls != 2_000_000 || c.NSPerSyscall != 95 || c.BPFRunNS != int64(200*time.Millisecond) ||
-		c.SyscallBPFRunNS != int64(190*time.Millisecond) || c.BPFRuns != 5_300_000 ||
+		c.SyscallBPFRunNS != int64(190*time.Millisecond) || c.BPFRuns != 4_900_000 || c.UntracedCalls != 100_000 ||
 		c.TracedCPUNS != int64(6*time.Second) || c.SnagPeakRSSBytes != 35<<20 ||
 		c.EventsPerSecond != 1234.5 || len(c.Programs) != 3 || c.Programs[2].Name != "sched_switch" {
 		t.Errorf("cost %+v", c)

@@ -455,3 +455,15 @@ func (c *Cost) PerSyscall() time.Duration {
 	}
 	return d / time.Duration(c.Syscalls)
 }
+
+// UntracedCalls is how many calls of other processes the syscall
+// programs also ran for: the entry program's runs beyond the calls traced.
+// PerSyscall counts their time, so it is an upper bound when they are many.
+func (c *Cost) UntracedCalls() uint64 {
+	for _, p := range c.Programs {
+		if p.Name == "sys_enter" && p.Runs > c.Syscalls {
+			return p.Runs - c.Syscalls
+		}
+	}
+	return 0
+}
