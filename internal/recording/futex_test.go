@@ -35,7 +35,7 @@ func TestRoundTripFutexOps(t *testing.T) {
 // before them is what an older writer wrote, and reads without ops.
 func TestFinalWithoutFutexOps(t *testing.T) {
 	tr := futexTrace()
-	w := &Writer{strs: map[string]uint64{"": 0}, upTo: appendedAll}
+	w := &Writer{strs: map[string]uint64{"": 0}, upTo: appendedFutexOps}
 	full := w.appendFinal(nil, tr)
 	d := &decoder{strs: []string{""}}
 	for s, id := range w.strs {

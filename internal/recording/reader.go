@@ -133,6 +133,7 @@ type finalRecord struct {
 	runtimes  map[int]model.Runtime
 	epoll     []model.EpollSet
 	listeners []model.Listener
+	cost      model.Cost
 }
 
 // run reads records until the stream ends or stops making sense.
@@ -698,8 +699,34 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 			f.syscalls[i].Op = op
 		}
 	}
+	if c.err == nil && len(c.b) > 0 {
+		f.cost = d.cost(c)
+	}
 	// Bytes after the known fields belong to newer writers: ignored.
 	return f, c.err
+}
+
+func (d *decoder) cost(c *cursor) model.Cost {
+	var k model.Cost
+	if k.Known = c.bool(); !k.Known {
+		return k
+	}
+	k.Syscalls = c.uvarint()
+	k.Events = c.uvarint()
+	k.SnagCPU = time.Duration(c.varint())
+	k.SnagPeakRSS = c.uvarint()
+	k.StatsError = d.str(c)
+	if n := c.count("program"); n > 0 {
+		k.Programs = make([]model.ProgramCost, n)
+		for i := range k.Programs {
+			p := &k.Programs[i]
+			p.Name = d.str(c)
+			p.Syscall = c.bool()
+			p.RunTime = time.Duration(c.varint())
+			p.Runs = c.uvarint()
+		}
+	}
+	return k
 }
 
 func readHist(c *cursor, h *model.Histogram) {
@@ -739,4 +766,5 @@ func (d *decoder) applyFinal() {
 	t.Listeners = f.listeners
 	t.Threads = f.threads
 	t.Syscalls = f.syscalls
+	t.Cost = f.cost
 }

@@ -65,7 +65,8 @@ const (
 	appendedFacts                    // process facts, in the meta and final records
 	appendedFDMap                    // the final record's fd_map drop counter, after its facts
 	appendedFutexOps                 // the final record's futex operation classes, after fd_map
-	appendedAll      = appendedFutexOps
+	appendedCost                     // the final record's cost of the trace, after the ops
+	appendedAll      = appendedCost
 )
 
 // NewWriter writes the header and a metadata record taken from t: Source,
@@ -147,7 +148,8 @@ func (w *Writer) Flush() error {
 
 // Close writes the final record from t (Duration, Threads, Syscalls with
 // their histograms, Drops, Processes with their exit state and runtimes,
-// the epoll sets read at the end, Listeners) and ends the zstd stream. It does not close the underlying writer.
+// the epoll sets read at the end, Listeners, Cost) and ends the zstd
+// stream. It does not close the underlying writer.
 func (w *Writer) Close(t *model.Trace) error {
 	if w.err != nil {
 		return w.err
@@ -692,6 +694,32 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 			b = appendUvarint(b, uint64(i))
 			b = appendUvarint(b, w.str(op))
 		}
+	}
+	if w.upTo < appendedCost {
+		return b
+	}
+	return w.appendCost(b, &t.Cost)
+}
+
+// appendCost writes what the trace cost: a known flag, then the rest only
+// when known.
+func (w *Writer) appendCost(b []byte, c *model.Cost) []byte {
+	b = appendBool(b, c.Known)
+	if !c.Known {
+		return b
+	}
+	b = appendUvarint(b, c.Syscalls)
+	b = appendUvarint(b, c.Events)
+	b = appendVarint(b, int64(c.SnagCPU))
+	b = appendUvarint(b, c.SnagPeakRSS)
+	b = appendUvarint(b, w.str(c.StatsError))
+	b = appendUvarint(b, uint64(len(c.Programs)))
+	for i := range c.Programs {
+		p := &c.Programs[i]
+		b = appendUvarint(b, w.str(p.Name))
+		b = appendBool(b, p.Syscall)
+		b = appendVarint(b, int64(p.RunTime))
+		b = appendUvarint(b, p.Runs)
 	}
 	return b
 }
