@@ -60,15 +60,15 @@ sys.stdin.read()
 	}
 	r := NewReader(procfs.Default)
 	r.Add(p)
-	got := r.Frames(p.PID, []uint64{method, fn})
+	got := r.Frames(p.PID, []uint64{method, fn}, nil)
 	if got[0].Function != "Cursor.exécuter" || got[0].Module != "<string>" {
 		t.Errorf("method frame %+v, want Cursor.exécuter in <string> (a non-ASCII name)", got[0])
 	}
-	if got[1].Function != "handle_request" || got[1].Offset != 5 {
+	if got[1].Function != "handle_request" || got[1].Line != 5 {
 		t.Errorf("function frame %+v, want handle_request defined at line 5", got[1])
 	}
 	r.Forget(p.PID)
-	if f := r.Frames(p.PID, []uint64{fn}); f != nil {
+	if f := r.Frames(p.PID, []uint64{fn}, nil); f != nil {
 		t.Errorf("frames of a forgotten process: %+v", f)
 	}
 }
