@@ -121,3 +121,15 @@ func TestDetectFIFOInsteadOfPython(t *testing.T) {
 		t.Errorf("Detect = %v, want an error naming the FIFO", err)
 	}
 }
+
+// A version with neither generated offsets nor a known _Py_DebugOffsets
+// layout is refused with a reason the report shows, not walked.
+func TestUnknownVersionRefused(t *testing.T) {
+	for _, v := range []string{"3.9", "3.15"} {
+		p := &Process{PID: os.Getpid(), Version: v}
+		err := p.layout(procfs.Default, 0)
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "no layout known for "+v) {
+			t.Errorf("python %s: %v, want ErrUnsupported naming the version", v, err)
+		}
+	}
+}

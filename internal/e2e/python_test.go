@@ -75,11 +75,23 @@ func checkPythonStalls(t *testing.T, python string) {
 	if err := os.WriteFile(prog, []byte(pythonStalls), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r, code := snag(t, "run", "--format", "json", "--", python, prog)
+	rec := filepath.Join(dir, "prog.snag")
+	r, code := snag(t, "run", "--format", "json", "--record", rec, "--", python, prog)
 	if code != 0 {
 		t.Fatalf("snag run: exit %d", code)
 	}
 	checkPythonReport(t, r)
+	// The recording, analysed once the interpreter is gone (here as on
+	// another machine), names the same frames: they are resolved before
+	// they are written.
+	analyzed, code := snag(t, "analyze", "--format", "json", rec)
+	if code != 0 {
+		t.Fatalf("snag analyze: exit %d", code)
+	}
+	checkPythonReport(t, analyzed)
+	if !slices.EqualFunc(r.Findings, analyzed.Findings, func(a, b finding) bool { return slices.Equal(a.Stack, b.Stack) }) {
+		t.Errorf("the recording's stacks differ from the live trace's:\nlive:\n%sanalyzed:\n%s", findingsText(r), findingsText(analyzed))
+	}
 }
 
 func checkPythonReport(t *testing.T, r *report) {
@@ -152,11 +164,29 @@ func TestPython311Lines(t *testing.T) {
 
 // Real CPython builds of other versions, fetched through the Go module
 // proxy: 3.10 from generated offsets, 3.13 and 3.14 from _Py_DebugOffsets.
+// The proxy refuses the 3.12 build: 3.12 runs where a local interpreter
+// is (SNAG_TEST_PYTHON312, or pyenv's), a python3.12 over libpython3.12.so.
 func TestPythonVersionsLines(t *testing.T) {
 	testutil.RequireBPF(t)
-	for _, minor := range []string{"3.10", "3.13", "3.14"} {
+	for _, minor := range []string{"3.10", "3.12", "3.13", "3.14"} {
 		t.Run(minor, func(t *testing.T) {
+			if minor == "3.12" {
+				checkPythonStalls(t, localPython312(t))
+				return
+			}
 			checkPythonStalls(t, testutil.EmbeddedPython(t, minor))
 		})
 	}
+}
+
+func localPython312(t *testing.T) string {
+	if p := os.Getenv("SNAG_TEST_PYTHON312"); p != "" {
+		return p
+	}
+	home, _ := os.UserHomeDir()
+	found, _ := filepath.Glob(filepath.Join(home, ".pyenv", "versions", "3.12.*", "bin", "python3.12"))
+	if len(found) == 0 {
+		t.Skip("no CPython 3.12 here (SNAG_TEST_PYTHON312 unset, no pyenv 3.12) and the module proxy refuses its build")
+	}
+	return found[len(found)-1]
 }
