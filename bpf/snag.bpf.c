@@ -142,6 +142,7 @@ const enum drop_reason *_unused_drop_reason __attribute__((unused));
 const enum trace_state *_unused_trace_state __attribute__((unused));
 const enum sig_sender *_unused_sig_sender __attribute__((unused));
 const enum futex_class *_unused_futex_class __attribute__((unused));
+const enum py_flag *_unused_py_flag __attribute__((unused));
 const struct event *_unused_event __attribute__((unused));
 
 #define AF_UNIX 1
@@ -398,8 +399,9 @@ static __always_inline __u64 read_u64(__u64 addr)
 /*
  * Walk the current thread's CPython frames: from _PyRuntime to the thread
  * state whose thread_id is this thread's pthread_self(), then down its
- * frame chain, keeping each frame's code object. User space reads names
- * and files from the code objects later; they outlive the call.
+ * frame chain, keeping each frame's code object and instruction offset.
+ * User space reads names, files and line tables from the code objects
+ * later; they outlive the call.
  */
 static __noinline void py_stack(struct event *e, __u32 tgid)
 {
@@ -419,14 +421,42 @@ static __noinline void py_stack(struct event *e, __u32 tgid)
 	}
 	if (!ts || read_u64(ts + o->tstate_thread_id) != self)
 		return;
-	__u64 frame = read_u64(read_u64(ts + o->tstate_cframe) + o->cframe_current_frame);
+	__u32 flags = o->flags;
+	__u64 mask = flags & PY_TAGGED ? ~3ULL : ~0ULL;
+	__u64 frame = read_u64(ts + o->tstate_frame);
+	if (flags & PY_CFRAME)
+		frame = read_u64(frame + o->cframe_current_frame);
+	/* One slot per frame, shims included (as code 0, dropped by the loader):
+	 * a walk whose slot index follows its frame count stays small enough
+	 * for the verifier. */
 	__u32 n = 0;
 	for (int i = 0; i < PY_DEPTH && frame; i++) {
-		__u8 entry = 0;
-		e->py_code[i] = read_u64(frame + o->frame_code);
-		bpf_probe_read_user(&entry, 1, (void *)(frame + o->frame_is_entry));
-		if (entry)
+		__u64 code = read_u64(frame + o->frame_code) & mask;
+		__u32 lasti;
+		if (flags & PY_FRAME_OBJECT) {
+			__s32 index = 0;
+			bpf_probe_read_user(&index, sizeof(index), (void *)(frame + o->frame_instr));
+			lasti = (__u32)index * 2;
 			e->py_entry |= 1U << i;
+		} else {
+			lasti = read_u64(frame + o->frame_instr) - (code + o->code_adaptive);
+		}
+		if (flags & PY_OWNER) {
+			/* The C stack's shim below a _PyEval_EvalFrameDefault
+			 * call's first frame, which was thus entered from C. */
+			__u8 owner = 0;
+			bpf_probe_read_user(&owner, 1, (void *)(frame + o->frame_owner));
+			if (owner >= 3)
+				code = 0;
+		}
+		if (flags & PY_IS_ENTRY) {
+			__u8 entry = 0;
+			bpf_probe_read_user(&entry, 1, (void *)(frame + o->frame_is_entry));
+			if (entry)
+				e->py_entry |= 1U << i;
+		}
+		e->py_code[i] = code;
+		e->py_lasti[i] = lasti;
 		frame = read_u64(frame + o->frame_previous);
 		n = i + 1;
 	}
@@ -606,7 +636,9 @@ static __noinline int emit_syscall(struct bpf_raw_tracepoint_args *ctx, struct c
 		if (!e->stack_len)
 			count_drop(DROP_STACK_READ);
 	}
-	bpf_ringbuf_submit(e, rb_flags());
+	/* Python frames are named from the process's memory: wake the reader
+	 * now, before an exiting interpreter frees the code objects. */
+	bpf_ringbuf_submit(e, e->py_depth ? BPF_RB_FORCE_WAKEUP : rb_flags());
 	return 0;
 }
 

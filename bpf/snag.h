@@ -91,10 +91,20 @@ enum drop_reason {
 	DROP_MAX = 5,
 };
 
+/* How a CPython version lays out its frame chain: py_proc.flags. */
+enum py_flag {
+	PY_CFRAME = 1,       /* tstate_frame leads to a _PyCFrame holding the current frame (3.11, 3.12) */
+	PY_IS_ENTRY = 2,     /* a frame's is_entry byte marks it entered from C (3.11) */
+	PY_OWNER = 4,        /* frames whose owner is >= 3 are the C stack's shims, below an entered frame (3.12+): code 0 */
+	PY_TAGGED = 8,       /* the code pointer is a _PyStackRef, tagged in its low bits (3.14) */
+	PY_FRAME_OBJECT = 16, /* a PyFrameObject chain: each frame its own eval call, f_lasti an index (3.10) */
+};
+
 /*
  * Where a CPython process keeps its interpreter state, and the offsets of
  * the fields walked from there to the current thread's frames. Filled per
- * process by the loader (internal/cpython), keyed by TGID.
+ * process by the loader (internal/cpython), keyed by TGID: from offsets
+ * generated per version, or read from the process's _Py_DebugOffsets.
  */
 struct py_proc {
 	__u64 runtime; /* address of _PyRuntime */
@@ -102,11 +112,15 @@ struct py_proc {
 	__u32 threads_head;
 	__u32 tstate_next;
 	__u32 tstate_thread_id;
-	__u32 tstate_cframe;
+	__u32 tstate_frame; /* the current frame, or with PY_CFRAME the _PyCFrame */
 	__u32 cframe_current_frame;
 	__u32 frame_code;
 	__u32 frame_previous;
 	__u32 frame_is_entry;
+	__u32 frame_owner;
+	__u32 frame_instr;   /* prev_instr or instr_ptr; with PY_FRAME_OBJECT the int f_lasti */
+	__u32 code_adaptive; /* where a code object's bytecode starts */
+	__u32 flags;         /* enum py_flag */
 	__u32 _pad;
 };
 
@@ -203,7 +217,8 @@ struct event {
 	__u32 stack_len; /* user stack bytes following this record */
 	__u64 fp_stack[FP_STACK_DEPTH];
 	/* Last, and not zeroed: only the first py_depth entries are read. */
-	__u64 py_code[PY_DEPTH];
+	__u64 py_code[PY_DEPTH]; /* 0: a shim frame (PY_OWNER) */
+	__u32 py_lasti[PY_DEPTH]; /* byte offset of each frame's instruction in its code */
 };
 
 #endif /* __SNAG_H__ */

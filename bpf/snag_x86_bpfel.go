@@ -98,6 +98,7 @@ type snagEvent struct {
 	_        [4]byte
 	FpStack  [32]uint64
 	PyCode   [32]uint64
+	PyLasti  [32]uint32
 }
 
 type snagEventKind uint32
@@ -150,6 +151,16 @@ type snagInflight struct {
 	Tid uint32
 }
 
+type snagPyFlag uint32
+
+const (
+	snagPyFlagPY_CFRAME       snagPyFlag = 1
+	snagPyFlagPY_IS_ENTRY     snagPyFlag = 2
+	snagPyFlagPY_OWNER        snagPyFlag = 4
+	snagPyFlagPY_TAGGED       snagPyFlag = 8
+	snagPyFlagPY_FRAME_OBJECT snagPyFlag = 16
+)
+
 type snagPyProc struct {
 	_                  structs.HostLayout
 	Runtime            uint64
@@ -157,11 +168,15 @@ type snagPyProc struct {
 	ThreadsHead        uint32
 	TstateNext         uint32
 	TstateThreadId     uint32
-	TstateCframe       uint32
+	TstateFrame        uint32
 	CframeCurrentFrame uint32
 	FrameCode          uint32
 	FramePrevious      uint32
 	FrameIsEntry       uint32
+	FrameOwner         uint32
+	FrameInstr         uint32
+	CodeAdaptive       uint32
+	Flags              uint32
 	Pad                uint32
 }
 
@@ -231,6 +246,7 @@ const (
 	snagVarUnusedEventKind  = "_unused_event_kind"
 	snagVarUnusedFdKind     = "_unused_fd_kind"
 	snagVarUnusedFutexClass = "_unused_futex_class"
+	snagVarUnusedPyFlag     = "_unused_py_flag"
 	snagVarUnusedSigSender  = "_unused_sig_sender"
 	snagVarUnusedSysFlag    = "_unused_sys_flag"
 	snagVarUnusedTraceState = "_unused_trace_state"
@@ -322,6 +338,7 @@ type snagVariableSpecs struct {
 	UnusedEventKind  *ebpf.VariableSpec `ebpf:"_unused_event_kind"`
 	UnusedFdKind     *ebpf.VariableSpec `ebpf:"_unused_fd_kind"`
 	UnusedFutexClass *ebpf.VariableSpec `ebpf:"_unused_futex_class"`
+	UnusedPyFlag     *ebpf.VariableSpec `ebpf:"_unused_py_flag"`
 	UnusedSigSender  *ebpf.VariableSpec `ebpf:"_unused_sig_sender"`
 	UnusedSysFlag    *ebpf.VariableSpec `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.VariableSpec `ebpf:"_unused_trace_state"`
@@ -393,6 +410,7 @@ type snagVariables struct {
 	UnusedEventKind  *ebpf.Variable `ebpf:"_unused_event_kind"`
 	UnusedFdKind     *ebpf.Variable `ebpf:"_unused_fd_kind"`
 	UnusedFutexClass *ebpf.Variable `ebpf:"_unused_futex_class"`
+	UnusedPyFlag     *ebpf.Variable `ebpf:"_unused_py_flag"`
 	UnusedSigSender  *ebpf.Variable `ebpf:"_unused_sig_sender"`
 	UnusedSysFlag    *ebpf.Variable `ebpf:"_unused_sys_flag"`
 	UnusedTraceState *ebpf.Variable `ebpf:"_unused_trace_state"`

@@ -81,8 +81,10 @@ type Record struct {
 	Stack   []byte   // user memory from Regs.SP upward
 	FPStack []uint64 // the kernel's frame-pointer walk, leaf first
 	// PyCode holds the CPython code objects of the thread's frames,
-	// innermost first; bit i of PyEntry marks a frame entered from C.
+	// innermost first, and PyLasti the byte offset of each one's
+	// instruction; bit i of PyEntry marks a frame entered from C.
 	PyCode  []uint64
+	PyLasti []uint32
 	PyEntry uint32
 }
 
@@ -227,22 +229,64 @@ func (t *Tracer) AddPID(pid int) error {
 // TracePython lets the kernel side walk pid's CPython frames for slow
 // calls: runtime is the address of its _PyRuntime, off its struct layout.
 func (t *Tracer) TracePython(pid int, runtime uint64, off cpython.Offsets) error {
+	var flags snagPyFlag
+	for _, f := range []struct {
+		py  cpython.Flags
+		bpf snagPyFlag
+	}{
+		{cpython.FlagCFrame, snagPyFlagPY_CFRAME},
+		{cpython.FlagIsEntry, snagPyFlagPY_IS_ENTRY},
+		{cpython.FlagOwner, snagPyFlagPY_OWNER},
+		{cpython.FlagTagged, snagPyFlagPY_TAGGED},
+		{cpython.FlagFrameObject, snagPyFlagPY_FRAME_OBJECT},
+	} {
+		if off.Flags&f.py != 0 {
+			flags |= f.bpf
+		}
+	}
 	p := snagPyProc{
 		Runtime:            runtime,
 		InterpretersHead:   off.InterpretersHead,
 		ThreadsHead:        off.ThreadsHead,
 		TstateNext:         off.TstateNext,
 		TstateThreadId:     off.TstateThreadID,
-		TstateCframe:       off.TstateCframe,
+		TstateFrame:        off.TstateFrame,
 		CframeCurrentFrame: off.CframeCurrentFrame,
 		FrameCode:          off.FrameCode,
 		FramePrevious:      off.FramePrevious,
 		FrameIsEntry:       off.FrameIsEntry,
+		FrameOwner:         off.FrameOwner,
+		FrameInstr:         off.FrameInstr,
+		CodeAdaptive:       off.CodeAdaptive,
+		Flags:              uint32(flags),
 	}
 	if err := t.objs.PyProcs.Put(uint32(pid), p); err != nil {
 		return fmt.Errorf("walk python frames of pid %d: %w", pid, err)
 	}
 	return nil
+}
+
+// dropShims removes, in place, the frames the kernel side recorded as
+// code 0: the C stack's shims of CPython 3.12 on, each below the first
+// frame of a _PyEval_EvalFrameDefault call, which it marks as entered
+// from C.
+func dropShims(code []uint64, lasti []uint32, entry uint32) ([]uint64, []uint32, uint32) {
+	n := 0
+	var out uint32
+	for i, c := range code {
+		if c == 0 {
+			if n > 0 {
+				out |= 1 << (n - 1)
+			}
+			continue
+		}
+		code[n], lasti[n] = c, lasti[i]
+		if entry&(1<<i) != 0 {
+			out |= 1 << n
+		}
+		n++
+	}
+	return code[:n], lasti[:n], out
 }
 
 // fillSyscallInfo tells the kernel side, per syscall number, which argument
@@ -442,8 +486,7 @@ func (t *Tracer) decode(raw []byte, rec *Record) error {
 	}
 
 	rec.Regs = Regs{IP: e.Regs.Ip, SP: e.Regs.Sp, FP: e.Regs.Fp, LR: e.Regs.Lr}
-	rec.PyCode = e.PyCode[:min(int(e.PyDepth), len(e.PyCode))]
-	rec.PyEntry = e.PyEntry
+	rec.PyCode, rec.PyLasti, rec.PyEntry = dropShims(e.PyCode[:min(int(e.PyDepth), len(e.PyCode))], e.PyLasti[:], e.PyEntry)
 	depth := min(int(e.FpDepth), len(e.FpStack))
 	rec.FPStack = e.FpStack[:depth]
 	rec.Stack = nil

@@ -91,7 +91,7 @@ func TestFoldedTotalsPerSyscall(t *testing.T) {
 		t.Errorf("syscalls %v, want %v", got, blocked)
 	}
 	mysql := "python3 (4242);python3 (4242);__libc_start_call_main (libc.so.6);main (python3.11);PyEval_EvalCode (python3.11);" +
-		"_PyEval_EvalFrameDefault (python3.11);get_user (app/views.py);execute (MySQLdb/cursors.py);cfunction_call (python3.11);" +
+		"_PyEval_EvalFrameDefault (python3.11);get_user (app/views.py:42);execute (MySQLdb/cursors.py);cfunction_call (python3.11);" +
 		"_mysql_ConnectionObject_query (_mysql.cpython-311-x86_64-linux-gnu.so);mthd_my_read_one_row (libmariadb.so.3);" +
 		"ma_net_safe_read (libmariadb.so.3);ma_pvio_read (libmariadb.so.3);pvio_socket_read (libmariadb.so.3);" +
 		"pvio_socket_wait_io_or_timeout (libmariadb.so.3);poll (libc.so.6);poll"

@@ -85,6 +85,7 @@ type functionKey struct{ name, file string }
 type locationKey struct {
 	mapping string
 	addr    uint64
+	line    int64 // an interpreter frame's source line; 0 for native code
 	fn      functionKey
 }
 
@@ -154,7 +155,7 @@ func (b *profileBuilder) frameLocation(f model.Frame) *profile.Location {
 		file = f.Path // the script, for Python frames
 	}
 	m := b.mapping(f)
-	return b.location(locationKey{mapping: m.File, addr: f.Addr, fn: functionKey{name, file}}, m)
+	return b.location(locationKey{mapping: m.File, addr: f.Addr, line: int64(f.Line), fn: functionKey{name, file}}, m)
 }
 
 func (b *profileBuilder) location(k locationKey, m *profile.Mapping) *profile.Location {
@@ -176,7 +177,7 @@ func (b *profileBuilder) location(k locationKey, m *profile.Mapping) *profile.Lo
 		ID:      uint64(len(b.p.Location) + 1),
 		Mapping: m,
 		Address: k.addr,
-		Line:    []profile.Line{{Function: fn}},
+		Line:    []profile.Line{{Function: fn, Line: k.line}},
 	}
 	b.locations[k] = l
 	b.p.Location = append(b.p.Location, l)

@@ -148,9 +148,14 @@ func TestPprofDeduplicates(t *testing.T) {
 	if !fns[fkey{"poll", ""}] || !fns[fkey{"syscall:poll", ""}] {
 		t.Errorf("functions %v lack libc poll or syscall:poll", fns)
 	}
-	// Python frames name their script.
+	// Python frames name their script, and their location the line.
 	if !fns[fkey{"get_user", "/srv/app/app/views.py"}] {
 		t.Errorf("no interpreter function for get_user")
+	}
+	for _, l := range p.Location {
+		if fn := l.Line[0].Function; fn.Name == "get_user" && l.Line[0].Line != 42 {
+			t.Errorf("get_user's location is at line %d, want 42", l.Line[0].Line)
+		}
 	}
 }
 

@@ -33,6 +33,12 @@ func pyFrame(fn, file string) model.Frame {
 	return model.Frame{Function: fn, Module: file, Path: "/srv/app/" + file, Kind: model.FrameInterpreter}
 }
 
+// withLine has an interpreter frame executing the given line.
+func withLine(f model.Frame, line int) model.Frame {
+	f.Line = line
+	return f
+}
+
 // mysqlStack is a gevent hub blocked in libmariadb's poll under the MySQLdb
 // C extension, leaf first, as the unwinder reports it.
 func mysqlStack() []model.Frame {
@@ -47,7 +53,7 @@ func mysqlStack() []model.Frame {
 			Path: "/usr/lib/python3/dist-packages/MySQLdb/_mysql.cpython-311-x86_64-linux-gnu.so", BuildID: buildIDMySQLExt},
 		pythonFrame("cfunction_call", 0x5630f2a1c3b0),
 		pyFrame("execute", "MySQLdb/cursors.py"),
-		pyFrame("get_user", "app/views.py"),
+		withLine(pyFrame("get_user", "app/views.py"), 42),
 		pythonFrame("_PyEval_EvalFrameDefault", 0x5630f2a0e5d1),
 		pythonFrame("PyEval_EvalCode", 0x5630f2b11a20),
 		pythonFrame("main", 0x5630f29f8c1d),

@@ -90,7 +90,11 @@ func examineProcess(fs procfs.FS, pid int) processReport {
 		if p, err := cpython.Detect(fs, pid); err != nil {
 			c.How = err.Error()
 		} else {
-			c.OK, c.How = true, fmt.Sprintf("CPython %s offsets known; interpreter state at %#x", p.Version, p.Runtime)
+			v := p.Version
+			if p.Patch != "" {
+				v = p.Patch
+			}
+			c.OK, c.How = true, fmt.Sprintf("CPython %s, offsets %s; interpreter state at %#x", v, p.Layout, p.Runtime)
 		}
 		rep.Checks = append(rep.Checks, c)
 	case model.RuntimeNode:

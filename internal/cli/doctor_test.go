@@ -67,7 +67,7 @@ func TestDoctorPID(t *testing.T) {
 				name = "/usr/bin/python3.11"
 			}
 			return startIdle(t, name, "-c", "import time; time.sleep(30)")
-		}, []string{"CPython 3.11.", "OK       native frames", "OK       Python frames: CPython 3.11 offsets known"}},
+		}, []string{"CPython 3.11.", "OK       native frames", "OK       Python frames: CPython 3.11.", "offsets generated from the 3.11 headers"}},
 		{"go", func(t *testing.T) int { return startGo(t) },
 			[]string{": Go go1.", "OK       native frames", "OK       Go function names: .symtab names "}},
 		{"stripped go", func(t *testing.T) int { return startGo(t, "-ldflags=-s") },

@@ -60,15 +60,15 @@ sys.stdin.read()
 	}
 	r := NewReader(procfs.Default)
 	r.Add(p)
-	got := r.Frames(p.PID, []uint64{method, fn})
+	got := r.Frames(p.PID, []uint64{method, fn}, nil)
 	if got[0].Function != "Cursor.exécuter" || got[0].Module != "<string>" {
 		t.Errorf("method frame %+v, want Cursor.exécuter in <string> (a non-ASCII name)", got[0])
 	}
-	if got[1].Function != "handle_request" || got[1].Offset != 5 {
+	if got[1].Function != "handle_request" || got[1].Line != 5 {
 		t.Errorf("function frame %+v, want handle_request defined at line 5", got[1])
 	}
 	r.Forget(p.PID)
-	if f := r.Frames(p.PID, []uint64{fn}); f != nil {
+	if f := r.Frames(p.PID, []uint64{fn}, nil); f != nil {
 		t.Errorf("frames of a forgotten process: %+v", f)
 	}
 }
@@ -119,5 +119,17 @@ func TestDetectFIFOInsteadOfPython(t *testing.T) {
 	}
 	if err == nil || errors.Is(err, ErrNotPython) || !strings.Contains(err.Error(), "FIFO") {
 		t.Errorf("Detect = %v, want an error naming the FIFO", err)
+	}
+}
+
+// A version with neither generated offsets nor a known _Py_DebugOffsets
+// layout is refused with a reason the report shows, not walked.
+func TestUnknownVersionRefused(t *testing.T) {
+	for _, v := range []string{"3.9", "3.15"} {
+		p := &Process{PID: os.Getpid(), Version: v}
+		err := p.layout(procfs.Default, 0)
+		if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "no layout known for "+v) {
+			t.Errorf("python %s: %v, want ErrUnsupported naming the version", v, err)
+		}
 	}
 }

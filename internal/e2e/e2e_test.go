@@ -79,6 +79,7 @@ type report struct {
 		Expected bool   `json:"expected"`
 	} `json:"connections"`
 	Findings []finding `json:"findings"`
+	Notes    []string  `json:"notes"`
 }
 
 type thread struct {

@@ -489,3 +489,24 @@ func TestWriterReportsWriteErrors(t *testing.T) {
 		t.Error("Close after a failure succeeded")
 	}
 }
+
+// A frame defined before frames carried their line ends at its kind: it
+// reads with line 0, and the line of a newer one is kept.
+func TestFrameWithoutLine(t *testing.T) {
+	d := &decoder{strs: []string{"", "outer", "prog.py"}}
+	old := []byte{0x10, 1, 6, 2, 2, 0, byte(model.FrameInterpreter)}
+	for _, payload := range [][]byte{old, append(old[:len(old):len(old)], 12)} {
+		d.payload = payload
+		if err := d.record(kindFrame); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := model.Frame{Addr: 0x10, Function: "outer", Offset: 6, Module: "prog.py", Path: "prog.py", Kind: model.FrameInterpreter}
+	if d.frames[0] != want {
+		t.Errorf("old frame %+v, want %+v", d.frames[0], want)
+	}
+	want.Line = 12
+	if d.frames[1] != want {
+		t.Errorf("new frame %+v, want %+v", d.frames[1], want)
+	}
+}

@@ -109,7 +109,7 @@ func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
 	if len(fps) > 0 && r.node(pid) {
 		slots = r.js.Slots(pid, fps, rec.Regs.SP, rec.Stack)
 	}
-	key := stackKey{pid, pcsKey(pcs, complete, rec.PyCode, rec.PyEntry, slots)}
+	key := stackKey{pid, pcsKey(pcs, complete, rec.PyCode, rec.PyLasti, rec.PyEntry, slots)}
 	if frames, ok := r.seen[key]; ok {
 		return frames
 	}
@@ -119,7 +119,7 @@ func (r *stackResolver) resolve(pid int, rec *bpf.Record) []model.Frame {
 		r.js.Name(pid, frames, slots)
 	}
 	if len(rec.PyCode) > 0 {
-		frames = mergePython(frames, r.py.Frames(pid, rec.PyCode), rec.PyEntry)
+		frames = mergePython(frames, r.py.Frames(pid, rec.PyCode, rec.PyLasti), rec.PyEntry)
 	}
 	frames = slices.Clip(frames)
 	if len(r.seen) >= maxSeenStacks {
@@ -209,8 +209,8 @@ func (r *stackResolver) forget(pid int) {
 	r.py.Forget(pid)
 }
 
-func pcsKey(pcs []uint64, complete bool, py []uint64, entry uint32, js []uint64) string {
-	b := make([]byte, 0, 8*(len(pcs)+len(py)+len(js))+6)
+func pcsKey(pcs []uint64, complete bool, py []uint64, lasti []uint32, entry uint32, js []uint64) string {
+	b := make([]byte, 0, 8*(len(pcs)+len(py)+len(js))+4*len(lasti)+6)
 	for _, pc := range pcs {
 		b = binary.LittleEndian.AppendUint64(b, pc)
 	}
@@ -221,6 +221,9 @@ func pcsKey(pcs []uint64, complete bool, py []uint64, entry uint32, js []uint64)
 	for _, c := range py {
 		b = binary.LittleEndian.AppendUint64(b, c)
 	}
+	for _, l := range lasti {
+		b = binary.LittleEndian.AppendUint32(b, l)
+	}
 	b = binary.LittleEndian.AppendUint32(b, entry)
 	for _, f := range js {
 		b = binary.LittleEndian.AppendUint64(b, f)
@@ -228,9 +231,10 @@ func pcsKey(pcs []uint64, complete bool, py []uint64, entry uint32, js []uint64)
 	return string(b)
 }
 
-// pyEval is the C function that runs Python frames. In CPython 3.11 one
-// call of it runs a frame and every Python frame that frame calls
-// directly; a frame marked entry is where it was called from C.
+// pyEval is the C function that runs Python frames. From CPython 3.11 on
+// one call of it runs a frame and every Python frame that frame calls
+// directly; a frame marked entry is where it was called from C. In 3.10
+// every frame is its own call, and every frame an entry.
 const pyEval = "_PyEval_EvalFrameDefault"
 
 // mergePython puts Python frames (innermost first) where the interpreter

@@ -76,6 +76,11 @@ type session struct {
 	notes []string // for Trace.Notes
 	// selfCPU0 is snag's own CPU time at the attach (Trace.Cost).
 	selfCPU0 time.Duration
+	// pyPending are processes just exec'd whose interpreter library is
+	// not mapped yet (python3.X over libpython3.X.so): pid → first try.
+	pyPending map[int]time.Time
+	pyRetried time.Time
+	pyNoted   map[string]bool
 }
 
 // maxNotes bounds the notes of one trace; the rest are counted.
@@ -115,10 +120,12 @@ func Run(ctx context.Context, cfg Config) (*model.Trace, error) {
 		return nil, err
 	}
 	s := &session{
-		cfg:     cfg,
-		threads: map[int]*model.Thread{},
-		cpu0:    map[int]time.Duration{},
-		live:    map[int]bool{},
+		cfg:       cfg,
+		threads:   map[int]*model.Thread{},
+		cpu0:      map[int]time.Duration{},
+		live:      map[int]bool{},
+		pyPending: map[int]time.Time{},
+		pyNoted:   map[string]bool{},
 	}
 	if err := s.start(ctx); err != nil {
 		return nil, err
@@ -166,8 +173,10 @@ func (s *session) start(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
-			if p := s.detectPython(pid); p != nil {
+			if p, err := s.detectPython(pid); err == nil {
 				opts.Python = append(opts.Python, p)
+			} else {
+				s.notePython(err)
 			}
 		}
 	}
@@ -259,19 +268,31 @@ func (s *session) snapshot(pid int) {
 	s.fdFacts(pid, socks, false)
 }
 
-// detectPython finds a supported CPython in pid; anything else is quietly
-// not Python.
-func (s *session) detectPython(pid int) *cpython.Process {
+// detectPython finds a CPython whose frames can be read in pid.
+func (s *session) detectPython(pid int) (*cpython.Process, error) {
 	p, err := cpython.Detect(s.cfg.Proc, pid)
 	if err != nil {
-		if !errors.Is(err, cpython.ErrNotPython) {
-			s.note(fmt.Sprintf("no Python frames: %v", err))
-		}
-		return nil
+		return nil, err
 	}
-	slog.Debug("python frames", "pid", pid, "version", p.Version, "runtime", p.Runtime)
-	return p
+	slog.Debug("python frames", "pid", pid, "version", p.Version, "patch", p.Patch, "runtime", p.Runtime)
+	return p, nil
 }
+
+// notePython says once why a CPython's frames cannot be read; anything
+// else is quietly not Python.
+func (s *session) notePython(err error) {
+	if errors.Is(err, cpython.ErrNotPython) {
+		return
+	}
+	n := fmt.Sprintf("no Python frames: %v", err)
+	if !s.pyNoted[n] {
+		s.pyNoted[n] = true
+		s.note(n)
+	}
+}
+
+// pyPendingFor is how long a process may take to map its libpython.
+const pyPendingFor = 5 * time.Second
 
 // watchPython has the kernel side walk the Python frames of a process that
 // appeared (fork) or changed (exec) while tracing.
@@ -279,8 +300,20 @@ func (s *session) watchPython(pid int) {
 	if s.cfg.StackBytes == 0 {
 		return
 	}
-	p := s.detectPython(pid)
-	if p == nil {
+	p, err := s.detectPython(pid)
+	if errors.Is(err, cpython.ErrNoRuntime) {
+		// At exec the dynamic loader has yet to map libpython: try again.
+		if first, ok := s.pyPending[pid]; !ok {
+			s.pyPending[pid] = time.Now()
+		} else if time.Since(first) > pyPendingFor {
+			delete(s.pyPending, pid)
+			s.notePython(err)
+		}
+		return
+	}
+	delete(s.pyPending, pid)
+	if err != nil {
+		s.notePython(err)
 		return
 	}
 	if err := s.tr.TracePython(pid, p.Runtime, p.Off); err != nil {
@@ -289,6 +322,26 @@ func (s *session) watchPython(pid int) {
 	}
 	s.stacks.py.Add(p)
 }
+
+// retryPython looks again, every few milliseconds, at processes whose
+// libpython was not mapped yet.
+func (s *session) retryPython() {
+	if len(s.pyPending) == 0 || time.Since(s.pyRetried) < pyRetryEvery {
+		return
+	}
+	s.pyRetried = time.Now()
+	for pid := range s.pyPending {
+		if !s.cfg.Proc.Exists(pid) {
+			delete(s.pyPending, pid)
+			continue
+		}
+		s.watchPython(pid)
+	}
+}
+
+// pyRetryEvery spaces the retries: the loader maps libpython within a
+// few milliseconds of the exec.
+const pyRetryEvery = 5 * time.Millisecond
 
 func (s *session) thread(pid, tid int) *model.Thread {
 	th, ok := s.threads[tid]
@@ -328,6 +381,7 @@ func (s *session) loop(ctx context.Context) error {
 		default:
 			return fmt.Errorf("read events: %w", err)
 		}
+		s.retryPython()
 		if time.Since(lastAlive) >= time.Second {
 			lastAlive = time.Now()
 			s.reap()

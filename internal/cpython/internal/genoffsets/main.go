@@ -1,6 +1,13 @@
-// Command genoffsets writes the CPython struct offsets snag walks, for each
-// CPython version whose development headers are installed, by compiling a
-// small C program against them (Debian: python3.X-dev).
+// Command genoffsets writes the CPython struct offsets snag walks for one
+// CPython minor version, by compiling a small C program against that
+// version's own headers: Debian's python3.X-dev, or any CPython install's
+// include/python3.X (pyenv, a built source tree) given with -include.
+//
+// Versions from 3.13 on publish their offsets in _Py_DebugOffsets and are
+// read from the process instead; this covers 3.10 to 3.12.
+//
+// When no headers for the version are found, the committed file is kept:
+// make generate then checks only the versions this machine has headers for.
 package main
 
 import (
@@ -12,61 +19,125 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strings"
 )
 
-// fields maps Offsets' Go field names to the C expression that measures them.
-var fields = []struct{ name, expr string }{
+type field struct{ name, expr string }
+
+// common are measured the same way in every version.
+var common = []field{
 	{"InterpretersHead", "offsetof(_PyRuntimeState, interpreters.head)"},
-	{"ThreadsHead", "offsetof(PyInterpreterState, threads.head)"},
 	{"TstateNext", "offsetof(PyThreadState, next)"},
 	{"TstateThreadID", "offsetof(PyThreadState, thread_id)"},
-	{"TstateCframe", "offsetof(PyThreadState, cframe)"},
-	{"CframeCurrentFrame", "offsetof(_PyCFrame, current_frame)"},
-	{"FrameCode", "offsetof(_PyInterpreterFrame, f_code)"},
-	{"FramePrevious", "offsetof(_PyInterpreterFrame, previous)"},
-	{"FrameIsEntry", "offsetof(_PyInterpreterFrame, is_entry)"},
 	{"CodeFilename", "offsetof(PyCodeObject, co_filename)"},
-	{"CodeQualname", "offsetof(PyCodeObject, co_qualname)"},
 	{"CodeFirstLineno", "offsetof(PyCodeObject, co_firstlineno)"},
+	{"CodeLinetable", "offsetof(PyCodeObject, co_linetable)"},
+	{"BytesSize", "offsetof(PyVarObject, ob_size)"},
+	{"BytesData", "offsetof(PyBytesObject, ob_sval)"},
 	{"UnicodeLength", "offsetof(PyASCIIObject, length)"},
 	{"UnicodeState", "offsetof(PyASCIIObject, state)"},
 	{"ASCIIData", "sizeof(PyASCIIObject)"},
 	{"CompactData", "sizeof(PyCompactUnicodeObject)"},
 }
 
+// versions holds what differs: where the frame chain starts and how it
+// is linked, and the flags the kernel side walks it with.
+var versions = map[string]struct {
+	fields []field
+	flags  string
+	lines  string
+}{
+	"3.10": {
+		fields: []field{
+			{"ThreadsHead", "offsetof(PyInterpreterState, tstate_head)"},
+			{"TstateFrame", "offsetof(PyThreadState, frame)"},
+			{"FrameCode", "offsetof(PyFrameObject, f_code)"},
+			{"FramePrevious", "offsetof(PyFrameObject, f_back)"},
+			{"FrameInstr", "offsetof(PyFrameObject, f_lasti)"},
+			{"CodeQualname", "offsetof(PyCodeObject, co_name)"}, // no co_qualname before 3.11
+		},
+		flags: "FlagFrameObject",
+		lines: "Lines310",
+	},
+	"3.11": {
+		fields: []field{
+			{"ThreadsHead", "offsetof(PyInterpreterState, threads.head)"},
+			{"TstateFrame", "offsetof(PyThreadState, cframe)"},
+			{"CframeCurrentFrame", "offsetof(_PyCFrame, current_frame)"},
+			{"FrameCode", "offsetof(_PyInterpreterFrame, f_code)"},
+			{"FramePrevious", "offsetof(_PyInterpreterFrame, previous)"},
+			{"FrameIsEntry", "offsetof(_PyInterpreterFrame, is_entry)"},
+			{"FrameInstr", "offsetof(_PyInterpreterFrame, prev_instr)"},
+			{"CodeQualname", "offsetof(PyCodeObject, co_qualname)"},
+			{"CodeAdaptive", "offsetof(PyCodeObject, co_code_adaptive)"},
+		},
+		flags: "FlagCFrame | FlagIsEntry",
+		lines: "Lines311",
+	},
+	"3.12": {
+		fields: []field{
+			{"ThreadsHead", "offsetof(PyInterpreterState, threads.head)"},
+			{"TstateFrame", "offsetof(PyThreadState, cframe)"},
+			{"CframeCurrentFrame", "offsetof(_PyCFrame, current_frame)"},
+			{"FrameCode", "offsetof(_PyInterpreterFrame, f_code)"},
+			{"FramePrevious", "offsetof(_PyInterpreterFrame, previous)"},
+			{"FrameOwner", "offsetof(_PyInterpreterFrame, owner)"},
+			{"FrameInstr", "offsetof(_PyInterpreterFrame, prev_instr)"},
+			{"CodeQualname", "offsetof(PyCodeObject, co_qualname)"},
+			{"CodeAdaptive", "offsetof(PyCodeObject, co_code_adaptive)"},
+		},
+		flags: "FlagCFrame | FlagOwner",
+		lines: "Lines311",
+	},
+}
+
 func main() {
-	out := flag.String("out", "zoffsets.go", "file to write")
+	version := flag.String("version", "", "CPython minor version: 3.10, 3.11 or 3.12")
+	include := flag.String("include", "", "its include/python3.X directory (default: searched in /usr/include, /usr/local/include and pyenv)")
+	out := flag.String("out", "", "file to write (default zoffsets_3XX.go)")
 	flag.Parse()
-	dirs, _ := filepath.Glob("/usr/include/python3.*")
-	var versions []string
-	var table bytes.Buffer
-	for _, dir := range dirs {
-		v := strings.TrimPrefix(filepath.Base(dir), "python")
-		if v != "3.11" {
-			continue // the frame walk is written for 3.11's layout
-		}
-		vals, err := measure(dir)
-		if err != nil {
-			log.Fatalf("python %s: %v", v, err)
-		}
-		versions = append(versions, v)
-		fmt.Fprintf(&table, "\t%q: {\n", v)
-		for i, f := range fields {
-			fmt.Fprintf(&table, "\t\t%s: %s,\n", f.name, vals[i])
-		}
-		table.WriteString("\t},\n")
+	v, ok := versions[*version]
+	if !ok {
+		log.Fatalf("-version %q: want 3.10, 3.11 or 3.12", *version)
 	}
-	if len(versions) == 0 {
-		log.Fatal("no supported CPython headers under /usr/include (apt-get install python3.11-dev)")
+	if *out == "" {
+		*out = "zoffsets_" + strings.ReplaceAll(*version, ".", "") + ".go"
 	}
+	dir := *include
+	if dir == "" {
+		dir = findHeaders(*version)
+		if dir == "" {
+			fmt.Fprintf(os.Stderr, "genoffsets: no CPython %s headers found; keeping %s (pass -include DIR)\n", *version, *out)
+			return
+		}
+	}
+	patch, err := patchVersion(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if !strings.HasPrefix(patch, *version+".") {
+		log.Fatalf("%s holds CPython %s, not %s", dir, patch, *version)
+	}
+	fields := append(append([]field{}, common...), v.fields...)
+	vals, err := measure(dir, fields)
+	if err != nil {
+		log.Fatalf("python %s: %v", *version, err)
+	}
+	var body bytes.Buffer
+	for i, f := range fields {
+		fmt.Fprintf(&body, "\t%s: %s,\n", f.name, vals[i])
+	}
+	fmt.Fprintf(&body, "\tFlags: %s,\n\tLines: %s,\n", v.flags, v.lines)
+	ident := "offsets" + strings.ReplaceAll(*version, ".", "")
 	src := fmt.Sprintf(`// Code generated by genoffsets from the CPython %s headers; DO NOT EDIT.
 
 package cpython
 
-var offsets = map[string]Offsets{
+var %s = Offsets{
 %s}
-`, strings.Join(versions, ", "), table.String())
+`, patch, ident, body.String())
 	b, err := format.Source([]byte(src))
 	if err != nil {
 		log.Fatal(err)
@@ -76,16 +147,54 @@ var offsets = map[string]Offsets{
 	}
 }
 
-func measure(include string) ([]string, error) {
+// findHeaders looks for include/python3.X where distributions and pyenv
+// put it, the highest patch release first.
+func findHeaders(version string) string {
+	candidates := []string{"/usr/include/python" + version, "/usr/local/include/python" + version}
+	root := os.Getenv("PYENV_ROOT")
+	if root == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			root = filepath.Join(home, ".pyenv")
+		}
+	}
+	pyenv, _ := filepath.Glob(filepath.Join(root, "versions", version+".*", "include", "python"+version))
+	sort.Sort(sort.Reverse(sort.StringSlice(pyenv)))
+	for _, dir := range append(candidates, pyenv...) {
+		if _, err := os.Stat(filepath.Join(dir, "internal", "pycore_interp.h")); err == nil {
+			return dir
+		}
+	}
+	return ""
+}
+
+var pyVersion = regexp.MustCompile(`#define PY_VERSION\s+"([0-9.]+)`)
+
+// patchVersion reads the full version the headers are of.
+func patchVersion(dir string) (string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "patchlevel.h"))
+	if err != nil {
+		return "", err
+	}
+	m := pyVersion.FindSubmatch(b)
+	if m == nil {
+		return "", fmt.Errorf("no PY_VERSION in %s/patchlevel.h", dir)
+	}
+	return string(m[1]), nil
+}
+
+func measure(include string, fields []field) ([]string, error) {
 	dir, err := os.MkdirTemp("", "genoffsets")
 	if err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	var c strings.Builder
-	c.WriteString("#define Py_BUILD_CORE 1\n#include <Python.h>\n#include <internal/pycore_runtime.h>\n" +
-		"#include <internal/pycore_interp.h>\n#include <internal/pycore_frame.h>\n#include <stddef.h>\n#include <stdio.h>\n" +
-		"int main(void) {\n")
+	c.WriteString("#define Py_BUILD_CORE 1\n#include <Python.h>\n#include <frameobject.h>\n#include <internal/pycore_runtime.h>\n" +
+		"#include <internal/pycore_interp.h>\n")
+	if _, err := os.Stat(filepath.Join(include, "internal", "pycore_frame.h")); err == nil {
+		c.WriteString("#include <internal/pycore_frame.h>\n") // 3.11 on
+	}
+	c.WriteString("#include <stddef.h>\n#include <stdio.h>\nint main(void) {\n")
 	for _, f := range fields {
 		fmt.Fprintf(&c, "\tprintf(\"%%zu\\n\", (size_t)(%s));\n", f.expr)
 	}
