@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/snagtrace/snag/internal/model"
@@ -788,8 +787,7 @@ func sliceCategory(e *model.Event, r *threadRow) string {
 // retLabel renders a syscall's return value, naming an errno.
 func retLabel(e *model.Event) string {
 	if e.Failed() {
-		errno := syscall.Errno(-e.Ret)
-		return strconv.FormatInt(e.Ret, 10) + " (" + errno.Error() + ")"
+		return strconv.FormatInt(e.Ret, 10) + " (" + syscalls.ErrnoText(-e.Ret) + ")"
 	}
 	return strconv.FormatInt(e.Ret, 10)
 }

@@ -645,7 +645,7 @@ func parseRet(r []byte) (int64, bool) {
 		if sp := bytes.IndexByte(e, ' '); sp >= 0 {
 			e = e[:sp]
 		}
-		if errno, ok := errnos[string(e)]; ok {
+		if errno, ok := syscalls.ErrnoNumber(string(e)); ok {
 			v = -errno
 		}
 	}
@@ -977,7 +977,7 @@ func (p *parser) exitLine(th *thread, ts uint64, s []byte) bool {
 		if sp := bytes.IndexByte(sig, ' '); sp >= 0 {
 			sig = sig[:sp]
 		}
-		signal = signalNumber(string(sig))
+		signal = syscalls.SignalNumber(string(sig))
 		code = 128 + signal
 	default:
 		return true // "superseded by execve", and whatever else strace says about a process

@@ -4,6 +4,7 @@ import (
 	"bytes"
 
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
 )
 
 // fatalSignals are the signals whose default action ends a process; the
@@ -28,7 +29,7 @@ func (p *parser) signalLine(th *thread, ts uint64, s []byte) bool {
 	if sp <= 0 || !fatalSignals[string(s[:sp])] {
 		return true
 	}
-	sig := signalNumber(string(s[:sp]))
+	sig := syscalls.SignalNumber(string(s[:sp]))
 	info := s[sp+1:]
 	if len(info) == 0 || info[0] != '{' {
 		return true
@@ -116,7 +117,7 @@ func (p *parser) killCall(c *call) {
 	if pr := p.procs[sender]; pr != nil {
 		comm = pr.comm
 	}
-	key := sigKey{target: p.pidOf(int(n)), sig: signalNumber(string(sigArg)), sender: sender}
+	key := sigKey{target: p.pidOf(int(n)), sig: syscalls.SignalNumber(string(sigArg)), sender: sender}
 	if p.sigSeen == nil {
 		p.sigSeen = map[sigKey]int{}
 	}
