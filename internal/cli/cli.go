@@ -15,9 +15,6 @@ import (
 	"syscall"
 
 	"github.com/spf13/pflag"
-
-	"github.com/snagtrace/snag/internal/features"
-	"github.com/snagtrace/snag/internal/tracer"
 )
 
 // Exit codes, as documented in the README and `snag help`.
@@ -73,7 +70,7 @@ Run 'snag COMMAND --help' for a command's flags.
 
 // Main runs snag with args (without the program name) and returns the exit code.
 func Main(args []string, env Env) int {
-	tracer.MaybeExecShim()
+	platformInit()
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, topUsage)
 		return ExitUsage
@@ -117,7 +114,6 @@ func exitCode(err error, env Env) int {
 	var (
 		usage    usageError
 		findings findingsError
-		missing  *features.MissingError
 		output   outputError
 	)
 	switch {
@@ -127,14 +123,11 @@ func exitCode(err error, env Env) int {
 	case errors.As(err, &findings):
 		fmt.Fprintf(env.Stderr, "snag: %s\n", findings.msg)
 		return ExitFindings
-	case errors.As(err, &missing):
+	case unsupported(err):
 		fmt.Fprintf(env.Stderr, "snag: %v\n", err)
 		return ExitUnsupported
 	case errors.As(err, &usage):
 		fmt.Fprintf(env.Stderr, "snag: %v\nRun 'snag help' for usage.\n", err)
-		return ExitUsage
-	case errors.Is(err, tracer.ErrNoProcess), errors.Is(err, tracer.ErrBadCommand):
-		fmt.Fprintf(env.Stderr, "snag: %v\n", err)
 		return ExitUsage
 	}
 	var input inputError
