@@ -6,13 +6,24 @@ export CGO_ENABLED = 0
 
 .DEFAULT_GOAL := build
 
-.PHONY: help build generate check-generate test test-unit bench demo lint fuzz clean
+.PHONY: help build cross generate check-generate test test-unit bench demo lint fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build bin/snag (no clang needed: the BPF objects are committed)
 	$(GO) build $(GOFLAGS) -o $(BIN)/snag ./cmd/snag
+
+# Where post-incident work happens: snag analyze on macOS and Windows
+# (attach, run, record and doctor say they need Linux).
+CROSS ?= darwin/arm64 darwin/amd64 windows/amd64
+
+cross: ## build snag for macOS and Windows (analyze only) and vet its portable packages there
+	@set -e; for t in $(CROSS); do \
+		echo "GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./cmd/snag"; \
+		GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build $(GOFLAGS) -o /dev/null ./cmd/snag; \
+	done
+	GOOS=darwin $(GO) vet $$(GOOS=darwin $(GO) list -deps -f '{{if not .Standard}}{{.ImportPath}}{{end}}' ./cmd/snag | grep '^github.com/snagtrace/')
 
 $(BIN)/stalledloop: $(wildcard examples/stalledloop/*.go)
 	$(GO) build -o $@ ./examples/stalledloop
@@ -23,7 +34,7 @@ generate: ## regenerate the BPF objects (clang llvm libbpf-dev), syscall tables 
 check-generate: generate ## fail when committed generated files drift from their sources
 	git diff --exit-code -- bpf/ internal/bench/noop/ internal/syscalls/ internal/cpython/
 
-test: ## every test; as root this loads BPF and runs the examples (what CI runs)
+test: cross ## every test; as root this loads BPF and runs the examples (what CI runs)
 	/usr/bin/python3 -m unittest discover -s examples/gevent-mysqldb
 	$(GO) test -count=1 -p 1 -timeout 20m ./...
 
@@ -37,8 +48,9 @@ bench: build ## tracing overhead side by side (untraced, snag, strace, no-op BPF
 demo: build $(BIN)/stalledloop ## run the stalled-loop example under load and show snag's report
 	BIN=$(BIN) ./examples/demo.sh
 
-lint: ## go vet, gofmt and clang-format
+lint: ## go vet, gofmt, go.mod tidy and clang-format
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	@if command -v clang-format >/dev/null; then clang-format --dry-run --Werror bpf/*.c bpf/*.h; fi
 
