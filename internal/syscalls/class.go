@@ -7,7 +7,7 @@ type Class uint8
 
 const (
 	ClassOther      Class = iota
-	ClassReadiness        // poll ppoll select pselect6 epoll_wait epoll_pwait epoll_pwait2 io_uring_enter
+	ClassReadiness        // poll ppoll select _newselect pselect6 epoll_wait epoll_pwait epoll_pwait2 io_uring_enter
 	ClassSocketRecv       // recvfrom recvmsg recvmmsg
 	ClassSocketSend       // sendto sendmsg sendmmsg
 	ClassConnect          // connect
@@ -48,7 +48,7 @@ func (c Class) String() string {
 
 var classes = map[string]Class{
 	"poll": ClassReadiness, "ppoll": ClassReadiness,
-	"select": ClassReadiness, "pselect6": ClassReadiness,
+	"select": ClassReadiness, "_newselect": ClassReadiness, "pselect6": ClassReadiness,
 	"epoll_wait": ClassReadiness, "epoll_pwait": ClassReadiness, "epoll_pwait2": ClassReadiness,
 	"io_uring_enter": ClassReadiness,
 
@@ -90,6 +90,16 @@ var classes = map[string]Class{
 	"set_robust_list": ClassNoWait, "rseq": ClassNoWait, "set_tid_address": ClassNoWait,
 
 	"restart_syscall": ClassRestart,
+}
+
+// SysVIPC tells whether the named call waits on a System V semaphore or
+// message queue, as a pool's workers may wait for work.
+func SysVIPC(name string) bool {
+	switch name {
+	case "semop", "semtimedop", "msgrcv":
+		return true
+	}
+	return false
 }
 
 // ClassOf returns the class of the named syscall, ClassOther if it has none.
