@@ -77,7 +77,7 @@ func (s *session) indexProcFacts() {
 	// an fd already in the set proves the earlier one was closed unseen.
 	open := map[int]map[int]int{}
 	for _, ev := range s.sortedEvents() {
-		if ev.Kind == model.EvSyscall && isEpollLike(ev.Syscall) && ev.FD >= 0 {
+		if ev.Kind == model.EvSyscall && syscalls.Multiplexer(ev.Syscall) && ev.FD >= 0 {
 			p := get(ev.PID)
 			if p.epollWaiters == nil {
 				p.epollWaiters = map[int]map[int]bool{}
@@ -200,7 +200,7 @@ func (th *thread) servingRole() (model.Role, string) {
 		return model.RoleAcceptor, fmt.Sprintf("accepts connections and forks a process to serve each (%d during the trace)", p.forkedServers)
 	}
 	var sets []model.EpollSet
-	if isEpollLike(th.loopWait) {
+	if syscalls.Multiplexer(th.loopWait) {
 		// Without an event naming its epoll fd, a thread is matched to
 		// the process's interest lists only when there is one epoll fd:
 		// memcached's listener and its worker loops each have their own.

@@ -49,7 +49,7 @@ func (th *thread) stallKind(ev *model.Event) stallEvidence {
 		if th.isLoopEvent(ev) {
 			return notStall
 		}
-		if isPollLike(ev.Syscall) && ev.PollTimeout == 0 {
+		if syscalls.PollSet(ev.Syscall) && ev.PollTimeout == 0 {
 			return notStall // a non-blocking readiness check
 		}
 		return blocksAlways

@@ -186,7 +186,7 @@ func newSession(t *model.Trace, cfg Config) *session {
 			th.proc = &procFacts{}
 		}
 		for name := range th.stats {
-			if isEpollLike(name) {
+			if syscalls.Multiplexer(name) {
 				th.proc.readinessThreads++
 				break
 			}
@@ -291,33 +291,9 @@ func (s *session) callEvents() []*model.Event {
 	return out
 }
 
-func isEpollLike(name string) bool {
-	switch name {
-	case "epoll_wait", "epoll_pwait", "epoll_pwait2", "io_uring_enter":
-		return true
-	}
-	return false
-}
-
-func isPollLike(name string) bool {
-	switch name {
-	case "poll", "ppoll", "select", "pselect6":
-		return true
-	}
-	return false
-}
-
 // isQueueWait: where a pool worker waits for work.
 func isQueueWait(name string) bool {
-	switch syscalls.ClassOf(name) {
-	case syscalls.ClassFutex:
-		return true
-	}
-	switch name {
-	case "semop", "semtimedop", "msgrcv":
-		return true
-	}
-	return false
+	return syscalls.ClassOf(name) == syscalls.ClassFutex || syscalls.SysVIPC(name)
 }
 
 // loopCandidate measures how much of one readiness syscall's time looks like
@@ -343,7 +319,7 @@ func (th *thread) loopCandidates() []loopCandidate {
 			}
 		}
 		switch {
-		case isEpollLike(name):
+		case syscalls.Multiplexer(name):
 			// The loop is the epoll fd waited on longest; waits on another
 			// epoll fd (a library's private one) are not the loop.
 			byFD := map[int]time.Duration{}
@@ -367,7 +343,7 @@ func (th *thread) loopCandidates() []loopCandidate {
 					}
 				}
 			}
-		case isPollLike(name):
+		case syscalls.PollSet(name):
 			// Single-fd polls with a timeout are a blocking client (libmariadb,
 			// libmemcached, libpq waiting for its server); poll over no fds is
 			// a sleep. Only polls over several fds are evidence of a loop.
@@ -380,7 +356,7 @@ func (th *thread) loopCandidates() []loopCandidate {
 				c.time -= ev.Duration
 				c.calls--
 			}
-			if b := th.blocked; b != nil && b.Syscall == name && (name == "poll" || name == "ppoll") && b.Args[1] > 1 {
+			if b := th.blocked; b != nil && b.Syscall == name && syscalls.Is(name, syscalls.ArgPollFDs) && b.Args[1] > 1 {
 				multi = true // blocked since before the attach in a poll over several fds
 			}
 			if !multi {
@@ -504,10 +480,10 @@ func (th *thread) isLoopEvent(ev *model.Event) bool {
 	if !waitsInReadiness(th.role) || ev.Syscall != th.loopWait {
 		return false
 	}
-	if isEpollLike(ev.Syscall) {
+	if syscalls.Multiplexer(ev.Syscall) {
 		return th.loopFD < 0 || ev.FD == th.loopFD
 	}
-	if isPollLike(ev.Syscall) {
+	if syscalls.PollSet(ev.Syscall) {
 		return ev.PollNFDs > 1
 	}
 	return true

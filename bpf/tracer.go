@@ -289,37 +289,42 @@ func dropShims(code []uint64, lasti []uint32, entry uint32) ([]uint64, []uint32,
 	return code[:n], lasti[:n], out
 }
 
+// sysFlags are the kernel side's flags for a call whose arguments are a.
+func sysFlags(a syscalls.Arg) uint32 {
+	var f uint32
+	for _, m := range []struct {
+		arg  syscalls.Arg
+		flag snagSysFlag
+	}{
+		{syscalls.ArgConnect, snagSysFlagSYS_CONNECT},
+		{syscalls.ArgAccept, snagSysFlagSYS_ACCEPT},
+		{syscalls.ArgBind, snagSysFlagSYS_BIND},
+		{syscalls.ArgSendTo, snagSysFlagSYS_SENDTO},
+		{syscalls.ArgSendMsg, snagSysFlagSYS_SENDMSG},
+		{syscalls.ArgEpoll, snagSysFlagSYS_EPOLL},
+		{syscalls.ArgFDSets, snagSysFlagSYS_SELECT},
+		{syscalls.ArgData, snagSysFlagSYS_PEEK},
+		{syscalls.ArgClose, snagSysFlagSYS_CLOSE},
+		{syscalls.ArgPath, snagSysFlagSYS_OPEN},
+		{syscalls.ArgPathAt, snagSysFlagSYS_OPENAT},
+		{syscalls.ArgFork, snagSysFlagSYS_FORK},
+	} {
+		if a&m.arg != 0 {
+			f |= uint32(m.flag)
+		}
+	}
+	switch { // poll's timeout is in milliseconds, ppoll's a timespec
+	case a&syscalls.ArgPollFDs != 0 && a&syscalls.ArgTimespec != 0:
+		f |= uint32(snagSysFlagSYS_PPOLL)
+	case a&syscalls.ArgPollFDs != 0:
+		f |= uint32(snagSysFlagSYS_POLL)
+	}
+	return f
+}
+
 // fillSyscallInfo tells the kernel side, per syscall number, which argument
 // is the fd and which calls need their addresses or poll sets decoded.
 func (t *Tracer) fillSyscallInfo() error {
-	flags := map[string]uint32{
-		"connect":      uint32(snagSysFlagSYS_CONNECT),
-		"accept":       uint32(snagSysFlagSYS_ACCEPT),
-		"accept4":      uint32(snagSysFlagSYS_ACCEPT),
-		"bind":         uint32(snagSysFlagSYS_BIND),
-		"sendto":       uint32(snagSysFlagSYS_SENDTO),
-		"sendmsg":      uint32(snagSysFlagSYS_SENDMSG),
-		"poll":         uint32(snagSysFlagSYS_POLL),
-		"ppoll":        uint32(snagSysFlagSYS_PPOLL),
-		"epoll_wait":   uint32(snagSysFlagSYS_EPOLL),
-		"epoll_pwait":  uint32(snagSysFlagSYS_EPOLL),
-		"epoll_pwait2": uint32(snagSysFlagSYS_EPOLL),
-		"select":       uint32(snagSysFlagSYS_SELECT),
-		"pselect6":     uint32(snagSysFlagSYS_SELECT),
-		"read":         uint32(snagSysFlagSYS_PEEK),
-		"write":        uint32(snagSysFlagSYS_PEEK),
-		"recvfrom":     uint32(snagSysFlagSYS_PEEK),
-		"close":        uint32(snagSysFlagSYS_CLOSE),
-		"open":         uint32(snagSysFlagSYS_OPEN),
-		"creat":        uint32(snagSysFlagSYS_OPEN),
-		"openat":       uint32(snagSysFlagSYS_OPENAT),
-		"openat2":      uint32(snagSysFlagSYS_OPENAT),
-		"clone":        uint32(snagSysFlagSYS_FORK),
-		"clone3":       uint32(snagSysFlagSYS_FORK),
-		"fork":         uint32(snagSysFlagSYS_FORK),
-		"vfork":        uint32(snagSysFlagSYS_FORK),
-	}
-	flags["sendto"] |= uint32(snagSysFlagSYS_PEEK)
 	var keys []uint32
 	var vals []snagSysinfo
 	for nr := 0; nr < MaxSyscalls; nr++ {
@@ -328,7 +333,7 @@ func (t *Tracer) fillSyscallInfo() error {
 			continue
 		}
 		keys = append(keys, uint32(nr))
-		vals = append(vals, snagSysinfo{Flags: flags[name], FdArg: int32(syscalls.FDArg(name))})
+		vals = append(vals, snagSysinfo{Flags: sysFlags(syscalls.ArgsOf(name)), FdArg: int32(syscalls.FDArg(name))})
 	}
 	if _, err := t.objs.SyscallInfo.BatchUpdate(keys, vals, nil); err != nil {
 		// Batch ops on arrays arrived in 5.6; fall back to single updates.

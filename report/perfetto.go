@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/syscalls"
 )
 
 // traceEvent is one record of the Chrome Trace Event format, which Perfetto
@@ -183,10 +184,6 @@ func eventBegin(e *model.Event) uint64 {
 	return e.Time - d
 }
 
-// pollSyscalls take a pollfd array or fd sets, whose count and timeout the
-// events carry.
-var pollSyscalls = map[string]bool{"poll": true, "ppoll": true, "select": true, "pselect6": true, "_newselect": true}
-
 func syscallSlice(t *model.Trace, e *model.Event) traceEvent {
 	name := syscallName(e.Syscall, e.Nr)
 	begin := usSince(t, eventBegin(e))
@@ -196,7 +193,7 @@ func syscallSlice(t *model.Trace, e *model.Event) traceEvent {
 		args.FDKind = e.FDKind.String()
 		args.NonBlock = &e.NonBlock
 	}
-	if pollSyscalls[name] || e.PollNFDs > 0 {
+	if syscalls.PollSet(name) || e.PollNFDs > 0 { // a pollfd array or fd sets: their count and timeout
 		args.PollNFDs, args.PollTimeout = &e.PollNFDs, &e.PollTimeout
 		if e.PollNFDs > 0 {
 			args.PollFD = &e.PollFD

@@ -9,6 +9,7 @@ import (
 
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/runtimes"
+	"github.com/snagtrace/snag/internal/syscalls"
 )
 
 // This file derives the process facts a log shows: the runtime (from the
@@ -87,7 +88,7 @@ func (p *parser) openedPath(c *call) string {
 		return p.intern(annot)
 	}
 	arg := c.arg(p, 0)
-	if c.name == "openat" || c.name == "openat2" {
+	if c.decode&syscalls.ArgPathAt != 0 {
 		arg = c.arg(p, 1)
 	}
 	s, _ := unquote(arg)

@@ -458,7 +458,8 @@ func (p *parser) timestamp(tok []byte) (uint64, bool) {
 type call struct {
 	th       *thread
 	name     string
-	futexOp  uint64 // futex's op word, when opKnown
+	decode   syscalls.Arg // what of its arguments is decoded
+	futexOp  uint64       // futex's op word, when opKnown
 	opKnown  bool
 	start    uint64
 	hasTS    bool
@@ -658,6 +659,7 @@ func (p *parser) complete(c *call) bool {
 		return false
 	}
 	c.ret = ret
+	c.decode = syscalls.ArgsOf(c.name)
 	th := c.th
 	key, op := c.name, ""
 	if c.name == "futex" {
@@ -689,28 +691,28 @@ func (p *parser) complete(c *call) bool {
 	p.killCall(c)
 
 	var kind model.EventKind
-	switch c.name {
-	case "connect":
+	switch a := c.decode; {
+	case a&syscalls.ArgConnect != 0:
 		kind = model.EvConnect
-	case "bind":
+	case a&syscalls.ArgBind != 0:
 		kind = model.EvBind
-	case "accept", "accept4":
+	case a&syscalls.ArgAccept != 0:
 		if ret >= 0 {
 			kind = model.EvAccept
 		}
-	case "sendto":
+	case a&syscalls.ArgSendTo != 0:
 		if bytes.Contains(c.args, []byte("sa_family=")) && bytes.HasPrefix(c.arg(p, 4), []byte{'{'}) {
 			kind = model.EvSendTo
 		}
-	case "sendmsg":
+	case a&syscalls.ArgSendMsg != 0:
 		if bytes.Contains(c.args, []byte("msg_name={")) {
 			kind = model.EvSendTo
 		}
-	case "open", "openat", "openat2", "creat":
+	case a&(syscalls.ArgPath|syscalls.ArgPathAt) != 0:
 		if ret >= 0 {
 			kind = model.EvOpen
 		}
-	case "close":
+	case a&syscalls.ArgClose != 0:
 		if ret == 0 {
 			kind = model.EvClose
 		}
@@ -724,7 +726,7 @@ func (p *parser) complete(c *call) bool {
 	if kind != 0 {
 		p.event(kind, c)
 	}
-	if c.name == "close" {
+	if c.decode&syscalls.ArgClose != 0 {
 		// After the event, which names what the fd was.
 		p.closeFD(c)
 	}
@@ -795,13 +797,13 @@ var (
 // track keeps the fd table and the process tree current.
 func (p *parser) track(c *call) {
 	th, ret := c.th, c.ret
-	switch c.name {
-	case "socket":
+	switch a := c.decode; {
+	case c.name == "socket":
 		if ret >= 0 {
 			info := p.fdOf(th, int(ret), true)
 			*info = fdInfo{kind: model.FDSocket, nbKnown: true, nb: bytes.Contains(c.args, sockNonblock)}
 		}
-	case "accept", "accept4":
+	case a&syscalls.ArgAccept != 0:
 		if ret >= 0 {
 			info := p.fdOf(th, int(ret), true)
 			*info = fdInfo{kind: model.FDSocket, nbKnown: true, nb: c.name == "accept4" && bytes.Contains(c.arg(p, 3), sockNonblock)}
@@ -814,7 +816,7 @@ func (p *parser) track(c *call) {
 				}
 			}
 		}
-	case "connect":
+	case a&syscalls.ArgConnect != 0:
 		if ret == 0 || ret == -115 /* EINPROGRESS */ {
 			if fd, _, ok := parseFD(c.arg(p, 0)); ok {
 				info := p.fdOf(th, fd, true)
@@ -823,7 +825,7 @@ func (p *parser) track(c *call) {
 				info.fresh = true
 			}
 		}
-	case "fcntl", "fcntl64":
+	case c.name == "fcntl" || c.name == "fcntl64":
 		fd, _, ok := parseFD(c.arg(p, 0))
 		if !ok || ret < 0 {
 			return
@@ -836,17 +838,17 @@ func (p *parser) track(c *call) {
 			info := p.fdOf(th, fd, true)
 			info.nbKnown, info.nb = true, bytes.Contains(c.retText, oNonblock)
 		}
-	case "ioctl":
+	case c.name == "ioctl":
 		if ret == 0 && bytes.Equal(c.arg(p, 1), []byte("FIONBIO")) {
 			if fd, _, ok := parseFD(c.arg(p, 0)); ok {
 				info := p.fdOf(th, fd, true)
 				info.nbKnown, info.nb = true, !bytes.Equal(c.arg(p, 2), []byte("[0]"))
 			}
 		}
-	case "open", "openat", "openat2", "creat":
+	case a&(syscalls.ArgPath|syscalls.ArgPathAt) != 0:
 		if ret >= 0 {
 			flags := c.arg(p, 1)
-			if c.name == "openat" || c.name == "openat2" {
+			if c.decode&syscalls.ArgPathAt != 0 {
 				flags = c.arg(p, 2)
 			}
 			path := p.openedPath(c)
@@ -857,18 +859,18 @@ func (p *parser) track(c *call) {
 			}
 			p.proc(p.pidOf(th.tid)).noteObject(path)
 		}
-	case "listen":
+	case c.name == "listen":
 		if ret == 0 {
 			if fd, _, ok := parseFD(c.arg(p, 0)); ok {
 				info := p.fdOf(th, fd, true)
 				info.kind, info.listening = model.FDSocket, true
 			}
 		}
-	case "epoll_ctl":
+	case c.name == "epoll_ctl":
 		if ret == 0 {
 			p.epollCtl(c)
 		}
-	case "pipe", "pipe2":
+	case c.name == "pipe" || c.name == "pipe2":
 		if ret == 0 {
 			fds := bytes.Trim(c.arg(p, 0), "[]")
 			nb := bytes.Contains(c.arg(p, 1), oNonblock)
@@ -878,10 +880,10 @@ func (p *parser) track(c *call) {
 				}
 			}
 		}
-	case "clone", "clone3", "fork", "vfork":
+	case a&syscalls.ArgFork != 0:
 		if ret > 0 && ret < 1<<30 {
 			child := int(ret)
-			thread := c.name != "fork" && c.name != "vfork" && bytes.Contains(c.args, []byte("CLONE_THREAD"))
+			thread := bytes.Contains(c.args, []byte("CLONE_THREAD")) // fork and vfork print no flags
 			p.createdBy[child] = th.tid
 			if thread {
 				p.threadOf[child] = th.tid
@@ -902,7 +904,7 @@ func (p *parser) track(c *call) {
 				childProc.objectKeys = maps.Clone(parent.objectKeys)
 			}
 		}
-	case "execve", "execveat":
+	case c.name == "execve" || c.name == "execveat":
 		if ret == 0 {
 			fileArg, argvArg := 0, 1
 			if c.name == "execveat" {
@@ -1048,8 +1050,8 @@ func (p *parser) event(kind model.EventKind, c *call) {
 			e.FD, annot = fd, an
 		}
 	}
-	switch c.name {
-	case "poll", "ppoll":
+	switch a := c.decode; {
+	case a&syscalls.ArgPollFDs != 0:
 		if v, n := atoi(c.arg(p, 1)); n > 0 {
 			e.PollNFDs = int(v)
 		}
@@ -1059,10 +1061,10 @@ func (p *parser) event(kind model.EventKind, c *call) {
 			}
 		}
 		e.PollTimeout = timeoutMS(c.arg(p, 2))
-	case "epoll_wait", "epoll_pwait", "epoll_pwait2":
+	case a&syscalls.ArgEpoll != 0:
 		setFD(c.arg(p, 0))
 		e.PollTimeout = timeoutMS(c.arg(p, 3))
-	case "select", "_newselect", "pselect6":
+	case a&syscalls.ArgFDSets != 0:
 		if v, n := atoi(c.arg(p, 0)); n > 0 {
 			e.PollNFDs = int(v)
 		}
@@ -1072,7 +1074,7 @@ func (p *parser) event(kind model.EventKind, c *call) {
 			}
 		}
 		e.PollTimeout = timeoutMS(c.arg(p, 4))
-	case "accept", "accept4":
+	case a&syscalls.ArgAccept != 0:
 		if c.ret >= 0 {
 			setFD(c.retText)
 		} else {
@@ -1095,7 +1097,7 @@ func (p *parser) event(kind model.EventKind, c *call) {
 			setFD(c.arg(p, 0))
 		}
 	case model.EvSendTo:
-		if c.name == "sendto" {
+		if c.decode&syscalls.ArgSendTo != 0 {
 			e.Peer = decodeSockaddr(c.arg(p, 4))
 		} else if a, ok := after(c.args, "msg_name="); ok {
 			e.Peer = decodeSockaddr(a)
@@ -1145,9 +1147,7 @@ const peekLen = 64
 // firstBytes returns the data of the first read or write on a connection
 // opened in this log (strace prints it as the buffer argument).
 func (p *parser) firstBytes(c *call) []byte {
-	switch c.name {
-	case "read", "write", "recvfrom", "sendto":
-	default:
+	if c.decode&syscalls.ArgData == 0 {
 		return nil
 	}
 	if c.ret <= 0 {

@@ -253,7 +253,7 @@ func (s *session) snapshot(pid int) {
 			s.cpu0[tid] = cpu
 		}
 		if b, err := p.Blocked(pid, tid); err == nil && !b.Running && b.Nr >= 0 {
-			if (b.Syscall == "poll" || b.Syscall == "ppoll") && b.Args[1] > 0 {
+			if syscalls.Is(b.Syscall, syscalls.ArgPollFDs) && b.Args[1] > 0 {
 				if fd, err := p.PollFD(pid, b.Args[0]); err == nil {
 					b.FD = fd
 				}
