@@ -289,23 +289,8 @@ func threadRows(t *model.Trace, a *model.Analysis) (rows []threadRow, analyzed b
 // syscallTotal is one syscall summed over every traced thread, futex once
 // per operation class.
 type syscallTotal struct {
-	Name    string
-	Op      string // model.SyscallStat.Op
-	Count   uint64
-	Errors  uint64
-	Total   time.Duration
-	Max     time.Duration
-	Threads int
-	hist    model.Histogram
-}
-
-// Quantile reads the merged histogram, capped at the largest call seen.
-func (s *syscallTotal) Quantile(q float64) time.Duration {
-	d := time.Duration(s.hist.Quantile(q))
-	if s.Max > 0 && d > s.Max {
-		d = s.Max
-	}
-	return d
+	model.SyscallStat // Name, Op and the sums; PID, TID and Nr unset
+	Threads           int
 }
 
 // Avg is the mean latency, or zero when there were no calls.
@@ -335,15 +320,11 @@ func syscallTotals(stats []model.SyscallStat) []*syscallTotal {
 		k := key{syscallName(s.Name, s.Nr), s.Op}
 		st := byName[k]
 		if st == nil {
-			st = &syscallTotal{Name: k.name, Op: k.op}
+			st = &syscallTotal{SyscallStat: model.SyscallStat{Name: k.name, Op: k.op}}
 			byName[k] = st
 		}
-		st.Count += s.Count
-		st.Errors += s.Errors
-		st.Total += s.Total
-		st.Max = max(st.Max, s.Max)
+		st.Add(s)
 		st.Threads++
-		st.hist.Merge(&s.Hist)
 	}
 	out := make([]*syscallTotal, 0, len(byName))
 	for _, st := range byName {

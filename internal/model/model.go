@@ -119,6 +119,19 @@ func (s *SyscallStat) Add(o *SyscallStat) {
 	s.Hist.Merge(&o.Hist)
 }
 
+// AddCall counts one call of duration d.
+func (s *SyscallStat) AddCall(d time.Duration, failed bool) {
+	s.Count++
+	if failed {
+		s.Errors++
+	}
+	s.Total += d
+	s.Max = max(s.Max, d)
+	if d >= 0 {
+		s.Hist.Add(uint64(d))
+	}
+}
+
 // Quantile returns the q-quantile of this syscall's latency, capped at Max.
 func (s *SyscallStat) Quantile(q float64) time.Duration {
 	d := time.Duration(s.Hist.Quantile(q))

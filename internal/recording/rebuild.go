@@ -109,15 +109,7 @@ func rebuild(t *model.Trace) {
 			stats[k] = s
 			order = append(order, k)
 		}
-		s.Count++
-		if e.Failed() {
-			s.Errors++
-		}
-		s.Total += e.Duration
-		s.Max = max(s.Max, e.Duration)
-		if e.Duration >= 0 {
-			s.Hist.Add(uint64(e.Duration))
-		}
+		s.AddCall(e.Duration, e.Failed())
 	}
 
 	t.Syscalls = nil // empty, as a final record without syscalls reads

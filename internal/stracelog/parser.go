@@ -674,15 +674,7 @@ func (p *parser) complete(c *call) bool {
 		st = &model.SyscallStat{Name: c.name, Nr: p.nr(c.name), Op: op}
 		th.stats[key] = st
 	}
-	st.Count++
-	if ret < 0 && ret > -4096 {
-		st.Errors++
-	}
-	st.Total += c.dur
-	if c.dur > st.Max {
-		st.Max = c.dur
-	}
-	st.Hist.Add(uint64(c.dur))
+	st.AddCall(c.dur, ret < 0 && ret > -4096)
 	if c.hasTS {
 		p.seeTime(c.start + uint64(c.dur))
 	}
