@@ -202,15 +202,15 @@ func (g *flameWriter) header(t *model.Trace, unit string) {
 	if unit == "calls" {
 		sub = append(sub, flamePlural(g.root.count, "syscall")+" (no durations recorded: widths show call counts)")
 	} else {
-		s := stackDur(g.root.blocked) + " blocked in " + flamePlural(g.root.count, "syscall")
+		s := model.FormatDuration(g.root.blocked) + " blocked in " + flamePlural(g.root.count, "syscall")
 		sub = append(sub, s)
 	}
 	if t != nil {
 		if t.Threshold > 0 {
-			sub = append(sub, "calls ≥ "+stackDur(t.Threshold))
+			sub = append(sub, "calls ≥ "+model.FormatDuration(t.Threshold))
 		}
 		if t.Duration > 0 {
-			sub = append(sub, "traced "+stackDur(t.Duration))
+			sub = append(sub, "traced "+model.FormatDuration(t.Duration))
 		}
 		if n := flameThreadCount(g.root); n > 0 {
 			sub = append(sub, flamePlural(uint64(n), "thread"))
@@ -305,7 +305,7 @@ func (g *flameWriter) label(n *flameNode) string {
 		return n.name
 	}
 	if g.root.blocked > 0 {
-		return "all · " + stackDur(n.blocked) + " blocked"
+		return "all · " + model.FormatDuration(n.blocked) + " blocked"
 	}
 	return "all · " + flamePlural(n.count, "call")
 }
@@ -322,11 +322,11 @@ func (g *flameWriter) tooltip(n *flameNode) string {
 		b.WriteString(string(n.role) + " thread: ")
 	}
 	if g.root.blocked > 0 {
-		b.WriteString(stackDur(n.blocked) + " blocked, ")
+		b.WriteString(model.FormatDuration(n.blocked) + " blocked, ")
 	}
 	b.WriteString(strconv.FormatFloat(share, 'f', 2, 64) + "% of total, " + flamePlural(n.count, "call"))
 	if n.count > 0 && n.blocked > 0 {
-		b.WriteString(", " + stackDur(n.blocked/time.Duration(n.count)) + " each on average")
+		b.WriteString(", " + model.FormatDuration(n.blocked/time.Duration(n.count)) + " each on average")
 	}
 	return b.String()
 }

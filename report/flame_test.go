@@ -140,7 +140,7 @@ func TestFlameFramesAndWidths(t *testing.T) {
 	if doc.total != int64(1900*time.Millisecond) || doc.unit != "ns" {
 		t.Fatalf("total %d %s, want 1.9 s in ns", doc.total, doc.unit)
 	}
-	all := doc.frame(t, "all · 1.90 s blocked", 0)
+	all := doc.frame(t, "all · 1.90s blocked", 0)
 	if all.width != inner || all.x != flamePadX {
 		t.Errorf("all frame at %.2f width %.2f, want the full width", all.x, all.width)
 	}
@@ -195,12 +195,12 @@ func TestFlameTooltipsAndHeader(t *testing.T) {
 	tr, a := stackFixture()
 	doc := parseFlame(t, renderFlame(t, tr, a))
 	poll := doc.frame(t, "poll", 17)
-	for _, want := range []string{"995 ms blocked", "52.37% of total", "40 calls", "24.9 ms each"} {
+	for _, want := range []string{"995ms blocked", "52.37% of total", "40 calls", "24.9ms each"} {
 		if !strings.Contains(poll.title, want) {
 			t.Errorf("poll tooltip %q lacks %q", poll.title, want)
 		}
 	}
-	if hub := doc.frame(t, "python3 (4242)", 2); !strings.Contains(hub.title, "event-loop thread: 1.40 s blocked") {
+	if hub := doc.frame(t, "python3 (4242)", 2); !strings.Contains(hub.title, "event-loop thread: 1.40s blocked") {
 		t.Errorf("hub thread tooltip %q lacks its role", hub.title)
 	}
 	if !strings.HasPrefix(poll.fill, "hsl(") || poll.fill == doc.frame(t, "poll (libc.so.6)", 16).fill {
@@ -209,9 +209,9 @@ func TestFlameTooltipsAndHeader(t *testing.T) {
 	data := string(renderFlame(t, tr, a))
 	for _, want := range []string{
 		"Blocked time · /usr/bin/python3 -m gunicorn -k gevent app.wsgi (pid 4242)",
-		"1.90 s blocked in 73 syscalls",
-		"calls ≥ 1.00 ms",
-		"traced 10.0 s",
+		"1.90s blocked in 73 syscalls",
+		"calls ≥ 1.00ms",
+		"traced 10.0s",
 		"2 threads",
 	} {
 		if !strings.Contains(data, want) {

@@ -221,8 +221,8 @@ func TestFormatDuration(t *testing.T) {
 		{math.MinInt64, "-2562047h47m"},
 	}
 	for _, tt := range tests {
-		if got := formatDuration(tt.in); got != tt.want {
-			t.Errorf("formatDuration(%d) = %q, want %q", int64(tt.in), got, tt.want)
+		if got := model.FormatDuration(tt.in); got != tt.want {
+			t.Errorf("model.FormatDuration(%d) = %q, want %q", int64(tt.in), got, tt.want)
 		}
 	}
 }

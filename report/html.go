@@ -263,7 +263,7 @@ func buildPage(t *model.Trace, a *model.Analysis) (*htmlPage, error) {
 	}
 	var sub []string
 	if t.Duration > 0 {
-		sub = append(sub, "traced "+formatDuration(t.Duration))
+		sub = append(sub, "traced "+model.FormatDuration(t.Duration))
 	}
 	if !t.Start.IsZero() {
 		sub = append(sub, "from "+t.Start.UTC().Format("2006-01-02 15:04:05 MST"))
@@ -696,7 +696,7 @@ func (p *htmlPage) bar(r threadRow, wall time.Duration, pal *palette) htmlBar {
 		label := categoryLabel(it.Category, pal.services)
 		b.Segments = append(b.Segments, htmlSegment{
 			Category: it.Category, Label: label, Class: segmentClass(it.Category), Color: pal.color(it.Category),
-			Width: strconv.FormatFloat(share*100, 'f', 3, 64) + "%", Share: formatShare(share), Time: formatDuration(it.Time),
+			Width: strconv.FormatFloat(share*100, 'f', 3, 64) + "%", Share: formatShare(share), Time: model.FormatDuration(it.Time),
 		})
 		if it.Time > top.Time {
 			top = it
@@ -945,7 +945,7 @@ func (p *htmlPage) timeline(t *model.Trace, a *model.Analysis, rows []threadRow,
 				flags |= slicePartial
 			}
 			tl.Slices = append(tl.Slices, int64(li), begin, dur,
-				st.id(syscallName(e.Syscall, e.Nr)), st.id(detail), st.id(retLabel(e)), st.id(formatDuration(e.Duration)),
+				st.id(syscallName(e.Syscall, e.Nr)), st.id(detail), st.id(retLabel(e)), st.id(model.FormatDuration(e.Duration)),
 				cat(sliceCategory(e, rowOf[k])), flags, int64(about(e)))
 		}
 		tl.Lanes = append(tl.Lanes, lane)
@@ -1040,10 +1040,10 @@ func (p *htmlPage) connections(t *model.Trace, a *model.Analysis) {
 			hc.Rate = strconv.FormatFloat(float64(c.Connects)/t.Duration.Seconds(), 'f', 1, 64) + "/s"
 		}
 		if c.MedianLifetime > 0 {
-			hc.Lifetime = formatDuration(c.MedianLifetime)
+			hc.Lifetime = model.FormatDuration(c.MedianLifetime)
 		}
 		if c.ConnectTime > 0 {
-			hc.ConnectTime = formatDuration(c.ConnectTime)
+			hc.ConnectTime = model.FormatDuration(c.ConnectTime)
 		}
 		p.Conns = append(p.Conns, hc)
 	}
@@ -1089,9 +1089,9 @@ func (p *htmlPage) info(t *model.Trace) {
 	if !t.Start.IsZero() {
 		kv("started", t.Start.UTC().Format(time.RFC3339))
 	}
-	kv("duration", formatDuration(t.Duration))
+	kv("duration", model.FormatDuration(t.Duration))
 	if t.Threshold > 0 {
-		kv("threshold", "calls of "+formatDuration(t.Threshold)+" or longer recorded one by one; every call counted")
+		kv("threshold", "calls of "+model.FormatDuration(t.Threshold)+" or longer recorded one by one; every call counted")
 	} else {
 		kv("threshold", "none: every call recorded")
 	}

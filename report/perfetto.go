@@ -256,7 +256,7 @@ func findingInstant(t *model.Trace, f *model.Finding) traceEvent {
 		args["count"] = f.Count
 	}
 	if f.Total > 0 {
-		args["total"] = formatDuration(f.Total)
+		args["total"] = model.FormatDuration(f.Total)
 	}
 	title := f.Title
 	if title == "" {

@@ -3,7 +3,6 @@ package report
 import (
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/snagtrace/snag/internal/model"
 )
@@ -222,31 +221,3 @@ func (n nameIndex) thread(pid, tid int) string {
 	return "tid"
 }
 
-// stackDur renders a duration with three significant digits for labels.
-func stackDur(d time.Duration) string {
-	ns := float64(d)
-	switch {
-	case d < 0:
-		return "-" + stackDur(-d)
-	case d < time.Microsecond:
-		return strconv.FormatInt(int64(d), 10) + " ns"
-	case d < time.Millisecond:
-		return stackSig3(ns/1e3) + " µs"
-	case d < time.Second:
-		return stackSig3(ns/1e6) + " ms"
-	case d < time.Minute:
-		return stackSig3(ns/1e9) + " s"
-	}
-	return d.Round(time.Second).String()
-}
-
-// stackSig3 formats v (1 <= v < 1000) with three significant digits.
-func stackSig3(v float64) string {
-	switch {
-	case v >= 99.95:
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	case v >= 9.995:
-		return strconv.FormatFloat(v, 'f', 1, 64)
-	}
-	return strconv.FormatFloat(v, 'f', 2, 64)
-}

@@ -244,24 +244,3 @@ func TestBlockedSamplesNames(t *testing.T) {
 		t.Error("nil trace gave samples")
 	}
 }
-
-func TestStackDur(t *testing.T) {
-	cases := []struct {
-		d    time.Duration
-		want string
-	}{
-		{0, "0 ns"},
-		{999, "999 ns"},
-		{1500, "1.50 µs"},
-		{25 * time.Millisecond, "25.0 ms"},
-		{1905 * time.Millisecond, "1.91 s"},
-		{123456 * time.Microsecond, "123 ms"},
-		{90 * time.Second, "1m30s"},
-		{-2 * time.Millisecond, "-2.00 ms"},
-	}
-	for _, tc := range cases {
-		if got := stackDur(tc.d); got != tc.want {
-			t.Errorf("stackDur(%v) = %q, want %q", tc.d, got, tc.want)
-		}
-	}
-}

@@ -120,12 +120,12 @@ func (r *tableReport) header() error {
 		source += " (" + t.Arch + ")"
 	}
 	kv("source", source)
-	traced := formatDuration(t.Duration)
+	traced := model.FormatDuration(t.Duration)
 	if !t.Start.IsZero() {
 		traced += " from " + t.Start.Format(time.RFC3339)
 	}
 	kv("traced", traced)
-	threshold := formatDuration(t.Threshold)
+	threshold := model.FormatDuration(t.Threshold)
 	if t.Threshold <= 0 {
 		threshold = "none (every call)"
 	}
@@ -282,13 +282,13 @@ func findingNumbers(f *model.Finding, wall time.Duration) string {
 		parts = append(parts, formatCount(f.Count)+" "+calls)
 	}
 	if f.Total > 0 {
-		parts = append(parts, "total "+formatDuration(f.Total))
+		parts = append(parts, "total "+model.FormatDuration(f.Total))
 	}
 	if f.P50 > 0 {
-		parts = append(parts, "p50 "+formatDuration(f.P50))
+		parts = append(parts, "p50 "+model.FormatDuration(f.P50))
 	}
 	if f.Max > 0 {
-		parts = append(parts, "max "+formatDuration(f.Max))
+		parts = append(parts, "max "+model.FormatDuration(f.Max))
 	}
 	share := f.Share
 	if share == 0 && f.Total > 0 {
@@ -349,9 +349,9 @@ func (r *tableReport) syscalls() error {
 	for _, s := range shown {
 		if err := tbl.Append([]string{
 			s.Label(), formatCount(s.Count), formatCount(s.Errors),
-			formatDuration(s.Total), formatDuration(s.Avg()),
-			formatDuration(s.Quantile(0.5)), formatDuration(s.Quantile(0.99)),
-			formatDuration(s.Max), formatShare(wallShare(s.Total, r.t.Duration)),
+			model.FormatDuration(s.Total), model.FormatDuration(s.Avg()),
+			model.FormatDuration(s.Quantile(0.5)), model.FormatDuration(s.Quantile(0.99)),
+			model.FormatDuration(s.Max), formatShare(wallShare(s.Total, r.t.Duration)),
 		}); err != nil {
 			return fmt.Errorf("syscalls: %w", err)
 		}
@@ -361,7 +361,7 @@ func (r *tableReport) syscalls() error {
 	}
 	r.flush(out)
 	r.more(len(totals)-len(shown), "syscalls")
-	r.note("summed over threads; % wall = total / " + formatDuration(r.t.Duration) +
+	r.note("summed over threads; % wall = total / " + model.FormatDuration(r.t.Duration) +
 		" traced, so it can pass 100% when threads wait at once")
 	return nil
 }
@@ -424,9 +424,9 @@ func (r *tableReport) threads() error {
 		cells = append(cells, strconv.Itoa(x.TID), name)
 		if analyzed {
 			cells = append(cells, dash(string(x.Role)), dash(x.LoopWait), formatCount(x.Syscalls),
-				formatDuration(x.Blocked), formatDuration(x.Idle), onCPU(x.OnCPU))
+				model.FormatDuration(x.Blocked), model.FormatDuration(x.Idle), onCPU(x.OnCPU))
 		} else {
-			cells = append(cells, formatCount(x.Syscalls), formatDuration(x.InSyscall), onCPU(x.OnCPU))
+			cells = append(cells, formatCount(x.Syscalls), model.FormatDuration(x.InSyscall), onCPU(x.OnCPU))
 		}
 		if err := tbl.Append(cells); err != nil {
 			return fmt.Errorf("threads: %w", err)
@@ -511,7 +511,7 @@ func onCPU(d time.Duration) string {
 	if d <= 0 {
 		return "-"
 	}
-	return formatDuration(d)
+	return model.FormatDuration(d)
 }
 
 func yesNo(b bool) string {
