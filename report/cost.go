@@ -59,9 +59,9 @@ func costLines(t *model.Trace) []string {
 	others := c.UntracedCalls()
 	bound := others > c.Syscalls/10
 	if per := c.PerSyscall(); per > 0 {
-		first = "snag added ~" + formatDuration(per)
+		first = "snag added ~" + model.FormatDuration(per)
 		if bound {
-			first = "snag added at most ~" + formatDuration(per)
+			first = "snag added at most ~" + model.FormatDuration(per)
 		}
 		first += " to each of the " + formatCount(c.Syscalls) + " syscalls it traced"
 		// Past the whole, a bound says nothing: left out.
@@ -76,7 +76,7 @@ func costLines(t *model.Trace) []string {
 	}
 	var second []string
 	if run, _ := c.RunTime(false); run > 0 {
-		ran := "its BPF programs ran " + formatDuration(run) + " in all"
+		ran := "its BPF programs ran " + model.FormatDuration(run) + " in all"
 		if bound {
 			ran += ", which includes filtering out " + formatCount(others) + " calls of other processes"
 		}
@@ -105,7 +105,7 @@ func formatBytes(n uint64) string {
 	for ; roundFloat3(v) >= 1000 && i < len(units)-1; i++ {
 		v /= 1024
 	}
-	return threeDigits(roundFloat3(v), units[i])
+	return model.ThreeDigits(roundFloat3(v), units[i])
 }
 
 // roundFloat3 rounds v (≥ 1) to three significant digits.

@@ -220,4 +220,3 @@ func (n nameIndex) thread(pid, tid int) string {
 	}
 	return "tid"
 }
-

@@ -31,11 +31,11 @@ func FormatDuration(d time.Duration) string {
 	case d < time.Microsecond:
 		s = strconv.FormatInt(int64(d), 10) + "ns"
 	case d < time.Millisecond:
-		s = threeDigits(float64(d)/float64(time.Microsecond), "µs")
+		s = ThreeDigits(float64(d)/float64(time.Microsecond), "µs")
 	case d < time.Second:
-		s = threeDigits(float64(d)/float64(time.Millisecond), "ms")
+		s = ThreeDigits(float64(d)/float64(time.Millisecond), "ms")
 	case d < time.Minute:
-		s = threeDigits(float64(d)/float64(time.Second), "s")
+		s = ThreeDigits(float64(d)/float64(time.Second), "s")
 	case d < time.Hour:
 		d = d.Round(time.Second)
 		s = fmt.Sprintf("%dm%02ds", d/time.Minute, (d%time.Minute)/time.Second)
@@ -73,9 +73,9 @@ func pow10(n int) time.Duration {
 	return p
 }
 
-// threeDigits prints v (1 <= v < 1000, already rounded to three
+// ThreeDigits prints v (1 <= v < 1000, already rounded to three
 // significant digits) with three significant digits.
-func threeDigits(v float64, unit string) string {
+func ThreeDigits(v float64, unit string) string {
 	switch {
 	case v < 9.995:
 		return strconv.FormatFloat(v, 'f', 2, 64) + unit
