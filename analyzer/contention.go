@@ -34,7 +34,6 @@ const (
 	contendMinBusy    = 0.20
 )
 
-
 // contendMinWakes: a thread handing a lock on wakes a waiter about once per
 // wait of its own; a pool worker woken for work seldom wakes anyone.
 const contendMinWakes = 0.25
