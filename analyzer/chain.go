@@ -303,7 +303,7 @@ func (s *session) workerDeaths() []model.Finding {
 			Total: longest,
 		}
 		f.Detail = fmt.Sprintf("%s; %d respawned by pid %d; the longest gap before a replacement started was %s",
-			joinMax(parts, 4), respawned, parent, longest.Round(time.Millisecond))
+			joinMax(parts, 4), respawned, parent, model.FormatDuration(longest))
 		if n := s.acceptsBetween(ds[0].at, ds[0].at+uint64(longest)); n >= 0 {
 			f.Detail += fmt.Sprintf(", during which %s", plural(uint64(n), "connection was accepted by the others"))
 		}

@@ -360,11 +360,11 @@ func (s *session) connectionFindings(conns []*conn) []model.Finding {
 			f.Severity = s.churnSeverity(c)
 			f.Title = fmt.Sprintf("connection churn to %s: %.1f connects/s", s.svc.label(c.Peer), rate)
 			f.Detail = fmt.Sprintf("%s to %s in %s (%.1f/s) from %s; %s spent in connect()",
-				plural(c.Connects, "connect"), s.svc.label(c.Peer), s.wall.Round(time.Millisecond), rate,
-				threadList(c.TIDs), c.ConnectTime.Round(time.Microsecond))
+				plural(c.Connects, "connect"), s.svc.label(c.Peer), model.FormatDuration(s.wall), rate,
+				threadList(c.TIDs), model.FormatDuration(c.ConnectTime))
 			if len(c.lifetimes) > 0 {
 				f.Detail += fmt.Sprintf("; each connection lived a median %s (%d closes seen)",
-					c.MedianLifetime.Round(time.Microsecond), len(c.lifetimes))
+					model.FormatDuration(c.MedianLifetime), len(c.lifetimes))
 			}
 			out = append(out, f)
 		}

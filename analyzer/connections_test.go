@@ -192,7 +192,7 @@ func TestConnectionLifetimeFromCloses(t *testing.T) {
 			if len(churn) != 1 {
 				t.Fatalf("churn = %+v, want one finding", churn)
 			}
-			if !strings.Contains(churn[0].Detail, "median 5ms (20 closes seen)") {
+			if !strings.Contains(churn[0].Detail, "median 5.00ms (20 closes seen)") {
 				t.Errorf("detail = %q, want each connection living 5ms, 20 closes seen", churn[0].Detail)
 			}
 		})

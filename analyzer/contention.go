@@ -176,7 +176,7 @@ func (s *session) contentionFinding(pid int, cs []*contender) model.Finding {
 	}
 	f.Title = fmt.Sprintf("lock contention: %d threads of pid %d wait %s of their time in futex", len(cs), pid, pct(avg))
 	f.Detail = fmt.Sprintf("%s each lost on average %s of their time in %d short futex waits (p50 %s, max %s, %s in all): they take turns on a lock",
-		threadList(tids), pct(avg), count, f.P50.Round(time.Microsecond), maxWait.Round(time.Microsecond), total.Round(time.Millisecond))
+		threadList(tids), pct(avg), count, model.FormatDuration(f.P50), model.FormatDuration(maxWait), model.FormatDuration(total))
 	seen := fmt.Sprintf("seen: %d threads with frequent short futex waits", len(cs))
 	if len(addrTime) > 0 {
 		addrs := make([]uint64, 0, len(addrTime))

@@ -249,7 +249,7 @@ func (s *session) capacity(p *pool, busy time.Duration) string {
 	}
 	ceiling := float64(len(p.threads)) / per.Seconds()
 	return fmt.Sprintf("capacity by Little's law: %d workers × 1 request per %s ≈ %.0f requests/s, against %.1f accepted/s",
-		len(p.threads), per.Round(time.Millisecond), ceiling, float64(accepts)/s.wall.Seconds())
+		len(p.threads), model.FormatDuration(per), ceiling, float64(accepts)/s.wall.Seconds())
 }
 
 // peerSteady reports whether the pool's calls to the peer behind budget

@@ -290,7 +290,7 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 	}
 	detail := fmt.Sprintf("%s took %s of the trace (%s, %s in all, p50 %s, max %s) on loop thread %d (%s), which waits in %s; "+
 		"in all this loop thread spent %s of the trace blocked outside its event loop: nothing else on it could run meanwhile",
-		what, pct(sh), plural(g.count, "call"), g.total.Round(time.Microsecond), g.p50.Round(time.Microsecond), g.max.Round(time.Microsecond),
+		what, pct(sh), plural(g.count, "call"), model.FormatDuration(g.total), model.FormatDuration(g.p50), model.FormatDuration(g.max),
 		th.tid, th.name, th.loopWait, pct(share(threadTotal, s.wall)))
 	if hasStack {
 		if app := appFrame(g.rep.Stack); app != "" {
