@@ -45,16 +45,19 @@ type acceptPattern struct {
 // sockNonblock is accept4's SOCK_NONBLOCK flag (O_NONBLOCK).
 const sockNonblock = 0x800
 
+// procOf is the facts of process pid, made on first use.
+func (s *session) procOf(pid int) *procFacts {
+	p := s.procs[pid]
+	if p == nil {
+		p = &procFacts{runtime: s.runtimeOf(pid), listenFDs: map[int]bool{}, accepts: map[int]*acceptPattern{}}
+		s.procs[pid] = p
+	}
+	return p
+}
+
 func (s *session) indexProcFacts() {
 	s.procs = map[int]*procFacts{}
-	get := func(pid int) *procFacts {
-		p := s.procs[pid]
-		if p == nil {
-			p = &procFacts{runtime: s.runtimeOf(pid), listenFDs: map[int]bool{}, accepts: map[int]*acceptPattern{}}
-			s.procs[pid] = p
-		}
-		return p
-	}
+	get := s.procOf
 	for pid := range s.runtimes {
 		get(pid)
 	}
@@ -140,14 +143,8 @@ func (s *session) markForkedServers() {
 				continue
 			}
 			delete(lastAccept, ev.PID)
-			if parent := s.procs[ev.PID]; parent != nil {
-				parent.forkedServers++
-			}
-			child := s.procs[ev.ChildPID]
-			if child == nil {
-				child = &procFacts{runtime: s.runtimeOf(ev.ChildPID), listenFDs: map[int]bool{}, accepts: map[int]*acceptPattern{}}
-				s.procs[ev.ChildPID] = child
-			}
+			s.procOf(ev.PID).forkedServers++
+			child := s.procOf(ev.ChildPID)
 			child.forkedFor = "accepted from " + a.Peer.String()
 			if a.Peer.IsZero() || a.Peer.Family == model.FamilyUnix && a.Peer.Path == "" {
 				child.forkedFor = "accepted"

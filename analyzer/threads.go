@@ -181,10 +181,7 @@ func newSession(t *model.Trace, cfg Config) *session {
 	})
 	for _, th := range s.threads {
 		th.s = s
-		th.proc = s.procs[th.pid]
-		if th.proc == nil {
-			th.proc = &procFacts{}
-		}
+		th.proc = s.procOf(th.pid)
 		for name := range th.stats {
 			if syscalls.Multiplexer(name) {
 				th.proc.readinessThreads++
