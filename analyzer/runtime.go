@@ -18,7 +18,10 @@ func (s *session) runtimeOf(pid int) model.Runtime {
 
 func (s *session) indexRuntimes() {
 	s.runtimes = map[int]model.Runtime{}
-	guess := func(pid int, comm string, cmdline []string, exe string) model.Runtime {
+	// Old traces carry no runtime: only the command line is left, which
+	// names an interpreter (or the servers that embed one) but never its
+	// loop. internal/runtimes decides from the mapped objects instead.
+	guess := func(comm string, cmdline []string, exe string) model.Runtime {
 		all := strings.ToLower(comm + " " + exe + " " + strings.Join(cmdline, " "))
 		switch {
 		case strings.Contains(all, "python") || strings.Contains(all, "celery") ||
@@ -34,13 +37,13 @@ func (s *session) indexRuntimes() {
 	for _, p := range s.t.Processes {
 		r := p.Runtime
 		if r.IsZero() {
-			r = guess(p.PID, p.Comm, p.Cmdline, p.Exe)
+			r = guess(p.Comm, p.Cmdline, p.Exe)
 		}
 		s.runtimes[p.PID] = r
 	}
 	if _, ok := s.runtimes[s.t.Target.PID]; !ok {
 		tg := s.t.Target
-		s.runtimes[tg.PID] = guess(tg.PID, tg.Comm, tg.Cmdline, tg.Exe)
+		s.runtimes[tg.PID] = guess(tg.Comm, tg.Cmdline, tg.Exe)
 	}
 }
 
