@@ -37,16 +37,18 @@ func library(stack []model.Frame) string {
 // library. That is where an engineer starts reading.
 func appFrame(stack []model.Frame) string {
 	for _, f := range stack {
-		if f.Kind != model.FrameInterpreter || f.Function == "" {
-			continue
+		if f.Kind == model.FrameInterpreter && f.Function != "" && !pythonLibrary(f) {
+			return f.String()
 		}
-		if strings.Contains(f.Path, "-packages/") || strings.HasPrefix(f.Path, "/usr/lib/python") ||
-			strings.HasPrefix(f.Path, "<frozen ") {
-			continue
-		}
-		return f.String()
 	}
 	return ""
+}
+
+// pythonLibrary reports whether a Python frame runs code of an installed
+// package or of the standard library rather than the application's.
+func pythonLibrary(f model.Frame) bool {
+	return strings.Contains(f.Path, "-packages/") || strings.HasPrefix(f.Path, "/usr/lib/python") ||
+		strings.HasPrefix(f.Path, "<frozen ")
 }
 
 // libraryHints is the knowledge base for C libraries found blocking an event

@@ -292,9 +292,17 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 		"in all this loop thread spent %s of the trace blocked outside its event loop: nothing else on it could run meanwhile",
 		what, pct(sh), plural(g.count, "call"), model.FormatDuration(g.total), model.FormatDuration(g.p50), model.FormatDuration(g.max),
 		th.tid, th.name, th.loopWait, pct(share(threadTotal, s.wall)))
+	co := ""
 	if hasStack {
-		if app := appFrame(g.rep.Stack); app != "" {
+		co = coroutine(g.rep.Stack)
+		app := appFrame(g.rep.Stack)
+		switch {
+		case app != "" && co != "":
+			detail += "; the call comes from " + app + ", in " + co
+		case app != "":
 			detail += "; the call comes from " + app
+		case co != "":
+			detail += "; the call ran in " + co
 		}
 	}
 	if g.belowNote != "" {
@@ -309,8 +317,8 @@ func (s *session) stallFinding(g *stallGroup, sh float64, threadTotal time.Durat
 		PID: th.pid, TID: th.tid, Thread: th.name, Syscall: g.syscall,
 		Count: g.count, Total: g.total, P50: g.p50, Max: g.max, Share: sh,
 		Peer: g.peer.String(), Service: service, Library: lib, Stack: stack, Path: g.path, Runtime: rtName,
-		Detail: detail,
-		Hint:   stallHint(g.syscall, g.peer, g.path, service, lib, hasStack, rt),
+		Coroutine: co, Detail: detail,
+		Hint: stallHint(g.syscall, g.peer, g.path, service, lib, hasStack, rt),
 	}
 }
 

@@ -137,26 +137,28 @@ type jsonConnection struct {
 }
 
 type jsonFinding struct {
-	Kind     string   `json:"kind"`
-	Severity string   `json:"severity"`
-	Title    string   `json:"title"`
-	PID      int      `json:"pid"`
-	TID      int      `json:"tid"`
-	Thread   string   `json:"thread"`
-	Syscall  string   `json:"syscall"`
-	Count    uint64   `json:"count"`
-	TotalNS  int64    `json:"total_ns"`
-	P50NS    int64    `json:"p50_ns"`
-	MaxNS    int64    `json:"max_ns"`
-	Share    float64  `json:"share"`
-	Peer     string   `json:"peer"`
-	Service  string   `json:"service"`
-	Library  string   `json:"library"`
-	Path     string   `json:"path,omitempty"`    // the file, for file I/O
-	Runtime  string   `json:"runtime,omitempty"` // the process's runtime in words
-	Stack    []string `json:"stack"`
-	Detail   string   `json:"detail"`
-	Hint     string   `json:"hint"`
+	Kind     string  `json:"kind"`
+	Severity string  `json:"severity"`
+	Title    string  `json:"title"`
+	PID      int     `json:"pid"`
+	TID      int     `json:"tid"`
+	Thread   string  `json:"thread"`
+	Syscall  string  `json:"syscall"`
+	Count    uint64  `json:"count"`
+	TotalNS  int64   `json:"total_ns"`
+	P50NS    int64   `json:"p50_ns"`
+	MaxNS    int64   `json:"max_ns"`
+	Share    float64 `json:"share"`
+	Peer     string  `json:"peer"`
+	Service  string  `json:"service"`
+	Library  string  `json:"library"`
+	Path     string  `json:"path,omitempty"`    // the file, for file I/O
+	Runtime  string  `json:"runtime,omitempty"` // the process's runtime in words
+	// Coroutine is the greenlet or asyncio task the stack ran in.
+	Coroutine string   `json:"coroutine,omitempty"`
+	Stack     []string `json:"stack"`
+	Detail    string   `json:"detail"`
+	Hint      string   `json:"hint"`
 }
 
 type jsonBlockedState struct {
@@ -294,7 +296,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 			Kind: f.Kind, Severity: f.Severity.String(), Title: f.Title,
 			PID: f.PID, TID: f.TID, Thread: thread, Syscall: f.Syscall, Count: f.Count,
 			TotalNS: int64(f.Total), P50NS: int64(f.P50), MaxNS: int64(f.Max), Share: finite(f.Share),
-			Peer: f.Peer, Service: f.Service, Library: f.Library, Path: f.Path, Runtime: f.Runtime, Stack: nonNil(f.Stack),
+			Peer: f.Peer, Service: f.Service, Library: f.Library, Path: f.Path, Runtime: f.Runtime, Coroutine: f.Coroutine, Stack: nonNil(f.Stack),
 			Detail: f.Detail, Hint: f.Hint,
 		})
 	}

@@ -92,20 +92,21 @@ type thread struct {
 }
 
 type finding struct {
-	Kind     string   `json:"kind"`
-	Severity string   `json:"severity"`
-	Title    string   `json:"title"`
-	TID      int      `json:"tid"`
-	Thread   string   `json:"thread"`
-	Syscall  string   `json:"syscall"`
-	Count    uint64   `json:"count"`
-	P50      int64    `json:"p50_ns"`
-	Share    float64  `json:"share"`
-	Peer     string   `json:"peer"`
-	Library  string   `json:"library"`
-	Stack    []string `json:"stack"`
-	Detail   string   `json:"detail"`
-	Hint     string   `json:"hint"`
+	Kind      string   `json:"kind"`
+	Severity  string   `json:"severity"`
+	Title     string   `json:"title"`
+	TID       int      `json:"tid"`
+	Thread    string   `json:"thread"`
+	Syscall   string   `json:"syscall"`
+	Count     uint64   `json:"count"`
+	P50       int64    `json:"p50_ns"`
+	Share     float64  `json:"share"`
+	Peer      string   `json:"peer"`
+	Library   string   `json:"library"`
+	Stack     []string `json:"stack"`
+	Coroutine string   `json:"coroutine"`
+	Detail    string   `json:"detail"`
+	Hint      string   `json:"hint"`
 }
 
 func (r *report) find(kind, peer string) *finding {

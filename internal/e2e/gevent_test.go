@@ -159,6 +159,11 @@ func checkMySQLdbStall(t *testing.T, r *report, pid int, stacks bool) {
 	if i, j := strings.Index(stack, "_mysql.cpython"), strings.Index(stack, "BaseCursor.execute"); j < i {
 		t.Errorf("the Python frames must sit below the C extension that they call:\n%s", stack)
 	}
+	// The server's greenlet runs its handler, which runs the application.
+	const greenlet = "greenlet make_app.<locals>.app"
+	if f.Coroutine != greenlet || !strings.Contains(f.Detail, "in "+greenlet) {
+		t.Errorf("coroutine %q, detail %q: want %s in both", f.Coroutine, f.Detail, greenlet)
+	}
 }
 
 func TestGeventMySQLdbLoopStall(t *testing.T) {

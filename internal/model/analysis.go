@@ -131,10 +131,14 @@ type Finding struct {
 	Share    float64 // Total as a fraction of the trace's wall time
 	Peer     string
 	Service  string
-	Library  string   // shared object that made the call, once stacks exist
-	Path     string   // the file a finding about file I/O concerns
-	Runtime  string   // the process's runtime in words ("CPython 3.11.2 with gevent")
-	Stack    []string // leaf first
-	Detail   string   // the consequence in words
-	Hint     string
+	Library  string // shared object that made the call, once stacks exist
+	Path     string // the file a finding about file I/O concerns
+	Runtime  string // the process's runtime in words ("CPython 3.11.2 with gevent")
+	// Coroutine names the greenlet or asyncio task the stack ran in
+	// ("greenlet make_app.<locals>.app", "asyncio task main()"), "" when
+	// the stack shows none.
+	Coroutine string
+	Stack     []string // leaf first
+	Detail    string   // the consequence in words
+	Hint      string
 }
