@@ -193,11 +193,17 @@ func (a *procAttachment) kill() {
 
 func (a *procAttachment) detach() (usage, error) {
 	a.cmd.Process.Signal(syscall.SIGTERM)
+	return a.wait(stopTimeout)
+}
+
+// wait waits up to d for the tracer to end on its own and reports what
+// it used.
+func (a *procAttachment) wait(d time.Duration) (usage, error) {
 	select {
 	case <-a.exited:
-	case <-time.After(stopTimeout):
+	case <-time.After(d):
 		a.kill()
-		return usage{}, fmt.Errorf("%s did not stop within %s", a.label, stopTimeout)
+		return usage{}, fmt.Errorf("%s did not stop within %s", a.label, d)
 	}
 	var u usage
 	if ru, ok := a.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {

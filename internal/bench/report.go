@@ -18,6 +18,7 @@ type reportInput struct {
 	conds   []condition
 	results []*result
 	log     *logBench
+	mem     []memResult
 	notes   []string
 	elapsed time.Duration
 	// loadBefore is the 1-minute load average when the run started: other
@@ -52,6 +53,13 @@ func writeReport(w io.Writer, in reportInput) error {
 		fmt.Fprintf(tw, "snag CPU ≤ %.0f%% of a core\t%s\t%s\t%s\n", 100*targetCPU, r.name, pct(cpu), verdict(cpu <= targetCPU, cpu))
 		rss := r.runs.stat(condSnag, rssOf).hi
 		fmt.Fprintf(tw, "snag peak RSS ≤ %d MiB\t%s\t%s\t%s\n", targetRSS>>20, r.name, mib(rss), verdict(rss <= targetRSS, rss))
+	}
+	for _, m := range in.mem {
+		rss := float64(m.maxRSS)
+		if m.err != nil {
+			rss = math.NaN()
+		}
+		fmt.Fprintf(tw, "snag peak RSS ≤ %d MiB\t%s\t%s\t%s\n", targetRSS>>20, m.name, mib(rss), verdict(rss <= targetRSS, rss))
 	}
 	if in.log != nil {
 		mbps := in.log.mbps()
@@ -88,6 +96,14 @@ func writeReport(w io.Writer, in reportInput) error {
 		for _, n := range r.notes {
 			fmt.Fprintf(&b, "%s: %s\n", r.name, n)
 		}
+	}
+	for _, m := range in.mem {
+		if m.err != nil {
+			fmt.Fprintf(&b, "%s: %v\n", m.name, m.err)
+			continue
+		}
+		fmt.Fprintf(&b, "%s: snag attach -d %s on %s: peak RSS %s, %d operations traced\n",
+			m.name, memTrace, m.what, mib(float64(m.maxRSS)), m.ops)
 	}
 	if in.log != nil {
 		fmt.Fprintf(&b, "strace log: snag analyze read %s in %s (%.0f MB/s), peak RSS %s\n",

@@ -44,8 +44,11 @@ type Config struct {
 	// StraceLog is the size of the strace log to time `snag analyze` on;
 	// 0 skips that section.
 	StraceLog int64
-	Out       io.Writer // the report
-	Log       io.Writer // progress, one line per measurement
+	// Memory measures snag's peak RSS on 2,000 threads and on 20,000
+	// connections.
+	Memory bool
+	Out    io.Writer // the report
+	Log    io.Writer // progress, one line per measurement
 }
 
 // result is everything measured for one workload.
@@ -65,8 +68,8 @@ func (c *Config) Validate() error {
 	if c.Duration < 100*time.Millisecond {
 		return fmt.Errorf("-duration must be at least 100ms, got %s", c.Duration)
 	}
-	if len(c.Workloads) == 0 && c.StraceLog == 0 {
-		return errors.New("nothing to measure: -workloads names no workload and there is no -strace-log")
+	if len(c.Workloads) == 0 && c.StraceLog == 0 && !c.Memory {
+		return errors.New("nothing to measure: -workloads names no workload and there is neither -strace-log nor -memory")
 	}
 	for _, w := range c.Workloads {
 		if newWorkload(w) == nil {
@@ -127,6 +130,12 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		results = append(results, res)
 	}
+	var mem []memResult
+	if cfg.Memory {
+		if mem, err = benchMemory(ctx, snagPath, cfg.Log); err != nil {
+			return err
+		}
+	}
 	var lb *logBench
 	if cfg.StraceLog > 0 {
 		lb, err = benchStraceLog(ctx, snagPath, cfg.StraceLog, cfg.Log)
@@ -139,6 +148,7 @@ func Run(ctx context.Context, cfg Config) error {
 		conds:      conds,
 		results:    results,
 		log:        lb,
+		mem:        mem,
 		notes:      notes,
 		elapsed:    time.Since(start),
 		loadBefore: load,

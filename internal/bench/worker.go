@@ -26,7 +26,12 @@ func RunWorker(args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("worker: no workload named")
 	}
-	loops := map[string]func(*counter) error{"getppid": getppidLoop, "mtmix": mtmix}
+	loops := map[string]func(*counter) error{
+		"getppid": getppidLoop,
+		"mtmix":   mtmix,
+		"threads": manyThreads,
+		"conns":   func(c *counter) error { return connBurst(c, args[1:]) },
+	}
 	loop, ok := loops[args[0]]
 	if !ok {
 		return fmt.Errorf("worker: unknown workload %q", args[0])

@@ -36,6 +36,7 @@ func skipf(format string, args ...any) error {
 type workerLoad struct {
 	kind    string
 	unitStr string
+	args    []string // after the kind
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed once the worker is reaped
 	ctr     *counter
@@ -55,7 +56,7 @@ func (w *workerLoad) start(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", w.kind, err)
 	}
 	w.ctr = ctr
-	w.cmd = exec.Command(self, WorkerArg, w.kind)
+	w.cmd = exec.Command(self, append([]string{WorkerArg, w.kind}, w.args...)...)
 	w.cmd.ExtraFiles = []*os.File{ctr.file()}
 	w.cmd.Stderr = &w.stderr
 	w.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
