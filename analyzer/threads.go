@@ -134,6 +134,20 @@ func newSession(t *model.Trace, cfg Config) *session {
 		th.onCPU += tt.OnCPU
 		th.life = s.lifetime(tt, forks, exits)
 	}
+	// The thread's entries point into the trace's aggregates, each some
+	// 2.5 KiB with its histogram, until two must be summed: only then is
+	// one copied, so the trace is never written to and the aggregates of
+	// 2,000 threads are not held twice.
+	sums := map[*model.SyscallStat]bool{}
+	sum := func(cur, st *model.SyscallStat) *model.SyscallStat {
+		if !sums[cur] {
+			c := *cur
+			cur = &c
+			sums[cur] = true
+		}
+		cur.Add(st)
+		return cur
+	}
 	for i := range t.Syscalls {
 		st := &t.Syscalls[i]
 		th := get(st.PID, st.TID)
@@ -143,19 +157,22 @@ func newSession(t *model.Trace, cfg Config) *session {
 				th.futexOps = map[string]*model.SyscallStat{}
 			}
 			if cur := th.futexOps[st.Op]; cur != nil {
-				cur.Add(st)
+				th.futexOps[st.Op] = sum(cur, st)
 			} else {
-				c := *st
-				th.futexOps[st.Op] = &c
+				th.futexOps[st.Op] = st
 			}
 		}
-		if cur := th.stats[st.Name]; cur != nil {
-			cur.Add(st)
-			continue
+		switch cur := th.stats[st.Name]; {
+		case cur != nil:
+			th.stats[st.Name] = sum(cur, st)
+		case st.Op != "":
+			c := *st
+			c.Op = "" // the by-name entry sums every op
+			th.stats[st.Name] = &c
+			sums[&c] = true
+		default:
+			th.stats[st.Name] = st
 		}
-		c := *st
-		c.Op = "" // the by-name entry sums every op
-		th.stats[st.Name] = &c
 	}
 	for _, ev := range s.callEvents() {
 		th := get(ev.PID, ev.TID)
