@@ -612,8 +612,15 @@ func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 	var (
 		key snagAggKey
 		val snagAggVal
-		out []model.SyscallStat
 	)
+	// Sized by a count of the keys first: a stat is some 2.5 KiB with its
+	// histogram, and growing the slice by doubling would hold up to three
+	// times the aggregates of 2,000 threads at once.
+	n := 0
+	for err := t.objs.Aggs.NextKey(nil, &key); err == nil; err = t.objs.Aggs.NextKey(&key, &key) {
+		n++
+	}
+	out := make([]model.SyscallStat, 0, n)
 	it := t.objs.Aggs.Iterate()
 	for it.Next(&key, &val) {
 		s := model.SyscallStat{
