@@ -3,6 +3,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 
 	"golang.org/x/term"
 
@@ -10,6 +11,10 @@ import (
 )
 
 func main() {
+	if path := os.Getenv(memProfileEnv); path != "" {
+		runtime.MemProfileRate = 4096
+		go watchHeap(path)
+	}
 	os.Exit(cli.Main(os.Args[1:], cli.Env{
 		Stdin:     os.Stdin,
 		Stdout:    os.Stdout,
