@@ -43,6 +43,7 @@ type progSource interface {
 // usage is what a tracing process cost over its whole life.
 type usage struct {
 	maxRSS int64 // bytes; 0 when there is no tracing process
+	cpu    time.Duration
 }
 
 type untraced struct{}
@@ -208,6 +209,7 @@ func (a *procAttachment) wait(d time.Duration) (usage, error) {
 	var u usage
 	if ru, ok := a.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		u.maxRSS = ru.Maxrss * 1024 // KiB on Linux
+		u.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	if !stoppedCleanly(a.cmd.ProcessState) {
 		return u, fmt.Errorf("%s: %s: %s", a.label, a.cmd.ProcessState, a.lastLine())

@@ -19,6 +19,7 @@ type memResult struct {
 	name, what string
 	ops        uint64 // operations the workload did while traced
 	maxRSS     int64
+	cpu        time.Duration // snag's, over its whole run
 	err        error
 }
 
@@ -43,7 +44,7 @@ func benchMemory(ctx context.Context, snagPath string, log io.Writer) ([]memResu
 		if err != nil {
 			fmt.Fprintf(log, "memory: %s: %v\n", m.name, err)
 		} else {
-			fmt.Fprintf(log, "memory: %s: peak RSS %s, %d operations traced\n", m.name, mib(float64(r.maxRSS)), r.ops)
+			fmt.Fprintf(log, "memory: %s: peak RSS %s, CPU %s, %d operations traced\n", m.name, mib(float64(r.maxRSS)), r.cpu.Round(time.Millisecond), r.ops)
 		}
 		out = append(out, r)
 	}
@@ -94,7 +95,7 @@ func memThreadsRun(ctx context.Context, snagPath string) (memResult, error) {
 		return memResult{}, err
 	}
 	n1, err := w.count()
-	return memResult{ops: n1 - n0, maxRSS: u.maxRSS}, err
+	return memResult{ops: n1 - n0, maxRSS: u.maxRSS, cpu: u.cpu}, err
 }
 
 func memConnsRun(ctx context.Context, snagPath string) (memResult, error) {
@@ -131,5 +132,5 @@ func memConnsRun(ctx context.Context, snagPath string) (memResult, error) {
 		return memResult{}, err
 	}
 	n1, err := w.count()
-	return memResult{ops: n1 - n0, maxRSS: u.maxRSS}, err
+	return memResult{ops: n1 - n0, maxRSS: u.maxRSS, cpu: u.cpu}, err
 }

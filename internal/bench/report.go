@@ -102,8 +102,8 @@ func writeReport(w io.Writer, in reportInput) error {
 			fmt.Fprintf(&b, "%s: %v\n", m.name, m.err)
 			continue
 		}
-		fmt.Fprintf(&b, "%s: snag attach -d %s on %s: peak RSS %s, %d operations traced\n",
-			m.name, memTrace, m.what, mib(float64(m.maxRSS)), m.ops)
+		fmt.Fprintf(&b, "%s: snag attach -d %s on %s: peak RSS %s, CPU %s, %d operations traced\n",
+			m.name, memTrace, m.what, mib(float64(m.maxRSS)), m.cpu.Round(time.Millisecond), m.ops)
 	}
 	if in.log != nil {
 		fmt.Fprintf(&b, "strace log: snag analyze read %s in %s (%.0f MB/s), peak RSS %s\n",
