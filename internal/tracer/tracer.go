@@ -68,6 +68,10 @@ type session struct {
 	stacks  *stackResolver
 	queues  *queueSampler // nil when the namespace's sockets cannot be read
 	events  uint64
+	// kept holds the events for the trace in chunks of eventChunk, joined
+	// once at the end; kept counts them.
+	chunks [][]model.Event
+	kept   int
 	// overLimit counts events past Config.MaxEvents.
 	overLimit uint64
 	// peers are the distinct peers events named, for the listener lookup
@@ -473,13 +477,48 @@ func (s *session) handle(rec *bpf.Record) error {
 		}
 	}
 	if s.cfg.KeepEvents {
-		if s.cfg.MaxEvents > 0 && len(s.trace.Events) >= s.cfg.MaxEvents {
+		if s.cfg.MaxEvents > 0 && s.kept >= s.cfg.MaxEvents {
 			s.overLimit++
 		} else {
-			s.trace.Events = append(s.trace.Events, *ev)
+			s.keep(ev)
 		}
 	}
 	return nil
+}
+
+// eventChunk is how many events a chunk holds: some 1.7 MiB.
+const eventChunk = 4096
+
+// keep stores a copy of ev for the trace. One growing slice would copy
+// every event kept so far each time it grew, five times the events'
+// size in all, and hold the old and the new copy at once; chunks are
+// written once and joined once.
+func (s *session) keep(ev *model.Event) {
+	if n := len(s.chunks); n == 0 || len(s.chunks[n-1]) == eventChunk {
+		s.chunks = append(s.chunks, make([]model.Event, 0, eventChunk))
+	}
+	last := &s.chunks[len(s.chunks)-1]
+	*last = append(*last, *ev)
+	s.kept++
+}
+
+// joinEvents moves the kept events into the trace, letting each chunk
+// go as soon as it is copied.
+func (s *session) joinEvents() {
+	if s.kept == 0 {
+		return
+	}
+	evs := make([]model.Event, 0, s.kept)
+	for i := range s.chunks {
+		evs = append(evs, s.chunks[i]...)
+		s.chunks[i] = nil
+	}
+	s.chunks, s.kept = nil, 0
+	if len(s.trace.Events) == 0 {
+		s.trace.Events = evs
+	} else {
+		s.trace.Events = append(s.trace.Events, evs...)
+	}
 }
 
 func (s *session) status() {
@@ -513,6 +552,7 @@ func (s *session) finish() (*model.Trace, error) {
 		fmt.Fprint(s.cfg.Status, "\r\033[K")
 	}
 	s.endFacts()
+	s.joinEvents()
 	t := s.trace
 	t.Duration = end.Sub(t.Start)
 	stats, err := s.tr.Aggregates()
