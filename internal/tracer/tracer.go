@@ -549,6 +549,11 @@ func (s *session) finish() (*model.Trace, error) {
 			return nil, err
 		}
 	}
+	// Nothing more will be read: give back the ring buffer's mapping
+	// before the events are joined and the report is built.
+	if err := s.tr.CloseReader(); err != nil {
+		slog.Debug("close ring buffer reader", "error", err)
+	}
 	if s.cfg.Status != nil {
 		fmt.Fprint(s.cfg.Status, "\r\033[K")
 	}
