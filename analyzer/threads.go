@@ -137,13 +137,18 @@ func newSession(t *model.Trace, cfg Config) *session {
 	// The thread's entries point into the trace's aggregates, each some
 	// 2.5 KiB with its histogram, until two must be summed: only then is
 	// one copied, so the trace is never written to and the aggregates of
-	// 2,000 threads are not held twice.
+	// 2,000 threads are not held twice. A by-name entry of one futex
+	// operation is that operation's aggregate, Op and all; summing
+	// several clears Op.
 	sums := map[*model.SyscallStat]bool{}
 	sum := func(cur, st *model.SyscallStat) *model.SyscallStat {
 		if !sums[cur] {
 			c := *cur
 			cur = &c
 			sums[cur] = true
+		}
+		if cur.Op != st.Op {
+			cur.Op = ""
 		}
 		cur.Add(st)
 		return cur
@@ -162,15 +167,9 @@ func newSession(t *model.Trace, cfg Config) *session {
 				th.futexOps[st.Op] = st
 			}
 		}
-		switch cur := th.stats[st.Name]; {
-		case cur != nil:
+		if cur := th.stats[st.Name]; cur != nil {
 			th.stats[st.Name] = sum(cur, st)
-		case st.Op != "":
-			c := *st
-			c.Op = "" // the by-name entry sums every op
-			th.stats[st.Name] = &c
-			sums[&c] = true
-		default:
+		} else {
 			th.stats[st.Name] = st
 		}
 	}
