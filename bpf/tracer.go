@@ -660,6 +660,25 @@ func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 	return out, nil
 }
 
+// Calls is how many syscalls the aggregates have counted so far, read
+// into one reused value: the live status line asks every second, and
+// Aggregates would build some 2.5 KiB per thread and syscall to answer.
+func (t *Tracer) Calls() (uint64, error) {
+	var (
+		key   snagAggKey
+		val   snagAggVal
+		calls uint64
+	)
+	it := t.objs.Aggs.Iterate()
+	for it.Next(&key, &val) {
+		calls += val.Count
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("read aggregates: %w", err)
+	}
+	return calls, nil
+}
+
 // Drops sums the per-CPU drop counters.
 func (t *Tracer) Drops() (model.Drops, error) {
 	var d model.Drops

@@ -53,6 +53,14 @@ func TestExactCountsOnAttachedProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sum uint64
+	for _, s := range stats {
+		sum += s.Count
+	}
+	// The target may make a call or two between the two reads.
+	if calls, err := tr.Calls(); err != nil || calls < sum || calls > sum+16 {
+		t.Errorf("Calls() = %d, %v; want the aggregates' %d", calls, err, sum)
+	}
 	if s := statFor(stats, w.TID, "getppid"); s.Count != n || s.Errors != 0 {
 		t.Errorf("getppid: count %d errors %d, want %d and 0", s.Count, s.Errors, n)
 	}

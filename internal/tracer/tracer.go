@@ -523,12 +523,7 @@ func (s *session) joinEvents() {
 }
 
 func (s *session) status() {
-	var calls uint64
-	if stats, err := s.tr.Aggregates(); err == nil {
-		for _, st := range stats {
-			calls += st.Count
-		}
-	}
+	calls, _ := s.tr.Calls()
 	d, _ := s.tr.Drops()
 	fmt.Fprintf(s.cfg.Status, "\r\033[Ksnag: %s elapsed, %d syscalls, %d events, %d dropped",
 		time.Since(s.trace.Start).Round(time.Second), calls, s.events, d.Total())
