@@ -100,4 +100,15 @@ func TestExactCountsOnAttachedProcess(t *testing.T) {
 	if d.Total() != 0 {
 		t.Errorf("drops %+v, want none", d)
 	}
+
+	// Drained, the ring buffer is unmapped; the maps stay readable.
+	if err := tr.CloseReader(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Read(&rec, time.Now().Add(10*time.Millisecond)); err == nil || err == ErrTimeout {
+		t.Errorf("Read after CloseReader: %v, want an error", err)
+	}
+	if _, err := tr.Aggregates(); err != nil {
+		t.Errorf("Aggregates after CloseReader: %v", err)
+	}
 }
