@@ -59,17 +59,47 @@ struct {
 } cpu_call SEC(".maps");
 
 /*
- * Keyed by thread: only that thread ever writes its entries, so a shared
- * hash needs no atomics and sees no cross-CPU contention, and its memory
- * does not grow with the CPU count the way a per-CPU map's would.
+ * Aggregates without a hash on the hot path. Each traced thread gets a row
+ * in rows the first time it is seen (thread_slot maps its tid to the
+ * row; the per-CPU cpu_call caches the last thread's row, so the hash is
+ * looked up only after a switch to another traced thread), and each
+ * (thread, syscall) pair a value in agg_vals, both handed out from free
+ * queues that user space fills at load and refills when a thread exits. Array
+ * lookups compile to address arithmetic; memory follows the pairs seen.
+ * Only a thread writes its row and values: no atomics, no contention.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct agg_key);
+	__uint(max_entries, 4096);
+	__type(key, __u32);   /* tid */
+	__type(value, __u32); /* row in rows */
+} thread_slot SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 4096); /* row 0 is never handed out */
+	__type(key, __u32);
+	__type(value, struct thread_aggs);
+} rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 16384); /* value 0 is never handed out */
+	__type(key, __u32);
 	__type(value, struct agg_val);
-} aggs SEC(".maps");
+} agg_vals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 4096);
+	__type(value, __u32);
+} free_rows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_QUEUE);
+	__uint(max_entries, 16384);
+	__type(value, __u32);
+} free_vals SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -132,7 +162,6 @@ struct {
 	__uint(max_entries, 1 << 22);
 } events SEC(".maps");
 
-static const struct agg_val zero_agg;
 
 /* Keep bpf2go's -type happy: these enums are part of the ABI. */
 const enum event_kind *_unused_event_kind __attribute__((unused));
@@ -144,6 +173,7 @@ const enum sig_sender *_unused_sig_sender __attribute__((unused));
 const enum futex_class *_unused_futex_class __attribute__((unused));
 const enum py_flag *_unused_py_flag __attribute__((unused));
 const struct event *_unused_event __attribute__((unused));
+const struct agg_val *_unused_agg_val __attribute__((unused));
 
 #define AF_UNIX 1
 #define AF_INET 2
@@ -216,6 +246,31 @@ static __always_inline __u32 futex_class_nr(struct pt_regs *regs)
 	return FUTEX_NR_BASE + FUTEX_CLASS_WAKE;
 }
 
+/*
+ * thread_row finds or hands out tid's row. Called when the CPU's cached row
+ * belongs to another thread, so once per switch between traced threads.
+ */
+static __noinline __u32 thread_row(__u32 tid, __u32 tgid)
+{
+	__u32 *s = bpf_map_lookup_elem(&thread_slot, &tid);
+	if (s)
+		return *s;
+	__u32 slot;
+	if (bpf_map_pop_elem(&free_rows, &slot))
+		return 0; /* every row taken */
+	struct thread_aggs *row = bpf_map_lookup_elem(&rows, &slot);
+	if (!row)
+		return 0;
+	if (bpf_map_update_elem(&thread_slot, &tid, &slot, BPF_NOEXIST)) {
+		bpf_map_push_elem(&free_rows, &slot, 0);
+		return 0;
+	}
+	row->tgid = tgid;
+	row->exited = 0;
+	row->tid = tid;
+	return slot;
+}
+
 SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -232,6 +287,10 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	__u32 nr = ctx->args[1];
 	if (ctx->args[1] == futex_nr) /* as 64 bits: spares a zero extension */
 		nr = futex_class_nr((struct pt_regs *)ctx->args[0]);
+	if (in->ctid != tid) {
+		in->slot = thread_row(tid, id >> 32);
+		in->ctid = tid;
+	}
 	in->tid = tid;
 	in->nr = nr;
 	in->ts = bpf_ktime_get_ns();
@@ -249,7 +308,7 @@ int sched_switch(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 	/* current is still the task being switched out */
 	if (in->tid == (__u32)bpf_get_current_pid_tgid()) {
-		struct inflight moved = {.ts = in->ts, .nr = in->nr};
+		struct inflight moved = {.ts = in->ts, .nr = in->nr, .slot = in->slot};
 		if (bpf_map_update_elem(&calls, &in->tid, &moved, BPF_ANY))
 			count_drop(DROP_INFLIGHT_FULL);
 	}
@@ -771,6 +830,42 @@ static __noinline int began_before(struct bpf_raw_tracepoint_args *ctx, __u32 tg
 	return emit_syscall(ctx, &c);
 }
 
+/* new_value hands out a zeroed value for aggregate number nr of row. */
+static __noinline __u32 new_value(struct thread_aggs *row, __u32 nr)
+{
+	__u32 i;
+	if (bpf_map_pop_elem(&free_vals, &i))
+		return 0; /* every value taken */
+	if (nr < AGG_NRS)
+		row->idx[nr] = i;
+	return i;
+}
+
+/*
+ * agg_value finds the aggregate of (tid, nr) from the row the call's entry
+ * cached. A row that is not tid's (a stale cache: its thread exited and the
+ * tid came back) is looked up again.
+ */
+static __always_inline struct agg_val *agg_value(__u32 slot, __u32 nr, __u32 tid, __u32 tgid)
+{
+	struct thread_aggs *row = bpf_map_lookup_elem(&rows, &slot);
+	if (!row || row->tid != tid) {
+		slot = thread_row(tid, tgid);
+		row = bpf_map_lookup_elem(&rows, &slot);
+		if (!row || row->tid != tid)
+			return NULL;
+	}
+	if (nr >= AGG_NRS)
+		return NULL;
+	__u32 i = row->idx[nr];
+	if (!i) {
+		i = new_value(row, nr);
+		if (!i)
+			return NULL;
+	}
+	return bpf_map_lookup_elem(&agg_vals, &i);
+}
+
 SEC("raw_tracepoint/sys_exit")
 int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 {
@@ -781,11 +876,12 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0;
 
 	__u64 ts;
-	__u32 nr, zero = 0;
+	__u32 nr, slot, zero = 0;
 	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
 	if (in && in->tid == tid) {
 		ts = in->ts;
 		nr = in->nr;
+		slot = in->slot;
 		in->tid = 0;
 	} else {
 		in = bpf_map_lookup_elem(&calls, &tid);
@@ -795,21 +891,17 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 			return 0; /* its entry was lost (counted when it was) */
 		ts = in->ts;
 		nr = in->nr;
+		slot = in->slot;
 		in->ts = 0;
 	}
 	__u64 now = bpf_ktime_get_ns();
 	__u64 dur = now - ts;
 	__s64 ret = ctx->args[1];
 
-	struct agg_key key = {.tgid = tgid, .tid = tid, .nr = nr};
-	struct agg_val *v = bpf_map_lookup_elem(&aggs, &key);
+	struct agg_val *v = agg_value(slot, nr, tid, tgid);
 	if (!v) {
-		bpf_map_update_elem(&aggs, &key, &zero_agg, BPF_NOEXIST);
-		v = bpf_map_lookup_elem(&aggs, &key);
-		if (!v) {
-			count_drop(DROP_AGG_FULL);
-			return 0;
-		}
+		count_drop(DROP_AGG_FULL);
+		return 0;
 	}
 	v->count++;
 	if (ret < 0 && ret > -4096)
@@ -937,9 +1029,24 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
 	if (in && in->tid == tid)
 		in->tid = 0; /* exit_group never returns: drop the entry before the final switch */
+	if (in && in->ctid == tid)
+		in->ctid = 0;
+	/* The row stays readable until user space frees it, but no longer
+	 * matches the tid, which may come back as another thread. */
+	__u32 slot = 0, *s = bpf_map_lookup_elem(&thread_slot, &tid);
+	if (s) {
+		slot = *s;
+		bpf_map_delete_elem(&thread_slot, &tid);
+		struct thread_aggs *row = bpf_map_lookup_elem(&rows, &slot);
+		if (row && row->tid == tid) {
+			row->exited = tid;
+			row->tid = 0;
+		}
+	}
 	struct event *e = lifecycle_event(EV_EXIT, tgid, tid);
 	if (!e)
 		return 0;
+	e->agg_slot = slot;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->signal = e->exit_code & 0x7f;

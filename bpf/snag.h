@@ -141,11 +141,20 @@ enum futex_class {
 	FUTEX_CLASSES = 4,
 };
 
-struct agg_key {
+/* Aggregate numbers: syscall numbers, then the futex classes. */
+#define AGG_NRS (MAX_SYSCALLS + FUTEX_CLASSES)
+
+/*
+ * One traced thread's row (map rows): for each aggregate number,
+ * the index of its value in agg_vals, 0 while the thread has made no such
+ * call. Only the thread writes its row, so no atomics are needed.
+ */
+struct thread_aggs {
+	__u32 tid;    /* the live owner; 0 once it exited */
 	__u32 tgid;
-	__u32 tid;
-	__u32 nr;
+	__u32 exited; /* the owner's tid once it exited, until user space frees the row */
 	__u32 _pad;
+	__u16 idx[AGG_NRS];
 };
 
 struct agg_val {
@@ -158,8 +167,10 @@ struct agg_val {
 
 struct inflight {
 	__u64 ts;
-	__u32 nr; /* FUTEX_NR_BASE + class for futex */
-	__u32 tid; /* owner, in the per-CPU slot */
+	__u32 nr;   /* FUTEX_NR_BASE + class for futex */
+	__u32 tid;  /* owner, in the per-CPU slot */
+	__u32 slot; /* the thread's row in map rows (per CPU: ctid's) */
+	__u32 ctid; /* per CPU: the thread whose row slot caches */
 };
 
 struct sock_addr {
@@ -203,6 +214,7 @@ struct event {
 	__u8 signal;  /* EV_EXIT: the signal that killed the task; EV_SIGNAL: the signal sent */
 	__u8 sig_from; /* EV_SIGNAL: enum sig_sender */
 	__u32 sa_len; /* bytes valid in sa */
+	__u32 agg_slot; /* EV_EXIT: the thread's row in map rows, for user space to free; 0 when none */
 	__u8 sa[SOCKADDR_MAX];
 	struct sock_addr peer;  /* the fd's remote address when a socket */
 	struct sock_addr local; /* the fd's local address when a socket */

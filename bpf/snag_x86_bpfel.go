@@ -13,14 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type snagAggKey struct {
-	_    structs.HostLayout
-	Tgid uint32
-	Tid  uint32
-	Nr   uint32
-	Pad  uint32
-}
-
 type snagAggVal struct {
 	_       structs.HostLayout
 	Count   uint64
@@ -65,6 +57,7 @@ type snagEvent struct {
 	Signal        uint8
 	SigFrom       uint8
 	SaLen         uint32
+	AggSlot       uint32
 	Sa            [112]uint8
 	Peer          struct {
 		_      structs.HostLayout
@@ -82,6 +75,7 @@ type snagEvent struct {
 	}
 	Comm [16]int8
 	Path [256]int8
+	_    [4]byte
 	Regs struct {
 		_  structs.HostLayout
 		Ip uint64
@@ -145,10 +139,12 @@ const (
 )
 
 type snagInflight struct {
-	_   structs.HostLayout
-	Ts  uint64
-	Nr  uint32
-	Tid uint32
+	_    structs.HostLayout
+	Ts   uint64
+	Nr   uint32
+	Tid  uint32
+	Slot uint32
+	Ctid uint32
 }
 
 type snagPyFlag uint32
@@ -213,6 +209,15 @@ type snagSysinfo struct {
 	FdArg int32
 }
 
+type snagThreadAggs struct {
+	_      structs.HostLayout
+	Tid    uint32
+	Tgid   uint32
+	Exited uint32
+	Pad    uint32
+	Idx    [516]uint16
+}
+
 type snagTraceState uint32
 
 const (
@@ -224,15 +229,19 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	snagMapAggs             = "aggs"
+	snagMapAggVals          = "agg_vals"
 	snagMapCalls            = "calls"
 	snagMapCpuCall          = "cpu_call"
 	snagMapDrops            = "drops"
 	snagMapEvents           = "events"
 	snagMapFds              = "fds"
+	snagMapFreeRows         = "free_rows"
+	snagMapFreeVals         = "free_vals"
 	snagMapPyProcs          = "py_procs"
+	snagMapRows             = "rows"
 	snagMapSniff            = "sniff"
 	snagMapSyscallInfo      = "syscall_info"
+	snagMapThreadSlot       = "thread_slot"
 	snagMapTraced           = "traced"
 	snagProgSchedExec       = "sched_exec"
 	snagProgSchedExit       = "sched_exit"
@@ -241,6 +250,7 @@ const (
 	snagProgSignalGenerate  = "signal_generate"
 	snagProgSysEnter        = "sys_enter"
 	snagProgSysExit         = "sys_exit"
+	snagVarUnusedAggVal     = "_unused_agg_val"
 	snagVarUnusedDropReason = "_unused_drop_reason"
 	snagVarUnusedEvent      = "_unused_event"
 	snagVarUnusedEventKind  = "_unused_event_kind"
@@ -317,15 +327,19 @@ type snagProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type snagMapSpecs struct {
-	Aggs        *ebpf.MapSpec `ebpf:"aggs"`
+	AggVals     *ebpf.MapSpec `ebpf:"agg_vals"`
 	Calls       *ebpf.MapSpec `ebpf:"calls"`
 	CpuCall     *ebpf.MapSpec `ebpf:"cpu_call"`
 	Drops       *ebpf.MapSpec `ebpf:"drops"`
 	Events      *ebpf.MapSpec `ebpf:"events"`
 	Fds         *ebpf.MapSpec `ebpf:"fds"`
+	FreeRows    *ebpf.MapSpec `ebpf:"free_rows"`
+	FreeVals    *ebpf.MapSpec `ebpf:"free_vals"`
 	PyProcs     *ebpf.MapSpec `ebpf:"py_procs"`
+	Rows        *ebpf.MapSpec `ebpf:"rows"`
 	Sniff       *ebpf.MapSpec `ebpf:"sniff"`
 	SyscallInfo *ebpf.MapSpec `ebpf:"syscall_info"`
+	ThreadSlot  *ebpf.MapSpec `ebpf:"thread_slot"`
 	Traced      *ebpf.MapSpec `ebpf:"traced"`
 }
 
@@ -333,6 +347,7 @@ type snagMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type snagVariableSpecs struct {
+	UnusedAggVal     *ebpf.VariableSpec `ebpf:"_unused_agg_val"`
 	UnusedDropReason *ebpf.VariableSpec `ebpf:"_unused_drop_reason"`
 	UnusedEvent      *ebpf.VariableSpec `ebpf:"_unused_event"`
 	UnusedEventKind  *ebpf.VariableSpec `ebpf:"_unused_event_kind"`
@@ -374,29 +389,37 @@ func (o *snagObjects) Close() error {
 //
 // It can be passed to loadSnagObjects or ebpf.CollectionSpec.LoadAndAssign.
 type snagMaps struct {
-	Aggs        *ebpf.Map `ebpf:"aggs"`
+	AggVals     *ebpf.Map `ebpf:"agg_vals"`
 	Calls       *ebpf.Map `ebpf:"calls"`
 	CpuCall     *ebpf.Map `ebpf:"cpu_call"`
 	Drops       *ebpf.Map `ebpf:"drops"`
 	Events      *ebpf.Map `ebpf:"events"`
 	Fds         *ebpf.Map `ebpf:"fds"`
+	FreeRows    *ebpf.Map `ebpf:"free_rows"`
+	FreeVals    *ebpf.Map `ebpf:"free_vals"`
 	PyProcs     *ebpf.Map `ebpf:"py_procs"`
+	Rows        *ebpf.Map `ebpf:"rows"`
 	Sniff       *ebpf.Map `ebpf:"sniff"`
 	SyscallInfo *ebpf.Map `ebpf:"syscall_info"`
+	ThreadSlot  *ebpf.Map `ebpf:"thread_slot"`
 	Traced      *ebpf.Map `ebpf:"traced"`
 }
 
 func (m *snagMaps) Close() error {
 	return _SnagClose(
-		m.Aggs,
+		m.AggVals,
 		m.Calls,
 		m.CpuCall,
 		m.Drops,
 		m.Events,
 		m.Fds,
+		m.FreeRows,
+		m.FreeVals,
 		m.PyProcs,
+		m.Rows,
 		m.Sniff,
 		m.SyscallInfo,
+		m.ThreadSlot,
 		m.Traced,
 	)
 }
@@ -405,6 +428,7 @@ func (m *snagMaps) Close() error {
 //
 // It can be passed to loadSnagObjects or ebpf.CollectionSpec.LoadAndAssign.
 type snagVariables struct {
+	UnusedAggVal     *ebpf.Variable `ebpf:"_unused_agg_val"`
 	UnusedDropReason *ebpf.Variable `ebpf:"_unused_drop_reason"`
 	UnusedEvent      *ebpf.Variable `ebpf:"_unused_event"`
 	UnusedEventKind  *ebpf.Variable `ebpf:"_unused_event_kind"`

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -28,9 +29,12 @@ const (
 	// DefaultRingBytes holds ~7000 plain events or ~200 with stacks between
 	// two reader wake-ups; a power of two as the kernel requires.
 	DefaultRingBytes = 8 << 20
-	// DefaultMaxSlots bounds the (thread, syscall) aggregates: 512 threads
-	// using 128 distinct syscalls each.
-	DefaultMaxSlots = 65536
+	// DefaultMaxSlots bounds the (thread, syscall) aggregates live at once:
+	// 512 threads using 32 distinct syscalls each. The kernel allocates
+	// them up front, 2.5 KiB each (40 MiB); exited threads' are reused.
+	DefaultMaxSlots = 16384
+	// maxSlotsLimit: a thread's row indexes its aggregates with 16 bits.
+	maxSlotsLimit = 1 << 16
 	// DefaultStackBytes copies the top 16 KiB of the user stack for slow
 	// calls: deep enough for CPython's frames above a C library.
 	DefaultStackBytes = 16 << 10
@@ -71,6 +75,9 @@ type Tracer struct {
 	// progs are the attached programs, whose run time stats measure.
 	progs []attachedProg
 	stats runStats
+	// mu guards exited, the aggregates of threads whose rows were freed.
+	mu     sync.Mutex
+	exited []model.SyscallStat
 }
 
 // Record is one decoded ring-buffer record. Stack and FPStack alias the
@@ -139,9 +146,21 @@ func Load(opts Options) (*Tracer, error) {
 	if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / 4)); err != nil {
 		return nil, fmt.Errorf("set wakeup_bytes: %w", err)
 	}
-	if opts.MaxSlots > 0 {
-		spec.Maps["aggs"].MaxEntries = uint32(opts.MaxSlots)
+	slots := opts.MaxSlots
+	if slots <= 0 {
+		slots = DefaultMaxSlots
 	}
+	if slots > maxSlotsLimit {
+		return nil, fmt.Errorf("at most %d aggregate slots, not %d", maxSlotsLimit, slots)
+	}
+	// One row per traced thread, a quarter of the slots: a thread makes
+	// a handful of distinct syscalls at least.
+	rows := max(slots/4, 256)
+	spec.Maps["agg_vals"].MaxEntries = uint32(slots)
+	spec.Maps["free_vals"].MaxEntries = uint32(slots)
+	spec.Maps["rows"].MaxEntries = uint32(rows)
+	spec.Maps["free_rows"].MaxEntries = uint32(rows)
+	spec.Maps["thread_slot"].MaxEntries = uint32(rows)
 
 	t := &Tracer{arch: syscalls.Native(), tracked: map[int]map[int]bool{}}
 	// Before the load, so every run of the new programs is timed.
@@ -164,6 +183,14 @@ func Load(opts Options) (*Tracer, error) {
 func (t *Tracer) setup(opts Options) error {
 	if err := t.fillSyscallInfo(); err != nil {
 		return err
+	}
+	// Hand every row and value but the 0th to the kernel side.
+	for _, q := range []*ebpf.Map{t.objs.FreeRows, t.objs.FreeVals} {
+		for i := uint32(1); i < q.MaxEntries(); i++ {
+			if err := q.Update(nil, i, ebpf.UpdateAny); err != nil {
+				return fmt.Errorf("fill aggregate free list: %w", err)
+			}
+		}
 	}
 	for _, pid := range opts.PIDs {
 		if err := t.AddPID(pid); err != nil {
@@ -403,6 +430,12 @@ func (t *Tracer) Read(rec *Record, deadline time.Time) error {
 		return err
 	}
 	t.track(&rec.Event)
+	if rec.Event.Kind == model.EvExit {
+		e := (*snagEvent)(unsafe.Pointer(&t.rec.RawSample[0]))
+		if e.AggSlot != 0 {
+			return t.freeRow(e.AggSlot)
+		}
+	}
 	return nil
 }
 
@@ -625,34 +658,92 @@ func (t *Tracer) aggSyscall(nr uint32) (n int, name, op string) {
 	return n, name, ""
 }
 
-// Aggregates reads the exact per-(thread, syscall) counters, futex calls
-// split by operation.
-func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
-	var (
-		key snagAggKey
-		val snagAggVal
-	)
-	// Sized by a count of the keys first: a stat is some 2.5 KiB with its
-	// histogram, and growing the slice by doubling would hold up to three
-	// times the aggregates of 2,000 threads at once.
-	n := 0
-	for err := t.objs.Aggs.NextKey(nil, &key); err == nil; err = t.objs.Aggs.NextKey(&key, &key) {
-		n++
-	}
-	out := make([]model.SyscallStat, 0, n)
-	it := t.objs.Aggs.Iterate()
-	for it.Next(&key, &val) {
+// rowStats reads the aggregates of row, a thread's, whose tid is given.
+func (t *Tracer) rowStats(row *snagThreadAggs, tid uint32, out []model.SyscallStat) ([]model.SyscallStat, error) {
+	var val snagAggVal
+	for nr, i := range row.Idx {
+		if i == 0 {
+			continue
+		}
+		if err := t.objs.AggVals.Lookup(uint32(i), &val); err != nil {
+			return out, fmt.Errorf("read aggregate %d: %w", i, err)
+		}
 		s := model.SyscallStat{
-			PID:    int(key.Tgid),
-			TID:    int(key.Tid),
+			PID:    int(row.Tgid),
+			TID:    int(tid),
 			Count:  val.Count,
 			Errors: val.Errors,
 			Total:  time.Duration(val.TotalNs),
 			Max:    time.Duration(val.MaxNs),
 		}
-		s.Nr, s.Name, s.Op = t.aggSyscall(key.Nr)
+		s.Nr, s.Name, s.Op = t.aggSyscall(uint32(nr))
 		copy(s.Hist.Buckets[:], val.Hist[:])
 		out = append(out, s)
+	}
+	return out, nil
+}
+
+// freeRow keeps the aggregates of an exited thread, whose row the kernel
+// side has let go of, and hands its row and values back for reuse.
+func (t *Tracer) freeRow(slot uint32) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var row snagThreadAggs
+	if err := t.objs.Rows.Lookup(slot, &row); err != nil {
+		return fmt.Errorf("read aggregate row %d: %w", slot, err)
+	}
+	if row.Tid != 0 || row.Exited == 0 {
+		return nil // already freed, or taken again
+	}
+	var err error
+	if t.exited, err = t.rowStats(&row, row.Exited, t.exited); err != nil {
+		return err
+	}
+	var zero snagAggVal
+	for _, i := range row.Idx {
+		if i == 0 {
+			continue
+		}
+		if err := t.objs.AggVals.Put(uint32(i), &zero); err != nil {
+			return fmt.Errorf("clear aggregate %d: %w", i, err)
+		}
+		if err := t.objs.FreeVals.Update(nil, uint32(i), ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("free aggregate %d: %w", i, err)
+		}
+	}
+	if err := t.objs.Rows.Put(slot, &snagThreadAggs{}); err != nil {
+		return fmt.Errorf("clear aggregate row %d: %w", slot, err)
+	}
+	if err := t.objs.FreeRows.Update(nil, slot, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("free aggregate row %d: %w", slot, err)
+	}
+	return nil
+}
+
+// Aggregates reads the exact per-(thread, syscall) counters, futex calls
+// split by operation: those of exited threads kept when their rows were
+// freed, then the kernel side's rows.
+func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := append([]model.SyscallStat(nil), t.exited...)
+	var (
+		slot uint32
+		row  snagThreadAggs
+		err  error
+	)
+	it := t.objs.Rows.Iterate()
+	for it.Next(&slot, &row) {
+		tid := row.Tid
+		if tid == 0 {
+			tid = row.Exited // its exit record was lost: the row was never freed
+		}
+		if tid == 0 {
+			continue
+		}
+		if out, err = t.rowStats(&row, tid, out); err != nil {
+			return nil, err
+		}
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read aggregates: %w", err)
@@ -664,14 +755,31 @@ func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 // into one reused value: the live status line asks every second, and
 // Aggregates would build some 2.5 KiB per thread and syscall to answer.
 func (t *Tracer) Calls() (uint64, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var calls uint64
+	for i := range t.exited {
+		calls += t.exited[i].Count
+	}
 	var (
-		key   snagAggKey
-		val   snagAggVal
-		calls uint64
+		slot uint32
+		row  snagThreadAggs
+		val  snagAggVal
 	)
-	it := t.objs.Aggs.Iterate()
-	for it.Next(&key, &val) {
-		calls += val.Count
+	it := t.objs.Rows.Iterate()
+	for it.Next(&slot, &row) {
+		if row.Tid == 0 && row.Exited == 0 {
+			continue
+		}
+		for _, i := range row.Idx {
+			if i == 0 {
+				continue
+			}
+			if err := t.objs.AggVals.Lookup(uint32(i), &val); err != nil {
+				return 0, fmt.Errorf("read aggregate %d: %w", i, err)
+			}
+			calls += val.Count
+		}
 	}
 	if err := it.Err(); err != nil {
 		return 0, fmt.Errorf("read aggregates: %w", err)

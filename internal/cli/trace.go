@@ -46,7 +46,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet, withPID bool) {
 	fs.DurationVar(&f.threshold, "threshold", analyzer.DefaultThreshold, "syscalls at least this slow are recorded one by one, with a stack")
 	fs.IntVar(&f.stackBytes, "stack-bytes", bpf.DefaultStackBytes, "user stack bytes copied per slow call for unwinding (0 disables stacks)")
 	fs.IntVar(&f.ringBytes, "ring-bytes", bpf.DefaultRingBytes, "ring buffer size in bytes (a power of two)")
-	fs.IntVar(&f.maxSlots, "max-slots", bpf.DefaultMaxSlots, "most (thread, syscall) aggregates kept in the kernel")
+	fs.IntVar(&f.maxSlots, "max-slots", bpf.DefaultMaxSlots, "most (thread, syscall) aggregates of live threads kept in the kernel (2.5 KiB each, allocated at attach)")
 	fs.IntVar(&f.maxEvents, "max-events", defaultMaxEvents, "most events kept in memory for the report; more are counted as dropped (0: no limit)")
 	fs.BoolVar(&f.debug, "debug", false, "log details, including the verifier's log on load failures")
 }
