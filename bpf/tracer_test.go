@@ -57,8 +57,10 @@ func TestExactCountsOnAttachedProcess(t *testing.T) {
 	for _, s := range stats {
 		sum += s.Count
 	}
-	// The target may make a call or two between the two reads.
-	if calls, err := tr.Calls(); err != nil || calls < sum || calls > sum+16 {
+	// The target's runtime still makes calls after the workload says it
+	// is done (some dozens, as its threads wind down): Calls() may only
+	// be the same or a little ahead.
+	if calls, err := tr.Calls(); err != nil || calls < sum || calls > sum+256 {
 		t.Errorf("Calls() = %d, %v; want the aggregates' %d", calls, err, sum)
 	}
 	if s := statFor(stats, w.TID, "getppid"); s.Count != n || s.Errors != 0 {
