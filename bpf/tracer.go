@@ -726,12 +726,31 @@ func (t *Tracer) freeRow(slot uint32) error {
 func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := append([]model.SyscallStat(nil), t.exited...)
 	var (
 		slot uint32
 		row  snagThreadAggs
 		err  error
 	)
+	// Sized by a count first: a stat is some 2.5 KiB with its histogram,
+	// and growing the slice by doubling would hold up to three times the
+	// aggregates of 2,000 threads at once.
+	n := len(t.exited)
+	count := t.objs.Rows.Iterate()
+	for count.Next(&slot, &row) {
+		if row.Tid == 0 && row.Exited == 0 {
+			continue
+		}
+		for _, i := range row.Idx {
+			if i != 0 {
+				n++
+			}
+		}
+	}
+	if err := count.Err(); err != nil {
+		return nil, fmt.Errorf("read aggregates: %w", err)
+	}
+	out := make([]model.SyscallStat, 0, n)
+	out = append(out, t.exited...)
 	it := t.objs.Rows.Iterate()
 	for it.Next(&slot, &row) {
 		tid := row.Tid
