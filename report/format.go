@@ -279,6 +279,7 @@ func dropBreakdown(d model.Drops) []string {
 	add(d.StackRead, "stack read failed")
 	add(d.FDMap, "tracked-fd map full")
 	add(d.Unparsed, "unparsed input")
+	add(d.Backlog, "enrichment backlog full")
 	add(d.OverLimit, "over --max-events")
 	return parts
 }

@@ -56,6 +56,7 @@ type jsonDrops struct {
 	StackRead    uint64 `json:"stack_read"`
 	FDMap        uint64 `json:"fd_map,omitempty"`
 	Unparsed     uint64 `json:"unparsed"`
+	Backlog      uint64 `json:"backlog,omitempty"`
 	OverLimit    uint64 `json:"over_limit"`
 }
 
@@ -209,6 +210,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 			RingBuffer: t.Drops.RingBuffer, AggregateMap: t.Drops.AggregateMap,
 			InFlightMap: t.Drops.InFlightMap, StackRead: t.Drops.StackRead, FDMap: t.Drops.FDMap,
 			Unparsed:  t.Drops.Unparsed,
+			Backlog:   t.Drops.Backlog,
 			OverLimit: t.Drops.OverLimit,
 		},
 		Processes:       make([]jsonProcess, 0, len(t.Processes)),

@@ -407,6 +407,9 @@ type Drops struct {
 	StackRead    uint64 // user stack copies that failed
 	FDMap        uint64 // fds opened while tracing that found the tracked-fd map full: their close goes unreported
 	Unparsed     uint64 // input lines or records that could not be read
+	// Backlog: records snag read from the ring buffer but dropped because
+	// the enrichment behind it was too far behind (its queue was full).
+	Backlog uint64
 	// OverLimit: events received but not kept for the report once a live
 	// trace held its maximum (aggregates still count them).
 	OverLimit uint64
@@ -414,7 +417,7 @@ type Drops struct {
 
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
-	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.OverLimit
+	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.OverLimit
 }
 
 // Cost is what one live trace cost, measured while it ran.
