@@ -14,7 +14,6 @@ import (
 
 	"github.com/snagtrace/snag/internal/recording"
 	"github.com/snagtrace/snag/internal/stracelog"
-	"github.com/snagtrace/snag/internal/tracer"
 )
 
 // Every output path is checked before anything is traced: these all fail
@@ -104,13 +103,11 @@ func TestRecorderPartialThenRenamed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var tc tracer.Config
-		rec.hook(&tc)
-		if err := tc.OnStart(tr); err != nil {
+		if err := rec.Start(tr); err != nil {
 			t.Fatal(err)
 		}
 		for i := range tr.Events {
-			tc.OnEvent(&tr.Events[i])
+			rec.Event(&tr.Events[i])
 		}
 		if _, err := os.Stat(path); err == nil {
 			t.Fatalf("%s exists before the recording is complete", path)
@@ -121,7 +118,7 @@ func TestRecorderPartialThenRenamed(t *testing.T) {
 		}
 		var stderr bytes.Buffer
 		if finish {
-			if err := rec.close(tr); err != nil {
+			if err := rec.Finish(tr); err != nil {
 				t.Fatal(err)
 			}
 			rec.abort(Env{Stderr: &stderr})

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/snagtrace/snag/analyzer"
 	"github.com/snagtrace/snag/bpf"
 	"github.com/snagtrace/snag/internal/model"
-	"github.com/snagtrace/snag/internal/recording"
 	"github.com/snagtrace/snag/internal/tracer"
 )
 
@@ -108,8 +106,6 @@ func (f *traceFlags) config(env Env) tracer.Config {
 		StackBytes:  f.stackBytes,
 		RingBytes:   f.ringBytes,
 		MaxSlots:    f.maxSlots,
-		KeepEvents:  true,
-		MaxEvents:   f.maxEvents,
 	}
 	if env.StderrTTY {
 		cfg.Status = env.Stderr
@@ -140,7 +136,7 @@ func cmdAttach(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	return traceAndReport(ctx, cfg, tf.debug, oc, env)
+	return traceAndReport(ctx, cfg, tf.debug, oc, env, tracer.KeepEvents(tf.maxEvents))
 }
 
 func cmdRun(ctx context.Context, args []string, env Env) error {
@@ -172,22 +168,23 @@ func cmdRun(ctx context.Context, args []string, env Env) error {
 	// piped or parsed (--format json): the command's own output goes to
 	// stderr, as strace keeps its trace off the program's output.
 	cfg.Stdin, cfg.Stdout, cfg.Stderr = env.Stdin, env.Stderr, env.Stderr
-	if record != "" {
-		rec, err := newRecorder(record, force)
-		if err != nil {
-			return err
-		}
-		t, _, err := traceToRecording(ctx, cfg, rec, tf.debug, env)
-		if err != nil {
-			return err
-		}
-		return analyzeAndReport(t, oc, env)
+	keep := tracer.KeepEvents(tf.maxEvents)
+	if record == "" {
+		return traceAndReport(ctx, cfg, tf.debug, oc, env, keep)
 	}
-	return traceAndReport(ctx, cfg, tf.debug, oc, env)
+	rec, err := newRecorder(record, force)
+	if err != nil {
+		return err
+	}
+	defer rec.abort(env)
+	cfg.AllEvents = true
+	// The recording first: it holds every event, whatever the report's
+	// sink leaves out over --max-events.
+	return traceAndReport(ctx, cfg, tf.debug, oc, env, rec, keep)
 }
 
-func traceAndReport(ctx context.Context, cfg tracer.Config, debug bool, oc *outputConfig, env Env) error {
-	t, err := runTracer(ctx, cfg, debug, env)
+func traceAndReport(ctx context.Context, cfg tracer.Config, debug bool, oc *outputConfig, env Env, sinks ...tracer.Sink) error {
+	t, err := runTracer(ctx, cfg, debug, env, sinks...)
 	if err != nil {
 		return err
 	}
@@ -196,8 +193,8 @@ func traceAndReport(ctx context.Context, cfg tracer.Config, debug bool, oc *outp
 
 // runTracer runs a session; with --debug a verifier rejection prints the
 // verifier's whole log, which is what a bug report needs.
-func runTracer(ctx context.Context, cfg tracer.Config, debug bool, env Env) (*model.Trace, error) {
-	t, err := tracer.Run(ctx, cfg)
+func runTracer(ctx context.Context, cfg tracer.Config, debug bool, env Env, sinks ...tracer.Sink) (*model.Trace, error) {
+	t, err := tracer.Run(ctx, cfg, sinks...)
 	var verr *ebpf.VerifierError
 	if debug && errors.As(err, &verr) {
 		fmt.Fprintf(env.Stderr, "%+v\n", verr)
@@ -227,132 +224,13 @@ func cmdRecord(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	cfg.KeepEvents = false // streamed to the file instead
-	t, events, err := traceToRecording(ctx, cfg, rec, tf.debug, env)
+	defer rec.abort(env)
+	cfg.AllEvents = true // a recording holds every syscall, streamed to the file
+	t, err := runTracer(ctx, cfg, tf.debug, env, rec)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stderr, "snag: recorded %d events of pid %d over %s to %s (%d dropped)\n",
-		events, t.Target.PID, t.Duration.Round(time.Millisecond), out, t.Drops.Total())
+		rec.events, t.Target.PID, t.Duration.Round(time.Millisecond), out, t.Drops.Total())
 	return nil
-}
-
-// traceToRecording traces with every syscall an event, streaming them to
-// rec, and returns the trace and the events written.
-func traceToRecording(ctx context.Context, cfg tracer.Config, rec *recorder, debug bool, env Env) (*model.Trace, uint64, error) {
-	defer rec.abort(env)
-	rec.hook(&cfg)
-	cfg.AllEvents = true
-	t, err := runTracer(ctx, cfg, debug, env)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := rec.close(t); err != nil {
-		return nil, 0, err
-	}
-	return t, rec.events, nil
-}
-
-// recorder streams events into a recording as they arrive, flushing about
-// once a second so a killed snag leaves a readable file. The file is
-// written as PATH.partial, created only once tracing has started (a
-// failed attach leaves nothing behind), and renamed to PATH when the
-// recording is complete: a name without .partial is a finished recording.
-// Recordings hold what the process read and wrote, so they are mode 0600.
-type recorder struct {
-	path, partial string
-	force         bool
-	f             *os.File
-	w             *recording.Writer
-	lastFlush     time.Time
-	events        uint64
-	closed        bool
-}
-
-const recordFlushEvery = time.Second
-
-// partialSuffix marks a recording still being written, or one whose
-// writer was killed: snag analyze reads it up to its last flush.
-const partialSuffix = ".partial"
-
-// newRecorder checks path before anything is traced: an existing file is
-// kept unless force, and so is an unfinished PATH.partial.
-func newRecorder(path string, force bool) (*recorder, error) {
-	if err := checkOutput("recording", path, force); err != nil {
-		return nil, err
-	}
-	partial := path + partialSuffix
-	if err := checkOutput("recording", partial, force); err != nil {
-		if !force {
-			if _, serr := os.Lstat(partial); serr == nil {
-				return nil, usagef("%s exists: a recording that did not finish? analyze it, move it away, or add --force", partial)
-			}
-		}
-		return nil, err
-	}
-	return &recorder{path: path, partial: partial, force: force}, nil
-}
-
-func (r *recorder) hook(cfg *tracer.Config) {
-	cfg.OnStart = func(t *model.Trace) error {
-		if r.force {
-			os.Remove(r.partial) // checked: a regular file, or nothing
-		}
-		f, err := createExclusive(r.partial, 0o600)
-		if err != nil {
-			return fmt.Errorf("create recording: %w", err)
-		}
-		r.f = f
-		w, err := recording.NewWriter(r.f, t)
-		if err != nil {
-			return fmt.Errorf("write recording %s: %w", r.partial, err)
-		}
-		r.w, r.lastFlush = w, time.Now()
-		return nil
-	}
-	cfg.OnEvent = func(e *model.Event) error {
-		r.events++
-		if err := r.w.Event(e); err != nil {
-			return fmt.Errorf("write recording %s: %w", r.partial, err)
-		}
-		if time.Since(r.lastFlush) >= recordFlushEvery {
-			r.lastFlush = time.Now()
-			return r.w.Flush()
-		}
-		return nil
-	}
-}
-
-func (r *recorder) close(t *model.Trace) error {
-	r.closed = true
-	if r.f == nil {
-		return errors.New("finish recording: tracing never started")
-	}
-	err := r.w.Close(t)
-	if err == nil {
-		err = r.f.Sync()
-	}
-	if cerr := r.f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = publish(r.partial, r.path, r.force)
-	}
-	if err != nil {
-		return fmt.Errorf("finish recording %s: %w (what was flushed is in %s)", r.path, err, r.partial)
-	}
-	return nil
-}
-
-// abort closes the file when tracing failed; whatever was flushed stays
-// readable in PATH.partial.
-func (r *recorder) abort(env Env) {
-	if r.closed || r.f == nil {
-		return
-	}
-	if r.w != nil {
-		r.w.Flush()
-	}
-	r.f.Close()
-	fmt.Fprintf(env.Stderr, "snag: the recording so far is in %s\n", r.partial)
 }

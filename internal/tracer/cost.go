@@ -22,7 +22,7 @@ func selfUsage() (cpu time.Duration, peakRSS uint64, err error) {
 // cost measures what the trace cost: the BPF programs' run time, what
 // they counted, and snag's own CPU since the attach and peak memory.
 func (s *session) cost(stats []model.SyscallStat) model.Cost {
-	c := model.Cost{Known: true, Events: s.events}
+	c := model.Cost{Known: true, Events: s.rd.read.Load()}
 	for i := range stats {
 		c.Syscalls += stats[i].Count
 	}

@@ -48,8 +48,8 @@ func (s *session) followLate(known []int) []int {
 			slog.Debug("not traced", "pid", pid, "error", err)
 			continue
 		}
-		s.live[pid] = true
-		s.snapshot(pid)
+		s.enr.live[pid] = true
+		s.enr.snapshot(pid)
 		late = append(late, pid)
 	}
 	if len(late) > 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/runtimes"
+	"github.com/snagtrace/snag/internal/syscalls"
 )
 
 // This file gathers what the analyzer knows about a traced process besides
@@ -23,8 +24,8 @@ const maxLocalPeers = 256
 
 // detectRuntime tells what runs pid's code; an unreadable process keeps
 // an unknown runtime.
-func (s *session) detectRuntime(pid int) model.Runtime {
-	rt, err := runtimes.Detect(s.cfg.Proc, pid)
+func (e *enricher) detectRuntime(pid int) model.Runtime {
+	rt, err := runtimes.Detect(e.proc, pid)
 	if err != nil {
 		slog.Debug("no runtime", "pid", pid, "error", err)
 	}
@@ -32,9 +33,9 @@ func (s *session) detectRuntime(pid int) model.Runtime {
 }
 
 // process returns the trace's entry for pid, nil if there is none.
-func (s *session) process(pid int) *model.Process {
-	for i := range s.trace.Processes {
-		if p := &s.trace.Processes[i]; p.PID == pid {
+func (e *enricher) process(pid int) *model.Process {
+	for i := range e.trace.Processes {
+		if p := &e.trace.Processes[i]; p.PID == pid {
 			return p
 		}
 	}
@@ -44,81 +45,141 @@ func (s *session) process(pid int) *model.Process {
 // fdFacts reads pid's open files and epoll interest lists, given its
 // sockets. end marks the reading at the end of the trace, which records
 // the epoll sets only: the files are those open at the attach.
-func (s *session) fdFacts(pid int, socks []model.Socket, end bool) {
-	p := s.cfg.Proc
+func (e *enricher) fdFacts(pid int, socks []model.Socket, end bool) {
+	p := e.proc
 	fds, err := p.FDs(pid)
 	if err != nil {
 		slog.Debug("no fds", "pid", pid, "error", err)
 		return
 	}
 	if !end {
-		s.trace.Files = append(s.trace.Files, procfs.OpenFiles(pid, fds)...)
+		e.trace.Files = append(e.trace.Files, procfs.OpenFiles(pid, fds)...)
 	}
 	sets, err := p.EpollSets(pid, fds, socks, end)
 	if err != nil {
 		slog.Debug("epoll sets", "pid", pid, "error", err)
 	}
-	s.trace.Epoll = append(s.trace.Epoll, sets...)
+	e.trace.Epoll = append(e.trace.Epoll, sets...)
 }
 
 // notePeer remembers a peer an event names for the listener lookup.
-func (s *session) notePeer(a model.Addr) {
-	if a.IsZero() || len(s.peers) >= maxLocalPeers {
+func (e *enricher) notePeer(a model.Addr) {
+	if a.IsZero() || len(e.peers) >= maxLocalPeers {
 		return
 	}
 	if a.Family == model.FamilyUnix && a.Path == "" {
 		return
 	}
-	if s.peers == nil {
-		s.peers = map[model.Addr]bool{}
+	if e.peers == nil {
+		e.peers = map[model.Addr]bool{}
 	}
-	s.peers[a] = true
+	e.peers[a] = true
 }
 
 // endFacts reads, once the programs are detached, what may have changed
 // since the attach: the runtime (gevent and asyncio are often imported
 // after start), the epoll interest lists, and the listeners serving the
 // local peers the trace names.
-func (s *session) endFacts() {
-	t := s.trace
+func (e *enricher) endFacts() {
+	t := e.trace
 	netPID := 0
 	for i := range t.Processes {
 		proc := &t.Processes[i]
-		if proc.Exited || !s.cfg.Proc.Exists(proc.PID) {
+		if proc.Exited || !e.proc.Exists(proc.PID) {
 			continue
 		}
 		if netPID == 0 || proc.PID == t.Target.PID {
 			netPID = proc.PID
 		}
-		proc.Runtime = runtimes.Merge(proc.Runtime, s.detectRuntime(proc.PID))
-		socks, err := s.cfg.Proc.Sockets(proc.PID)
+		proc.Runtime = runtimes.Merge(proc.Runtime, e.detectRuntime(proc.PID))
+		socks, err := e.proc.Sockets(proc.PID)
 		if err != nil {
 			slog.Debug("no sockets at the end", "pid", proc.PID, "error", err)
 		}
-		_ = s.cfg.Proc.ResolveUnixPeers(proc.PID, socks) // best effort, as at the attach
-		s.fdFacts(proc.PID, socks, true)
+		_ = e.proc.ResolveUnixPeers(proc.PID, socks) // best effort, as at the attach
+		e.fdFacts(proc.PID, socks, true)
 	}
 	for _, sk := range t.Sockets {
 		if sk.State != "LISTEN" {
-			s.notePeer(sk.Peer)
+			e.notePeer(sk.Peer)
 		}
 	}
 	for _, set := range t.Epoll {
 		for _, fd := range set.FDs {
-			s.notePeer(fd.Peer)
+			e.notePeer(fd.Peer)
 		}
 	}
-	if netPID == 0 || len(s.peers) == 0 {
+	if netPID == 0 || len(e.peers) == 0 {
 		return // nobody left whose network namespace names the peers
 	}
-	addrs := make([]model.Addr, 0, len(s.peers))
-	for a := range s.peers {
+	addrs := make([]model.Addr, 0, len(e.peers))
+	for a := range e.peers {
 		addrs = append(addrs, a)
 	}
 	slices.SortFunc(addrs, func(a, b model.Addr) int { return strings.Compare(a.String(), b.String()) })
-	ls, err := s.cfg.Proc.Listeners(netPID, addrs)
+	ls, err := e.proc.Listeners(netPID, addrs)
 	if err != nil {
 		slog.Debug("listeners", "pid", netPID, "error", err)
 	}
 	t.Listeners = ls
+}
+
+// snapshot records what an already running process looks like at attach:
+// its runtime, its threads, their CPU time so far, the syscall each is
+// blocked in, its open sockets and files, and what its epoll fds watch.
+func (e *enricher) snapshot(pid int) {
+	p := e.proc
+	proc := model.Process{PID: pid}
+	proc.PPID, _ = p.PPID(pid)
+	proc.Comm, _ = p.Comm(pid)
+	proc.Cmdline, _ = p.Cmdline(pid)
+	proc.Exe, _ = p.Exe(pid)
+	proc.Runtime = e.detectRuntime(pid)
+	e.trace.Processes = append(e.trace.Processes, proc)
+
+	tids, _ := p.Tasks(pid)
+	for _, tid := range tids {
+		th := e.thread(pid, tid)
+		if name, err := p.ThreadName(pid, tid); err == nil {
+			th.Name = name
+		}
+		if cpu, err := p.TaskCPU(pid, tid); err == nil {
+			e.cpu0[tid] = cpu
+		}
+		if b, err := p.Blocked(pid, tid); err == nil && !b.Running && b.Nr >= 0 {
+			if syscalls.Is(b.Syscall, syscalls.ArgPollFDs) && b.Args[1] > 0 {
+				if fd, err := p.PollFD(pid, b.Args[0]); err == nil {
+					b.FD = fd
+				}
+			}
+			e.trace.Blocked = append(e.trace.Blocked, b)
+		}
+	}
+	socks, _ := p.Sockets(pid)
+	_ = p.ResolveUnixPeers(pid, socks) // best effort: unix peers need netlink in our namespace
+	e.trace.Sockets = append(e.trace.Sockets, socks...)
+	procfs.JoinPeers(e.trace.Blocked, socks)
+	e.fdFacts(pid, socks, false)
+}
+
+// endThreads fills in, once the programs are detached, the threads the
+// aggregates name and each live thread's name and CPU time over the trace.
+func (e *enricher) endThreads(stats []model.SyscallStat) []model.Thread {
+	for _, st := range stats {
+		e.thread(st.PID, st.TID)
+	}
+	out := make([]model.Thread, 0, len(e.threads))
+	for tid, th := range e.threads {
+		if !th.Exited {
+			if th.Name == "" {
+				th.Name, _ = e.proc.ThreadName(th.PID, tid)
+			}
+			if cpu, err := e.proc.TaskCPU(th.PID, tid); err == nil {
+				th.OnCPU = cpu - e.cpu0[tid]
+			}
+		}
+		out = append(out, *th)
+	}
+	slices.SortFunc(out, func(a, b model.Thread) int { return a.TID - b.TID })
+	return out
 }

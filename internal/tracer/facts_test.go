@@ -68,8 +68,8 @@ func TestProcessFactsOfAPythonLoop(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tr, err := Run(ctx, Config{PIDs: []int{pid}, Threshold: 10 * time.Millisecond, KeepEvents: true,
-		OnStart: func(*model.Trace) error {
+	tr, err := Run(ctx, Config{PIDs: []int{pid}, Threshold: 10 * time.Millisecond},
+		KeepEvents(0), started(func() {
 			go func() {
 				stdin.Write([]byte("go\n"))
 				if l, err := out.ReadString('\n'); err != nil || l != "ok\n" {
@@ -78,8 +78,7 @@ func TestProcessFactsOfAPythonLoop(t *testing.T) {
 				time.Sleep(200 * time.Millisecond)
 				cancel()
 			}()
-			return nil
-		}})
+		}))
 	if err != nil {
 		t.Fatal(err)
 	}

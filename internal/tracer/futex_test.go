@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/syscalls"
 	"github.com/snagtrace/snag/internal/testutil"
 )
@@ -64,7 +63,7 @@ func TestFutexOpsOfMutexAndCondition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cfg := Config{PIDs: []int{cmd.Process.Pid}, Threshold: 10 * time.Millisecond}
-	cfg.OnStart = func(*model.Trace) error {
+	release := started(func() {
 		go func() {
 			defer cancel()
 			if _, err := fmt.Fprintln(stdin, "go"); err != nil {
@@ -77,9 +76,8 @@ func TestFutexOpsOfMutexAndCondition(t *testing.T) {
 			cmd.Wait()
 			time.Sleep(300 * time.Millisecond)
 		}()
-		return nil
-	}
-	tr, err := Run(ctx, cfg)
+	})
+	tr, err := Run(ctx, cfg, release)
 	if err != nil {
 		t.Fatal(err)
 	}

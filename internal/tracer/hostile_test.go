@@ -23,7 +23,7 @@ func TestHostileTargetTraceEnds(t *testing.T) {
 	pid, exe := testutil.HostileTarget(t, `mkfifo "$1"`)
 	const window = time.Second
 	start := time.Now()
-	tr, err := Run(context.Background(), Config{PIDs: []int{pid}, Duration: window, Threshold: 10 * time.Millisecond, StackBytes: 1024, RingBytes: 1 << 20, MaxSlots: 1024, KeepEvents: true})
+	tr, err := Run(context.Background(), Config{PIDs: []int{pid}, Duration: window, Threshold: 10 * time.Millisecond, StackBytes: 1024, RingBytes: 1 << 20, MaxSlots: 1024}, KeepEvents(0))
 	took := time.Since(start)
 	if err != nil {
 		t.Fatalf("Run: %v", err)

@@ -225,5 +225,5 @@ func (s *session) startQueues(pids []int) {
 	if s.child != nil {
 		pids = []int{s.child.pid}
 	}
-	s.queues = startQueueSampler(s.cfg.Proc, target, pids)
+	s.enr.queues = startQueueSampler(s.cfg.Proc, target, pids)
 }

@@ -203,6 +203,9 @@ var coroutineEntry = map[string]bool{
 	"g_initialstub":                         true, // greenlet 1
 }
 
+// addPython names the CPython frames of p's slow calls.
+func (r *stackResolver) addPython(p *cpython.Process) { r.py.Add(p) }
+
 // forget drops a process's cached state once it has exited.
 func (r *stackResolver) forget(pid int) {
 	r.exec(pid)

@@ -83,16 +83,33 @@ func checkDeterministic(t *testing.T, tr *model.Trace, pid, tid int, fromStart b
 // attach runs a gated workload and releases it once the tracer is attached.
 func attach(t *testing.T, w testutil.Workload, cfg Config) (*model.Trace, *testutil.Running) {
 	t.Helper()
+	return attachKeeping(t, w, cfg, 0)
+}
+
+// attachKeeping is attach keeping at most max events (0: all).
+func attachKeeping(t *testing.T, w testutil.Workload, cfg Config, max int) (*model.Trace, *testutil.Running) {
+	t.Helper()
+	s, ctx, run := attachSession(t, w, cfg, KeepEvents(max))
+	tr, err := s.run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, run
+}
+
+// attachSession prepares a session on a gated workload that is released
+// once the tracer is attached; ctx ends once the workload is done.
+func attachSession(t *testing.T, w testutil.Workload, cfg Config, sinks ...Sink) (s *session, ctx context.Context, run *testutil.Running) {
+	t.Helper()
 	w.GateOnStdin = true
-	run := testutil.StartWorkload(t, w)
+	run = testutil.StartWorkload(t, w)
 	cfg.PIDs = []int{run.Cmd.Process.Pid}
-	cfg.KeepEvents = true
 	if cfg.Threshold == 0 {
 		cfg.Threshold = 10 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cfg.OnStart = func(*model.Trace) error {
+	t.Cleanup(cancel)
+	release := started(func() {
 		go func() {
 			if err := run.Go(); err != nil {
 				t.Error(err)
@@ -103,13 +120,12 @@ func attach(t *testing.T, w testutil.Workload, cfg Config) (*model.Trace, *testu
 			time.Sleep(300 * time.Millisecond) // let the child's last events arrive
 			cancel()
 		}()
-		return nil
-	}
-	tr, err := Run(ctx, cfg)
+	})
+	s, err := newSession(cfg, append([]Sink{release}, sinks...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tr, run
+	return s, ctx, run
 }
 
 func TestAttachCountsExactly(t *testing.T) {
@@ -127,10 +143,9 @@ func TestRunCountsExactlyFromExec(t *testing.T) {
 	os.Setenv(testutil.EnvWorkload, testutil.Spec(w))
 	defer os.Unsetenv(testutil.EnvWorkload)
 	tr, err := Run(context.Background(), Config{
-		Command:    []string{os.Args[0], "-test.run=^$"},
-		Threshold:  10 * time.Millisecond,
-		KeepEvents: true,
-	})
+		Command:   []string{os.Args[0], "-test.run=^$"},
+		Threshold: 10 * time.Millisecond,
+	}, KeepEvents(0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +229,7 @@ func TestDropsAreCountedAndCountsStayExact(t *testing.T) {
 
 func TestMaxEventsBoundsMemoryAndCounts(t *testing.T) {
 	testutil.RequireBPF(t)
-	tr, run := attach(t, testutil.Workload{Getppid: 5000}, Config{AllEvents: true, MaxEvents: 100})
+	tr, run := attachKeeping(t, testutil.Workload{Getppid: 5000}, Config{AllEvents: true}, 100)
 	if len(tr.Events) != 100 {
 		t.Errorf("kept %d events, want the limit of 100", len(tr.Events))
 	}
@@ -242,7 +257,7 @@ func TestCallThatBeganBeforeTheAttach(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		cancel()
 	}()
-	tr, err := Run(ctx, Config{PIDs: []int{w.Cmd.Process.Pid}, Threshold: 10 * time.Millisecond, KeepEvents: true})
+	tr, err := Run(ctx, Config{PIDs: []int{w.Cmd.Process.Pid}, Threshold: 10 * time.Millisecond}, KeepEvents(0))
 	if err != nil {
 		t.Fatal(err)
 	}

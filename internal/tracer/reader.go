@@ -1,0 +1,156 @@
+package tracer
+
+import (
+	"errors"
+	"slices"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/snagtrace/snag/bpf"
+)
+
+// The reader is the first stage of a live trace: one goroutine that only
+// takes records off the ring buffer, decodes them and queues them for the
+// enricher. It never waits for the enricher: a slow first symbolization
+// must not leave the ring buffer full, where the kernel would drop records
+// it cannot count one by one. When the queue is full the reader drops the
+// record itself and counts it (model.Drops.Backlog).
+
+// recordSource is what the reader reads: bpf.Tracer, or a stub in tests.
+type recordSource interface {
+	Read(rec *bpf.Record, deadline time.Time) error
+}
+
+// queued is one record on its way to the enricher, with its own copies of
+// the buffers the source reuses.
+type queued struct {
+	rec  bpf.Record
+	size int64 // bytes it holds, against the queue's budget
+}
+
+const (
+	// queueLen bounds the records waiting for the enricher: some 200 ms of
+	// a busy target's events, every call an event (snag record).
+	queueLen = 1 << 16
+	// queueBytes bounds what they hold: slow calls carry a stack copy of
+	// up to --stack-bytes each.
+	queueBytes = 64 << 20
+	// drainWait ends the drain at the end of a trace: the programs are
+	// detached, so a quiet ring buffer is an empty one.
+	drainWait = 20 * time.Millisecond
+)
+
+type reader struct {
+	src      recordSource
+	out      chan *queued
+	maxBytes int64
+	// block makes the reader wait for room in the queue instead of
+	// dropping, as one loop reading and enriching would. Tests only.
+	block bool
+
+	bytes atomic.Int64  // held by queued records
+	read  atomic.Uint64 // records read from the source (Cost.Events)
+	full  atomic.Uint64 // records dropped because the queue was full
+
+	drain chan struct{} // closed: read what is left, then end
+	quit  chan struct{} // closed: end now
+	done  chan struct{} // closed when the goroutine has ended
+	err   error         // why reading failed; read after out is closed
+}
+
+func newReader(src recordSource, n int, maxBytes int64) *reader {
+	return &reader{src: src, out: make(chan *queued, n), maxBytes: maxBytes,
+		drain: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
+}
+
+// start runs the reader until stop or finish; out is closed when it ends.
+func (r *reader) start() { go r.run() }
+
+func (r *reader) run() {
+	defer close(r.done)
+	defer close(r.out)
+	var rec bpf.Record
+	draining := false
+	for {
+		wait := pollInterval
+		if !draining {
+			select {
+			case <-r.drain:
+				draining = true
+			case <-r.quit:
+				return
+			default:
+			}
+		}
+		if draining {
+			wait = drainWait
+		}
+		err := r.src.Read(&rec, time.Now().Add(wait))
+		switch {
+		case err == nil:
+		case errors.Is(err, bpf.ErrTimeout):
+			if draining {
+				return
+			}
+			continue
+		default:
+			if !draining {
+				r.err = err
+			}
+			return
+		}
+		r.read.Add(1)
+		q := copyRecord(&rec)
+		if draining || r.block {
+			// Nothing new reaches the ring buffer once the programs are
+			// detached: waiting loses nothing.
+			r.bytes.Add(q.size)
+			select {
+			case r.out <- q:
+			case <-r.quit:
+				return
+			}
+			continue
+		}
+		if r.bytes.Load()+q.size > r.maxBytes {
+			r.full.Add(1)
+			continue
+		}
+		r.bytes.Add(q.size)
+		select {
+		case r.out <- q:
+		default:
+			r.bytes.Add(-q.size)
+			r.full.Add(1)
+		}
+	}
+}
+
+// taken tells the reader the enricher has a record off the queue.
+func (r *reader) taken(q *queued) { r.bytes.Add(-q.size) }
+
+// finish has the reader read what is left in the ring buffer and end;
+// the caller reads out until it is closed.
+func (r *reader) finish() { close(r.drain) }
+
+// stop ends the reader and waits for it; the source may be closed after.
+func (r *reader) stop() {
+	select {
+	case <-r.quit:
+	default:
+		close(r.quit)
+	}
+	<-r.done
+}
+
+// copyRecord copies rec out of the source's buffers.
+func copyRecord(rec *bpf.Record) *queued {
+	q := &queued{rec: *rec}
+	q.rec.Stack = slices.Clone(rec.Stack)
+	q.rec.FPStack = slices.Clone(rec.FPStack)
+	q.rec.PyCode = slices.Clone(rec.PyCode)
+	q.rec.PyLasti = slices.Clone(rec.PyLasti)
+	q.size = int64(unsafe.Sizeof(*q)) + int64(len(rec.Stack)) + 8*int64(len(rec.FPStack)+len(rec.PyCode)) + 4*int64(len(rec.PyLasti))
+	return q
+}
