@@ -193,7 +193,10 @@ func (s *session) start(ctx context.Context) error {
 	// The reader starts last: the attach's facts are read before any
 	// event is enriched, and nothing else touches the ring buffer.
 	s.rd = newReader(tr, queueLen, queueBytes)
-	s.rd.block = s.blockReader
+	if s.blockReader {
+		s.rd = newReader(tr, 0, queueBytes)
+		s.rd.block = true
+	}
 	s.rd.start()
 	slog.Debug("attached", "pids", opts.PIDs, "armed", opts.ArmedPID, "threshold", opts.Threshold,
 		"stack_bytes", opts.StackBytes, "threads", len(s.enr.threads), "sockets", len(s.trace.Sockets))
