@@ -20,8 +20,8 @@ func (s *stubFrames) resolve(pid int, rec *bpf.Record) []model.Frame {
 	return []model.Frame{{Function: "blocking_call"}}
 }
 func (s *stubFrames) addPython(*cpython.Process) {}
-func (s *stubFrames) exec(pid int)              { s.execs = append(s.execs, pid) }
-func (s *stubFrames) forget(pid int)            { s.forgot = append(s.forgot, pid) }
+func (s *stubFrames) exec(pid int)               { s.execs = append(s.execs, pid) }
+func (s *stubFrames) forget(pid int)             { s.forgot = append(s.forgot, pid) }
 
 // The enricher's facts come from the records alone, and from /proc on
 // exec: this process stands in for the one that exec'd.
