@@ -55,6 +55,29 @@ func TestRecordingWithoutCost(t *testing.T) {
 	}
 	want.Source = "recording"
 	want.Cost = model.Cost{}
+	want.Drops.Backlog = 0
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("trace:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// A recording from before the backlog drops, which follow the cost, reads
+// with its cost and Backlog 0; one with them keeps them.
+func TestRecordingWithoutBacklog(t *testing.T) {
+	want := costTrace()
+	if want.Drops.Backlog == 0 {
+		t.Fatal("the test trace has no backlog drops to lose")
+	}
+	got, _, err := Read(bytes.NewReader(writeWith(t, want, appendedBacklog)))
+	if err != nil || got.Drops != want.Drops {
+		t.Fatalf("drops %+v, %v; want %+v", got.Drops, err, want.Drops)
+	}
+	got, st, err := Read(bytes.NewReader(writeWith(t, want, appendedCost)))
+	if err != nil || st.Truncated {
+		t.Fatalf("read: %v, %+v", err, st)
+	}
+	want.Source = "recording"
+	want.Drops.Backlog = 0
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("trace:\n got %+v\nwant %+v", got, want)
 	}

@@ -42,7 +42,7 @@ func TestRecordingWithoutFacts(t *testing.T) {
 		want.Processes[i].Runtime = model.Runtime{}
 	}
 	want.Files, want.Epoll, want.Listeners = nil, nil, nil
-	want.Drops.FDMap = 0
+	want.Drops.FDMap, want.Drops.Backlog = 0, 0
 	clearOps(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("trace:\n got %+v\nwant %+v", got, want)
@@ -58,7 +58,7 @@ func TestRecordingWithoutFDMap(t *testing.T) {
 		t.Fatalf("read: %v, %+v", err, st)
 	}
 	want.Source = "recording"
-	want.Drops.FDMap = 0
+	want.Drops.FDMap, want.Drops.Backlog = 0, 0
 	clearOps(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("trace:\n got %+v\nwant %+v", got, want)
@@ -74,6 +74,7 @@ func TestRecordingWithoutFutexOps(t *testing.T) {
 		t.Fatalf("read: %v, %+v", err, st)
 	}
 	want.Source = "recording"
+	want.Drops.Backlog = 0
 	clearOps(want)
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("trace:\n got %+v\nwant %+v", got, want)

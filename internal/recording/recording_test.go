@@ -122,7 +122,7 @@ func richTrace() *model.Trace {
 			{Addr: mapped, PID: 777, Comm: "memcached"},
 			{Addr: unix},
 		},
-		Drops: model.Drops{RingBuffer: 1, AggregateMap: 2, InFlightMap: 3, StackRead: 4, Unparsed: 5, FDMap: 6},
+		Drops: model.Drops{RingBuffer: 1, AggregateMap: 2, InFlightMap: 3, StackRead: 4, Unparsed: 5, FDMap: 6, Backlog: 7},
 	}
 }
 

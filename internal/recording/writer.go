@@ -66,7 +66,8 @@ const (
 	appendedFDMap                    // the final record's fd_map drop counter, after its facts
 	appendedFutexOps                 // the final record's futex operation classes, after fd_map
 	appendedCost                     // the final record's cost of the trace, after the ops
-	appendedAll      = appendedCost
+	appendedBacklog                  // the final record's backlog drop counter, after the cost
+	appendedAll      = appendedBacklog
 )
 
 // NewWriter writes the header and a metadata record taken from t: Source,
@@ -698,7 +699,11 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 	if w.upTo < appendedCost {
 		return b
 	}
-	return w.appendCost(b, &t.Cost)
+	b = w.appendCost(b, &t.Cost)
+	if w.upTo < appendedBacklog {
+		return b
+	}
+	return appendUvarint(b, t.Drops.Backlog)
 }
 
 // appendCost writes what the trace cost: a known flag, then the rest only
