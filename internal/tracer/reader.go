@@ -31,11 +31,12 @@ type queued struct {
 
 const (
 	// queueLen bounds the records waiting for the enricher: some 200 ms of
-	// a busy target's events, every call an event (snag record).
+	// a busy target's events, every call an event (snag record). The
+	// queue is empty but for a backlog, so it costs memory only then.
 	queueLen = 1 << 16
-	// queueBytes bounds what they hold: slow calls carry a stack copy of
-	// up to --stack-bytes each.
-	queueBytes = 64 << 20
+	// queueBytes bounds what they hold (a record is some 500 bytes, and a
+	// slow call's carries a stack copy of up to --stack-bytes).
+	queueBytes = 32 << 20
 	// drainWait ends the drain at the end of a trace: the programs are
 	// detached, so a quiet ring buffer is an empty one.
 	drainWait = 20 * time.Millisecond
