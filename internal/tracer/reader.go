@@ -2,7 +2,7 @@ package tracer
 
 import (
 	"errors"
-	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -56,20 +56,20 @@ type reader struct {
 
 	drain chan struct{} // closed: read what is left, then end
 	quit  chan struct{} // closed: end now
-	done  chan struct{} // closed when the goroutine has ended
+	ended chan struct{} // closed when the goroutine has ended
 	err   error         // why reading failed; read after out is closed
 }
 
 func newReader(src recordSource, n int, maxBytes int64) *reader {
 	return &reader{src: src, out: make(chan *queued, n), maxBytes: maxBytes,
-		drain: make(chan struct{}), quit: make(chan struct{}), done: make(chan struct{})}
+		drain: make(chan struct{}), quit: make(chan struct{}), ended: make(chan struct{})}
 }
 
 // start runs the reader until stop or finish; out is closed when it ends.
 func (r *reader) start() { go r.run() }
 
 func (r *reader) run() {
-	defer close(r.done)
+	defer close(r.ended)
 	defer close(r.out)
 	var rec bpf.Record
 	draining := false
@@ -131,6 +131,12 @@ func (r *reader) run() {
 // taken tells the reader the enricher has a record off the queue.
 func (r *reader) taken(q *queued) { r.bytes.Add(-q.size) }
 
+// done gives back a record the enricher and the sinks are finished with:
+// its buffers are reused for the next ones, so that copying records out
+// of the ring buffer (a slow call's stack is up to --stack-bytes) makes
+// no garbage for the collector to catch up with.
+func (r *reader) done(q *queued) { queuedPool.Put(q) }
+
 // finish has the reader read what is left in the ring buffer and end;
 // the caller reads out until it is closed.
 func (r *reader) finish() { close(r.drain) }
@@ -142,16 +148,30 @@ func (r *reader) stop() {
 	default:
 		close(r.quit)
 	}
-	<-r.done
+	<-r.ended
 }
 
-// copyRecord copies rec out of the source's buffers.
+var queuedPool = sync.Pool{New: func() any { return new(queued) }}
+
+// copyRecord copies rec out of the source's buffers, into those of a
+// record given back earlier when there is one.
 func copyRecord(rec *bpf.Record) *queued {
-	q := &queued{rec: *rec}
-	q.rec.Stack = slices.Clone(rec.Stack)
-	q.rec.FPStack = slices.Clone(rec.FPStack)
-	q.rec.PyCode = slices.Clone(rec.PyCode)
-	q.rec.PyLasti = slices.Clone(rec.PyLasti)
-	q.size = int64(unsafe.Sizeof(*q)) + int64(len(rec.Stack)) + 8*int64(len(rec.FPStack)+len(rec.PyCode)) + 4*int64(len(rec.PyLasti))
+	q := queuedPool.Get().(*queued)
+	stack, fp, code, lasti := q.rec.Stack[:0], q.rec.FPStack[:0], q.rec.PyCode[:0], q.rec.PyLasti[:0]
+	q.rec = *rec
+	q.rec.Stack = copyInto(stack, rec.Stack)
+	q.rec.FPStack = copyInto(fp, rec.FPStack)
+	q.rec.PyCode = copyInto(code, rec.PyCode)
+	q.rec.PyLasti = copyInto(lasti, rec.PyLasti)
+	q.size = int64(unsafe.Sizeof(*q)) + int64(cap(q.rec.Stack)) + 8*int64(cap(q.rec.FPStack)+cap(q.rec.PyCode)) + 4*int64(cap(q.rec.PyLasti))
 	return q
+}
+
+// copyInto copies src into buf; an empty src leaves buf empty (the
+// enricher tells a record with a stack by its length) but kept for later.
+func copyInto[T any](buf, src []T) []T {
+	if len(src) == 0 {
+		return buf[:0]
+	}
+	return append(buf, src...)
 }
