@@ -22,6 +22,15 @@ type Sink interface {
 	Finish(*model.Trace) error
 }
 
+// An EventsCloser is a sink with work to do once the last event is in,
+// before the trace is complete: Run calls CloseEvents then, before it
+// reads the aggregates and calls Finish. The in-memory events join their
+// chunks there, so that the memory the chunks held is collected before
+// the aggregates (2.5 KiB each) are allocated.
+type EventsCloser interface {
+	CloseEvents(*model.Trace) error
+}
+
 // Events is the in-memory sink for a report: it keeps the events, at most
 // Max of them (0: no limit), and counts the rest as dropped over the limit.
 // Finish puts them in the trace.
@@ -58,12 +67,12 @@ func (k *Events) Event(ev *model.Event) error {
 	return nil
 }
 
-// Finish moves the kept events into the trace, letting each chunk go as
-// soon as it is copied. The chunks are garbage then, as big as the
-// events: collected before the analysis allocates, their pages are
-// reused instead of new ones taken (2,000 threads: some 25 MiB).
-func (k *Events) Finish(t *model.Trace) error {
-	t.Drops.OverLimit += k.overLimit
+// CloseEvents moves the kept events into the trace, letting each chunk
+// go as soon as it is copied. The chunks are garbage then, as big as the
+// events: collected before the aggregates and the analysis allocate,
+// their pages are reused instead of new ones taken (2,000 threads: some
+// 25 MiB).
+func (k *Events) CloseEvents(t *model.Trace) error {
 	if k.kept == 0 {
 		return nil
 	}
@@ -76,5 +85,15 @@ func (k *Events) Finish(t *model.Trace) error {
 	k.chunks, k.kept = nil, 0
 	t.Events = evs
 	runtime.GC()
+	return nil
+}
+
+// Finish counts the events left out over the limit with the trace's drops.
+func (k *Events) Finish(t *model.Trace) error {
+	if err := k.CloseEvents(t); err != nil { // when Run did not
+		return err
+	}
+	t.Drops.OverLimit += k.overLimit
+	k.overLimit = 0
 	return nil
 }

@@ -255,6 +255,7 @@ func (s *session) loop(ctx context.Context) error {
 // handle enriches one record and hands its event to the sinks.
 func (s *session) handle(q *queued) error {
 	s.rd.taken(q)
+	defer s.rd.done(q)
 	ev := s.enr.enrich(&q.rec)
 	for _, k := range s.sinks {
 		if err := k.Event(ev); err != nil {
@@ -307,6 +308,13 @@ func (s *session) finish() (*model.Trace, error) {
 	s.enr.endFacts()
 	t := s.trace
 	t.Duration = end.Sub(t.Start)
+	for _, k := range s.sinks {
+		if c, ok := k.(EventsCloser); ok {
+			if err := c.CloseEvents(t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	stats, err := s.tr.Aggregates()
 	if err != nil {
 		return nil, err
