@@ -120,18 +120,26 @@ func Load(opts Options) (*Tracer, error) {
 	if max := uint32(StackCopyMax / pageSize); pages > max {
 		pages = max
 	}
-	set := map[string]any{
-		"targ_tgid":      target,
-		"use_traced_map": useMap,
-		"follow_forks":   opts.FollowForks,
-		"slow_ns":        uint64(opts.Threshold),
-		"stack_pages":    pages,
-		"stack_ns":       uint64(opts.StackThreshold),
-		"futex_nr":       futexNr(syscalls.Native()),
+	// Bound through the generated specs: a variable or map renamed in the
+	// C source fails to compile here instead of at run time.
+	var specs snagSpecs
+	if err := spec.Assign(&specs); err != nil {
+		return nil, fmt.Errorf("bind BPF object: %w", err)
 	}
-	for name, v := range set {
-		if err := spec.Variables[name].Set(v); err != nil {
-			return nil, fmt.Errorf("set %s: %w", name, err)
+	for _, v := range []struct {
+		spec *ebpf.VariableSpec
+		val  any
+	}{
+		{specs.TargTgid, target},
+		{specs.UseTracedMap, useMap},
+		{specs.FollowForks, opts.FollowForks},
+		{specs.SlowNs, uint64(opts.Threshold)},
+		{specs.StackPages, pages},
+		{specs.StackNs, uint64(opts.StackThreshold)},
+		{specs.FutexNr, futexNr(syscalls.Native())},
+	} {
+		if err := v.spec.Set(v.val); err != nil {
+			return nil, fmt.Errorf("set %s: %w", v.spec.Name, err)
 		}
 	}
 	ring := opts.RingBytes
@@ -141,9 +149,9 @@ func Load(opts Options) (*Tracer, error) {
 	if ring&(ring-1) != 0 || ring < pageSize {
 		return nil, fmt.Errorf("ring buffer size %d is not a power of two of at least %d bytes", ring, pageSize)
 	}
-	spec.Maps["events"].MaxEntries = uint32(ring)
+	specs.Events.MaxEntries = uint32(ring)
 	// Wake the reader when a quarter is pending; it also polls on a timer.
-	if err := spec.Variables["wakeup_bytes"].Set(uint64(ring / 4)); err != nil {
+	if err := specs.WakeupBytes.Set(uint64(ring / 4)); err != nil {
 		return nil, fmt.Errorf("set wakeup_bytes: %w", err)
 	}
 	slots := opts.MaxSlots
@@ -156,11 +164,11 @@ func Load(opts Options) (*Tracer, error) {
 	// One row per traced thread, a quarter of the slots: a thread makes
 	// a handful of distinct syscalls at least.
 	rows := max(slots/4, 256)
-	spec.Maps["agg_vals"].MaxEntries = uint32(slots)
-	spec.Maps["free_vals"].MaxEntries = uint32(slots)
-	spec.Maps["rows"].MaxEntries = uint32(rows)
-	spec.Maps["free_rows"].MaxEntries = uint32(rows)
-	spec.Maps["thread_slot"].MaxEntries = uint32(rows)
+	specs.AggVals.MaxEntries = uint32(slots)
+	specs.FreeVals.MaxEntries = uint32(slots)
+	specs.Rows.MaxEntries = uint32(rows)
+	specs.FreeRows.MaxEntries = uint32(rows)
+	specs.ThreadSlot.MaxEntries = uint32(rows)
 
 	t := &Tracer{arch: syscalls.Native(), tracked: map[int]map[int]bool{}}
 	// Before the load, so every run of the new programs is timed.
