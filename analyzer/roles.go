@@ -153,14 +153,17 @@ func (s *session) markForkedServers() {
 	}
 }
 
-// sortedEvents is every event in time order.
+// sortedEvents is every event in time order, sorted once per analysis:
+// several rules walk the trace in order.
 func (s *session) sortedEvents() []*model.Event {
-	out := make([]*model.Event, len(s.t.Events))
-	for i := range s.t.Events {
-		out[i] = &s.t.Events[i]
+	if s.byTime == nil {
+		s.byTime = make([]*model.Event, len(s.t.Events))
+		for i := range s.t.Events {
+			s.byTime[i] = &s.t.Events[i]
+		}
+		slices.SortStableFunc(s.byTime, func(x, y *model.Event) int { return cmp.Compare(x.Time, y.Time) })
 	}
-	slices.SortStableFunc(out, func(x, y *model.Event) int { return cmp.Compare(x.Time, y.Time) })
-	return out
+	return s.byTime
 }
 
 // workConn reports whether a watched fd carries work: a connection to or

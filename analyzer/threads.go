@@ -105,6 +105,7 @@ type session struct {
 	// were saturated, set by workerSaturation.
 	saturated map[int]float64
 	pools     []*pool
+	byTime    []*model.Event // every event in time order (sortedEvents)
 }
 
 func newSession(t *model.Trace, cfg Config) *session {
