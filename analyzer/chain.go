@@ -304,7 +304,7 @@ func (s *session) workerDeaths() []model.Finding {
 		}
 		f.Detail = fmt.Sprintf("%s; %d respawned by pid %d; the longest gap before a replacement started was %s",
 			joinMax(parts, 4), respawned, parent, model.FormatDuration(longest))
-		if n := s.acceptsBetween(ds[0].at, ds[0].at+uint64(longest)); n >= 0 {
+		if n := s.acceptsBetween(parent, ds[0].pid, ds[0].at, ds[0].at+uint64(longest)); n >= 0 {
 			f.Detail += fmt.Sprintf(", during which %s", plural(uint64(n), "connection was accepted by the others"))
 		}
 		f.Hint = "seen: " + signalName(ds[0].sig) + ". A worker killed by SIGKILL loses the requests it was serving. " +
@@ -314,12 +314,25 @@ func (s *session) workerDeaths() []model.Finding {
 	return out
 }
 
-// acceptsBetween counts accepts in [from, to), -1 when the trace holds none.
-func (s *session) acceptsBetween(from, to uint64) int {
+// acceptsBetween counts the accepts made in [from, to) by the dead
+// worker's siblings (the parent's other children): the connections served
+// while the pool was short. -1 when the pool made no accept at all.
+func (s *session) acceptsBetween(parent, dead int, from, to uint64) int {
+	siblings := map[int]bool{}
+	for _, p := range s.t.Processes {
+		if p.PPID == parent && p.PID != dead {
+			siblings[p.PID] = true
+		}
+	}
+	for i := range s.t.Events {
+		if ev := &s.t.Events[i]; ev.Kind == model.EvFork && !ev.Thread && ev.PID == parent && ev.ChildPID != dead {
+			siblings[ev.ChildPID] = true
+		}
+	}
 	n, any := 0, false
 	for i := range s.t.Events {
 		ev := &s.t.Events[i]
-		if ev.Kind != model.EvAccept {
+		if ev.Kind != model.EvAccept || !siblings[ev.PID] {
 			continue
 		}
 		any = true
