@@ -91,3 +91,12 @@ func (h *Histogram) Quantile(q float64) uint64 {
 	}
 	return 0
 }
+
+// ForEach calls f for every non-empty bucket, in order of latency.
+func (h *Histogram) ForEach(f func(bucket int, count uint64)) {
+	for i, c := range h.Buckets {
+		if c != 0 {
+			f(i, c)
+		}
+	}
+}

@@ -97,3 +97,16 @@ func (k *Events) Finish(t *model.Trace) error {
 	k.overLimit = 0
 	return nil
 }
+
+// A WindowSink is a sink of a continuous trace (Config.Interval > 0).
+// Every Interval, after the window's events went to Event, Run calls
+// Window with that window alone: Start and Duration are its span; the
+// processes and threads are those alive or seen in it; Syscalls, Drops
+// and Cost count only what happened in it, a call in the window where it
+// returned, so that the windows of a trace sum to its whole, exactly.
+// Events is empty: the sink saw them one by one. The trace is valid only
+// during the call.
+type WindowSink interface {
+	Sink
+	Window(*model.Trace) error
+}
