@@ -27,14 +27,14 @@ import (
 // Config is what the user chose for one session. Where the trace goes is
 // not part of it: that is the sinks given to Run.
 type Config struct {
-	PIDs        []int    // attach to these processes
+	PIDs []int // attach to these processes
 	// Select follows every process matching it, already running or
 	// started later, until it exits (snag serve). With Select, the trace
 	// goes on when no process is traced, until ctx ends.
 	Select *Selector
 	// Interval cuts a continuous trace into windows handed to the
 	// WindowSinks; 0: one trace, no windows.
-	Interval time.Duration
+	Interval    time.Duration
 	Command     []string // or run this command (snag run)
 	FollowForks bool
 	Duration    time.Duration // 0: until ctx ends or every target exits
