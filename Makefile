@@ -11,8 +11,15 @@ export CGO_ENABLED = 0
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# A release build names its version: make build VERSION=v1.2.0. Without it
+# `snag version` says "devel" and the commit go build stamped (-buildvcs=auto
+# overrides a GOFLAGS=-buildvcs=false in the environment; a git worktree,
+# whose .git is a file, gets no commit).
+VERSION ?=
+LDFLAGS := $(if $(VERSION),-X github.com/snagtrace/snag/internal/version.release=$(VERSION))
+
 build: ## build bin/snag (no clang needed: the BPF objects are committed)
-	$(GO) build $(GOFLAGS) -o $(BIN)/snag ./cmd/snag
+	$(GO) build -buildvcs=auto $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/snag ./cmd/snag
 
 # Where post-incident work happens: snag analyze on macOS and Windows
 # (attach, run, record and doctor say they need Linux).

@@ -60,6 +60,7 @@ Usage:
   snag analyze FILE [flags]               report on a recording or an strace log
   snag doctor [--pid PID]                 what this kernel and these privileges allow,
                                           and whether the frames of PID's runtime can be named
+  snag version                            which snag this is (also: snag --version)
 
 Exit codes: 0 done; 1 findings at or above --fail-on; 2 bad usage or bad
 input; 3 the kernel or privileges do not allow tracing; 4 an output file
@@ -76,11 +77,13 @@ func Main(args []string, env Env) int {
 		return ExitUsage
 	}
 	cmds := map[string]func(context.Context, []string, Env) error{
-		"attach":  cmdAttach,
-		"run":     cmdRun,
-		"record":  cmdRecord,
-		"analyze": cmdAnalyze,
-		"doctor":  cmdDoctor,
+		"attach":    cmdAttach,
+		"run":       cmdRun,
+		"record":    cmdRecord,
+		"analyze":   cmdAnalyze,
+		"doctor":    cmdDoctor,
+		"version":   cmdVersion,
+		"--version": cmdVersion,
 	}
 	name := args[0]
 	if name == "help" || name == "-h" || name == "--help" {
