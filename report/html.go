@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"html/template"
 	"io"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/syscalls"
+	"github.com/snagtrace/snag/internal/version"
 )
 
 // The page's template, style and script are files of their own so they can
@@ -253,7 +253,7 @@ func buildPage(t *model.Trace, a *model.Analysis) (*htmlPage, error) {
 	p := &htmlPage{
 		Title:   "snag · " + target,
 		Target:  target,
-		Version: snagVersion(),
+		Version: version.Get().String(),
 		CSS:     template.CSS(css),
 		JS:      template.JS(js),
 		FlameJS: template.JS(flameScript),
@@ -1115,33 +1115,5 @@ func (p *htmlPage) info(t *model.Trace) {
 	if lines := costLines(t); len(lines) > 0 {
 		kv("cost", strings.Join(lines, "; "))
 	}
-	kv("snag", p.Version)
-}
-
-// snagVersion is the module version of the running binary, or its VCS
-// revision for a development build.
-func snagVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	if v != "" && v != "(devel)" {
-		return v
-	}
-	var rev, modified string
-	for _, s := range bi.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			if s.Value == "true" {
-				modified = "+dirty"
-			}
-		}
-	}
-	if rev == "" {
-		return "devel"
-	}
-	return "devel " + rev[:min(len(rev), 12)] + modified
+	kv("version", p.Version)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/snagtrace/snag/analyzer"
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/version"
 )
 
 // incidentTrace builds DESIGN.md's first incident as the live source
@@ -365,7 +366,7 @@ func TestHTMLIncidentPage(t *testing.T) {
 		t.Errorf("connections table lacks the database: %q", conns)
 	}
 	info := textOf(p.byID("trace"))
-	for _, want := range []string{"pid 4100 gunicorn", "10.0s", "10.0ms", "dropped", "snag"} {
+	for _, want := range []string{"pid 4100 gunicorn", "10.0s", "10.0ms", "dropped", version.Get().String()} {
 		if !strings.Contains(info, want) {
 			t.Errorf("trace facts lack %q: %q", want, info)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/version"
 )
 
 // The snag/v1 document. These structs, not the model's, define the JSON:
@@ -20,6 +21,7 @@ import (
 
 type jsonDoc struct {
 	Schema          string             `json:"schema"`
+	Generator       string             `json:"generator"` // version.Info.String
 	Target          jsonTarget         `json:"target"`
 	Source          string             `json:"source"`
 	Arch            string             `json:"arch"`
@@ -196,7 +198,8 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 	}
 	names := threadNames(t, a)
 	doc := &jsonDoc{
-		Schema: model.Schema,
+		Schema:    model.Schema,
+		Generator: version.Get().String(),
 		Target: jsonTarget{
 			PID: t.Target.PID, Comm: t.Target.Comm, Cmdline: nonNil(t.Target.Cmdline), Exe: t.Target.Exe,
 		},

@@ -17,6 +17,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/version"
 )
 
 // TableOptions tunes the terminal report.
@@ -65,7 +66,7 @@ func Table(w io.Writer, t *model.Trace, a *model.Analysis, opt TableOptions) err
 	// Render into memory so a failing writer is reported once, not per line.
 	var buf bytes.Buffer
 	r := &tableReport{w: &buf, t: t, a: a, opt: opt, names: threadNames(t, a)}
-	steps := []func() error{r.header, r.findings, r.blockedAtAttach, r.syscalls, r.threads, r.connections, r.cost}
+	steps := []func() error{r.header, r.findings, r.blockedAtAttach, r.syscalls, r.threads, r.connections, r.footer}
 	for _, step := range steps {
 		if err := step(); err != nil {
 			return fmt.Errorf("table report: %w", err)
@@ -471,16 +472,14 @@ func (r *tableReport) connections() error {
 }
 
 // connCount is how often a peer was used: connects, accepts and addressed sends.
-// cost is the footer: what tracing cost, when the source measured it.
-func (r *tableReport) cost() error {
-	lines := costLines(r.t)
-	if len(lines) == 0 {
-		return nil
-	}
+// footer says what tracing cost, when the source measured it, and which
+// snag wrote the report.
+func (r *tableReport) footer() error {
 	r.w.WriteString("\n")
-	for _, l := range lines {
+	for _, l := range costLines(r.t) {
 		r.note(l)
 	}
+	r.note(version.Get().String())
 	return nil
 }
 
