@@ -52,6 +52,18 @@ func cmdDoctor(_ context.Context, args []string, env Env) error {
 		}
 		fmt.Fprintf(env.Stdout, "%-8s %s: %v\n         fix: %s\n", status, c.Name, c.Err, c.Fix)
 	}
+	// Root in a container has only the capabilities its runtime grants:
+	// say which of snag's it has, and what each is for.
+	if caps, err := features.EffectiveCaps(); err == nil {
+		fmt.Fprintln(env.Stdout, "\ncapabilities (as the systemd unit and the Kubernetes DaemonSet grant them):")
+		for _, c := range features.Capabilities {
+			status := "OK"
+			if !caps.Has(c) {
+				status = "NO"
+			}
+			fmt.Fprintf(env.Stdout, "%-8s %s, to %s\n", status, c.Name, c.Why)
+		}
+	}
 	if missing > 0 {
 		return &features.MissingError{What: fmt.Sprintf("%d of %d requirements missing or unchecked: snag cannot trace here", missing, len(features.All()))}
 	}

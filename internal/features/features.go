@@ -3,11 +3,8 @@
 package features
 
 import (
-	"bufio"
 	"errors"
-	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -48,13 +45,6 @@ func (e *MissingError) Error() string {
 
 func (e *MissingError) Unwrap() error { return e.Err }
 
-// Linux capability numbers (linux/capability.h).
-const (
-	capSysAdmin = 21
-	capPerfmon  = 38
-	capBPF      = 39
-)
-
 var (
 	once   sync.Once
 	checks []Check
@@ -77,9 +67,14 @@ func probe() []Check {
 		out = append(out, Check{name, err, fix})
 	}
 
-	add("privileges (root, or CAP_BPF with CAP_PERFMON)", privileges(),
-		"run snag as root, e.g. with sudo, or grant it cap_bpf,cap_perfmon+ep")
-	_, err := btf.LoadKernelSpec()
+	caps, err := EffectiveCaps()
+	if err == nil {
+		err = privileges(caps)
+	}
+	required := requiredNames()
+	add("privileges ("+strings.Join(required, " and ")+", or CAP_SYS_ADMIN)", err,
+		"run snag as root, e.g. with sudo, or grant it "+strings.ToLower(strings.Join(required, ","))+"+ep")
+	_, err = btf.LoadKernelSpec()
 	add("kernel BTF (/sys/kernel/btf/vmlinux)", err,
 		"use a kernel built with CONFIG_DEBUG_INFO_BTF=y (every major distro since 2020)")
 	add("raw tracepoint programs", features.HaveProgramType(ebpf.RawTracepoint),
@@ -112,39 +107,12 @@ func Require() error {
 
 // simplify keeps the cause readable: the probes' permission errors say
 // "operation not permitted" several layers deep.
+// The privileges check's own error, which names the missing
+// capabilities, is kept as it is.
 func simplify(err error) error {
-	if errors.Is(err, os.ErrPermission) {
+	var lacking *lackingCapsError
+	if errors.Is(err, os.ErrPermission) && !errors.As(err, &lacking) {
 		return os.ErrPermission
 	}
 	return err
-}
-
-func privileges() error {
-	if os.Geteuid() == 0 {
-		return nil
-	}
-	caps, err := effectiveCaps()
-	if err != nil {
-		return err
-	}
-	has := func(c uint) bool { return caps&(1<<c) != 0 }
-	if has(capSysAdmin) || (has(capBPF) && has(capPerfmon)) {
-		return nil
-	}
-	return fmt.Errorf("running as uid %d without CAP_BPF and CAP_PERFMON: %w", os.Geteuid(), os.ErrPermission)
-}
-
-func effectiveCaps() (uint64, error) {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0, fmt.Errorf("read capabilities: %w", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "CapEff:"); ok {
-			return strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		}
-	}
-	return 0, errors.New("read capabilities: no CapEff line in /proc/self/status")
 }
