@@ -6,7 +6,7 @@ export CGO_ENABLED = 0
 
 .DEFAULT_GOAL := build
 
-.PHONY: help build cross generate check-generate test test-unit bench demo lint fuzz clean
+.PHONY: help build package cross generate check-generate test test-unit bench demo lint fuzz clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -20,6 +20,19 @@ LDFLAGS := $(if $(VERSION),-X github.com/snagtrace/snag/internal/version.release
 
 build: ## build bin/snag (no clang needed: the BPF objects are committed)
 	$(GO) build -buildvcs=auto $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BIN)/snag ./cmd/snag
+
+# The packages' version: the release without its v, else a pre-release of
+# 0.0.0 named for the commit (dpkg and rpm order it before any release).
+PKG_VERSION ?= $(if $(VERSION),$(VERSION:v%=%),0.0.0-dev.$(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown))
+GOARCH ?= $(shell $(GO) env GOARCH)
+export GOARCH
+
+package: build ## build $(BIN)/snag_*.deb and .rpm: /usr/bin/snag, the systemd unit and /etc/default/snag (examples/packaging/nfpm.yaml)
+	@set -e; for p in deb rpm; do \
+		echo "$(GO) tool nfpm package --packager $$p"; \
+		BIN=$(BIN) PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package \
+			--config examples/packaging/nfpm.yaml --packager $$p --target $(BIN)/; \
+	done
 
 # Where post-incident work happens: snag analyze on macOS and Windows
 # (attach, run, record and doctor say they need Linux).
