@@ -24,13 +24,14 @@ build: ## build bin/snag (no clang needed: the BPF objects are committed)
 # The packages' version: the release without its v, else a pre-release of
 # 0.0.0 named for the commit (dpkg and rpm order it before any release).
 PKG_VERSION ?= $(if $(VERSION),$(VERSION:v%=%),0.0.0-dev.$(or $(shell git rev-parse --short HEAD 2>/dev/null),unknown))
-GOARCH ?= $(shell $(GO) env GOARCH)
-export GOARCH
+# The packages' architecture is the binary's: GOARCH=arm64 make package.
+# nfpm itself runs on this machine, so it gets an empty GOARCH.
+PKG_ARCH = $(shell $(GO) env GOARCH)
 
 package: build ## build $(BIN)/snag_*.deb and .rpm: /usr/bin/snag, the systemd unit and /etc/default/snag (examples/packaging/nfpm.yaml)
 	@set -e; for p in deb rpm; do \
 		echo "$(GO) tool nfpm package --packager $$p"; \
-		BIN=$(BIN) PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package \
+		GOARCH= BIN=$(BIN) PKG_ARCH=$(PKG_ARCH) PKG_VERSION=$(PKG_VERSION) $(GO) tool nfpm package \
 			--config examples/packaging/nfpm.yaml --packager $$p --target $(BIN)/; \
 	done
 
