@@ -21,7 +21,7 @@ import (
 
 type jsonDoc struct {
 	Schema          string             `json:"schema"`
-	Generator       string             `json:"generator"` // version.Info.String
+	Generator       string             `json:"generator"` // the snag that wrote it (version.Info.String)
 	Target          jsonTarget         `json:"target"`
 	Source          string             `json:"source"`
 	Arch            string             `json:"arch"`

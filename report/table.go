@@ -471,7 +471,6 @@ func (r *tableReport) connections() error {
 	return nil
 }
 
-// connCount is how often a peer was used: connects, accepts and addressed sends.
 // footer says what tracing cost, when the source measured it, and which
 // snag wrote the report.
 func (r *tableReport) footer() error {
@@ -483,6 +482,7 @@ func (r *tableReport) footer() error {
 	return nil
 }
 
+// connCount is how often a peer was used: connects, accepts and addressed sends.
 func connCount(c model.Connection) uint64 { return c.Connects + c.Accepts + c.Sends }
 
 func formatTIDs(tids []int) string {

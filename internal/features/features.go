@@ -106,9 +106,8 @@ func Require() error {
 }
 
 // simplify keeps the cause readable: the probes' permission errors say
-// "operation not permitted" several layers deep.
-// The privileges check's own error, which names the missing
-// capabilities, is kept as it is.
+// "operation not permitted" several layers deep. The privileges check's
+// own error, which names the missing capabilities, is kept as it is.
 func simplify(err error) error {
 	var lacking *lackingCapsError
 	if errors.Is(err, os.ErrPermission) && !errors.As(err, &lacking) {
