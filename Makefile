@@ -12,9 +12,9 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # A release build names its version: make build VERSION=v1.2.0. Without it
-# `snag version` says "devel" and the commit go build stamped (-buildvcs=auto
-# overrides a GOFLAGS=-buildvcs=false in the environment; a git worktree,
-# whose .git is a file, gets no commit).
+# `snag version` says the pseudo-version and commit go build stamped from the
+# checkout (-buildvcs=auto overrides a GOFLAGS=-buildvcs=false in go env), or
+# "devel" where it found none (a git worktree, whose .git is a file).
 VERSION ?=
 LDFLAGS := $(if $(VERSION),-X github.com/snagtrace/snag/internal/version.release=$(VERSION))
 

@@ -19,7 +19,7 @@ var release string
 
 // Info is what the binary knows about its own build.
 type Info struct {
-	Version    string    // the release, the module version of `go install …@v1.2.0`, or "devel"
+	Version    string    // the release; else the module version go stamped (v1.2.0 from `go install …@v1.2.0`, a pseudo-version from a checkout's commit); else "devel"
 	Commit     string    // the VCS revision built from, "" when unknown
 	CommitTime time.Time // that revision's commit time, zero when unknown
 	Dirty      bool      // the work tree had uncommitted changes
