@@ -18,7 +18,7 @@ import (
 )
 
 // snag as nobody, with the capabilities features.Capabilities names, each
-// dropped in turn, attaching to a process of root's whose executable only
+// dropped in turn, attaching to processes of root's whose executables only
 // root may read: what the list says each one is for is what is lost
 // without it, and with all of them nothing is.
 func TestCapabilitiesAsNobody(t *testing.T) {
@@ -37,17 +37,27 @@ func TestCapabilitiesAsNobody(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", snag, "../../cmd/snag").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	// The target: a shell in a directory only root may enter, waiting
-	// 50ms at a time, so its slow waits carry stacks through its executable.
+	// The targets: shells in a directory only root may enter, waiting
+	// 50ms at a time, so that their slow waits carry stacks through their
+	// executables. The second one's is deleted once it runs, as an upgrade
+	// in place leaves a server's.
 	private := t.TempDir() // 0700
-	sh := filepath.Join(private, "sh")
-	copyFile(t, "/bin/sh", sh)
-	target := exec.Command(sh, "-c", "while :; do /bin/sleep 0.05; done")
-	if err := target.Start(); err != nil {
+	start := func(name string) (pid int, exe string) {
+		exe = filepath.Join(private, name)
+		copyFile(t, "/bin/sh", exe)
+		cmd := exec.Command(exe, "-c", "while :; do /bin/sleep 0.05; done")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd.Process.Pid, exe
+	}
+	pid, sh := start("sh")
+	deletedPID, deleted := start("upgraded")
+	if err := os.Remove(deleted); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { target.Process.Kill(); target.Wait() })
-	pid := target.Process.Pid
+	deleted += " (deleted)"
 
 	have, err := features.EffectiveCaps()
 	if err != nil {
@@ -65,18 +75,25 @@ func TestCapabilitiesAsNobody(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		drop     string
+		pid      int
 		exit     int
 		exe      string // the target's executable in the report
-		denied   bool   // a note says a file of the target could not be opened
+		denied   string // a note says a file of the target could not be opened, for this reason
 		stderrIs string // in stderr
 	}{
-		{drop: "", exit: ExitOK, exe: sh},
-		{drop: "CAP_BPF", exit: ExitUnsupported, stderrIs: "without CAP_BPF"},
-		{drop: "CAP_PERFMON", exit: ExitUnsupported, stderrIs: "without CAP_PERFMON"},
-		{drop: "CAP_SYS_PTRACE", exit: ExitOK, exe: "", denied: true},
-		{drop: "CAP_DAC_READ_SEARCH", exit: ExitOK, exe: sh, denied: true},
+		{drop: "", pid: pid, exit: ExitOK, exe: sh},
+		{drop: "", pid: deletedPID, exit: ExitOK, exe: deleted},
+		{drop: "CAP_BPF", pid: pid, exit: ExitUnsupported, stderrIs: "without CAP_BPF"},
+		{drop: "CAP_PERFMON", pid: pid, exit: ExitUnsupported, stderrIs: "without CAP_PERFMON"},
+		{drop: "CAP_SYS_PTRACE", pid: pid, exit: ExitOK, exe: "", denied: "permission denied"},
+		{drop: "CAP_DAC_READ_SEARCH", pid: pid, exit: ExitOK, exe: sh, denied: "permission denied"},
+		{drop: "CAP_CHECKPOINT_RESTORE", pid: deletedPID, exit: ExitOK, exe: deleted, denied: "operation not permitted"},
 	} {
-		t.Run("without "+tc.drop, func(t *testing.T) {
+		name := map[int]string{pid: "sh", deletedPID: "deleted sh"}[tc.pid] + " with all"
+		if tc.drop != "" {
+			name = strings.Replace(name, "with all", "without "+tc.drop, 1)
+		}
+		t.Run(name, func(t *testing.T) {
 			var caps []string
 			for _, c := range all {
 				if c != tc.drop {
@@ -86,7 +103,7 @@ func TestCapabilitiesAsNobody(t *testing.T) {
 			set := strings.Join(append([]string{"-all"}, caps...), ",")
 			cmd := exec.Command("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 				"--inh-caps="+set, "--ambient-caps="+set,
-				snag, "attach", "-p", strconv.Itoa(pid), "-d", "1s", "--format", "json")
+				snag, "attach", "-p", strconv.Itoa(tc.pid), "-d", "1s", "--format", "json")
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			out, err := cmd.Output()
@@ -116,9 +133,12 @@ func TestCapabilitiesAsNobody(t *testing.T) {
 			if doc.Target.Exe != tc.exe {
 				t.Errorf("target exe %q, want %q", doc.Target.Exe, tc.exe)
 			}
-			denied := strings.Contains(strings.Join(doc.Notes, "\n"), "permission denied")
-			if denied != tc.denied {
-				t.Errorf("a note says permission denied: %v, want %v; notes: %q", denied, tc.denied, doc.Notes)
+			notes := strings.Join(doc.Notes, "\n")
+			if tc.denied != "" && !strings.Contains(notes, tc.denied) {
+				t.Errorf("no note says %s; notes: %q", tc.denied, doc.Notes)
+			}
+			if tc.denied == "" && (strings.Contains(notes, "permission denied") || strings.Contains(notes, "not permitted")) {
+				t.Errorf("a note says a file could not be opened: %q", doc.Notes)
 			}
 		})
 	}
