@@ -89,9 +89,11 @@ func TestCapabilitiesAsNobody(t *testing.T) {
 		{drop: "CAP_DAC_READ_SEARCH", pid: pid, exit: ExitOK, exe: sh, denied: "permission denied"},
 		{drop: "CAP_CHECKPOINT_RESTORE", pid: deletedPID, exit: ExitOK, exe: deleted, denied: "operation not permitted"},
 	} {
-		name := map[int]string{pid: "sh", deletedPID: "deleted sh"}[tc.pid] + " with all"
-		if tc.drop != "" {
-			name = strings.Replace(name, "with all", "without "+tc.drop, 1)
+		name := map[int]string{pid: "sh", deletedPID: "deleted sh"}[tc.pid]
+		if tc.drop == "" {
+			name += " with all"
+		} else {
+			name += " without " + tc.drop
 		}
 		t.Run(name, func(t *testing.T) {
 			var caps []string
