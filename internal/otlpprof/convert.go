@@ -318,4 +318,3 @@ func (d *dictionary) stack(locs []*profile.Location) int32 {
 	d.stacks[string(key)] = i
 	return i
 }
-
