@@ -269,8 +269,8 @@ func checkReceived(t *testing.T, got []pprofile.Profiles, p *profile.Profile, re
 		t.Fatal("no blocked sample with a libmariadb frame reached the collector")
 	}
 	s := maria[0]
-	if s.frames[0] != "syscall:poll" || s.attrs["syscall"] != "poll" {
-		t.Errorf("libmariadb sample's leaf %q, syscall attribute %q: want the poll", s.frames[0], s.attrs["syscall"])
+	if s.frames[0] != "syscall:poll" || s.attrs["syscall"] != "poll" || s.attrs["process.pid"] != strconv.Itoa(res.PID) {
+		t.Errorf("libmariadb sample's leaf %q, attributes %v: want the poll of pid %d", s.frames[0], s.attrs, res.PID)
 	}
 	stack := strings.Join(s.frames, "\n")
 	i, j := strings.Index(stack, "(libmariadb.so.3)"), strings.Index(stack, "(_mysql.cpython-311-x86_64-linux-gnu.so)")

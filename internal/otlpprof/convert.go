@@ -21,7 +21,7 @@ import (
 // Resource says what a profile describes: the traced process and where it
 // runs. Empty fields are left out of the resource attributes.
 type Resource struct {
-	ServiceName string // service.name; the process's comm when empty
+	ServiceName string // service.name; unknown_service:COMM when empty, as OpenTelemetry SDKs do
 	HostName    string // host.name
 	PID         int    // process.pid; 0 when unknown
 	Comm        string // process.executable.name
@@ -48,13 +48,33 @@ const (
 	attrComment = "pprof.profile.comment"
 )
 
+// labelKeys renames the pprof labels of report's profiles that OpenTelemetry's
+// semantic conventions name, so that backends group by them; the other
+// labels (syscall, peer, role) keep their names.
+var labelKeys = map[string]string{
+	"pid":     "process.pid",
+	"tid":     "thread.id",
+	"thread":  "thread.name",
+	"process": attrExecutableName,
+}
+
+func attributeKey(label string) string {
+	if k, ok := labelKeys[label]; ok {
+		return k
+	}
+	return label
+}
+
 // scopeName names the instrumentation scope of every exported profile.
 const scopeName = "github.com/snagtrace/snag"
 
 func (r Resource) putAttributes(m pcommon.Map) {
 	service := r.ServiceName
 	if service == "" {
-		service = r.Comm
+		service = "unknown_service"
+		if r.Comm != "" {
+			service += ":" + r.Comm
+		}
 	}
 	for _, kv := range []struct{ k, v string }{
 		{attrServiceName, service},
@@ -78,8 +98,8 @@ func (r Resource) putAttributes(m pcommon.Map) {
 // profile a single sample type, so a pprof profile with n sample types becomes
 // n profiles that share one dictionary, the default sample type first. A
 // sample whose value is 0 for a sample type is left out of that profile.
-// Labels become sample attributes (numeric labels keep their unit), and the
-// pprof comments a profile attribute.
+// Labels become sample attributes (numeric labels keep their unit; see
+// labelKeys for their names), and the pprof comments a profile attribute.
 func Convert(p *profile.Profile, res Resource) (pprofile.Profiles, error) {
 	out := pprofile.NewProfiles()
 	if err := p.CheckValid(); err != nil {
@@ -227,7 +247,7 @@ func (d *dictionary) sampleAttributes(s *profile.Sample) []int32 {
 	var idx []int32
 	for _, k := range slices.Sorted(maps.Keys(s.Label)) {
 		for _, v := range s.Label[k] {
-			idx = append(idx, d.attribute(k, pcommon.NewValueStr(v), ""))
+			idx = append(idx, d.attribute(attributeKey(k), pcommon.NewValueStr(v), ""))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.NumLabel)) {
@@ -237,7 +257,7 @@ func (d *dictionary) sampleAttributes(s *profile.Sample) []int32 {
 			if j < len(units) {
 				unit = units[j]
 			}
-			idx = append(idx, d.attribute(k, pcommon.NewValueInt(v), unit))
+			idx = append(idx, d.attribute(attributeKey(k), pcommon.NewValueInt(v), unit))
 		}
 	}
 	return idx

@@ -177,8 +177,8 @@ func TestConvert(t *testing.T) {
 		"pvio_socket_wait_io_or_timeout :41 [/usr/lib/x86_64-linux-gnu/libmariadb.so.3]",
 		"pvio_socket_read :77 [/usr/lib/x86_64-linux-gnu/libmariadb.so.3]",
 	}
-	pollAttrs := []string{"peer=127.0.0.1:3306", "pid=4242", "syscall=poll", "thread=python3", "tid=4242"}
-	recvAttrs := []string{"bytes=512", "syscall=recvfrom", "thread=python3"}
+	pollAttrs := []string{"peer=127.0.0.1:3306", "process.pid=4242", "syscall=poll", "thread.id=4242", "thread.name=python3"}
+	recvAttrs := []string{"bytes=512", "syscall=recvfrom", "thread.name=python3"}
 
 	tests := []struct {
 		name    string
@@ -198,7 +198,7 @@ func TestConvert(t *testing.T) {
 			},
 			order: []string{"blocked", "syscalls"},
 			resAttr: map[string]string{
-				"service.name": "python3", "host.name": "web-1", "process.pid": "4242", "process.executable.name": "python3",
+				"service.name": "unknown_service:python3", "host.name": "web-1", "process.pid": "4242", "process.executable.name": "python3",
 				"process.executable.path": "/usr/bin/python3.11", "container.id": "abc123", "k8s.pod.name": "web-7f9",
 			},
 		},
@@ -226,7 +226,7 @@ func TestConvert(t *testing.T) {
 			},
 			want:    map[string][]flat{},
 			order:   []string{"blocked", "syscalls"},
-			resAttr: map[string]string{},
+			resAttr: map[string]string{"service.name": "unknown_service"},
 		},
 	}
 	for _, tt := range tests {
@@ -315,6 +315,15 @@ func TestConvertDictionaryShared(t *testing.T) {
 	}
 	if a := d.LocationTable().At(3).Address(); a != 0x7f00_0001_f000 {
 		t.Errorf("libmariadb location address %#x", a)
+	}
+	var units []string
+	for _, a := range d.AttributeTable().All() {
+		if u := d.StringTable().At(int(a.UnitStrindex())); u != "" {
+			units = append(units, d.StringTable().At(int(a.KeyStrindex()))+" in "+u)
+		}
+	}
+	if !slices.Equal(units, []string{"bytes in bytes"}) {
+		t.Errorf("attribute units %v, want the bytes label's", units)
 	}
 	if sl := d.FunctionTable().At(5).StartLine(); sl != 90 {
 		t.Errorf("python function start line %d, want 90", sl)
