@@ -328,10 +328,19 @@ func TestOTLPCollectorReceivesReportProfile(t *testing.T) {
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s := e.Stats(); s != (otlpprof.Stats{Exported: 1}) {
-		t.Errorf("exporter stats %+v", s)
-	}
+	checkExported(t, e)
 	checkReceived(t, receivedProfiles(t, received, 1), p, res)
+}
+
+// checkExported asserts the exporter counted one window sent and nothing
+// lost.
+func checkExported(t *testing.T, e *otlpprof.Exporter) otlpprof.Stats {
+	t.Helper()
+	s := e.Stats()
+	if s != (otlpprof.Stats{Exported: 1, Bytes: s.Bytes}) || s.Bytes == 0 {
+		t.Errorf("exporter stats %+v, want one window exported", s)
+	}
+	return s
 }
 
 // TestOTLPCollectorReceivesLiveGeventProfile traces the gevent + MySQLdb
@@ -367,8 +376,11 @@ func TestOTLPCollectorReceivesLiveGeventProfile(t *testing.T) {
 	if err := e.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if s := e.Stats(); s != (otlpprof.Stats{Exported: 1}) {
-		t.Errorf("exporter stats %+v", s)
+	st := checkExported(t, e)
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Logf("a 3 s window: %d samples, pprof %d bytes, OTLP request %d bytes (both gzipped)", len(p.Sample), fi.Size(), st.Bytes)
 	checkReceived(t, receivedProfiles(t, received, 1), p, res)
 }

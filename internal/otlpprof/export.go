@@ -44,6 +44,9 @@ const (
 	DefaultAttempts = 3
 	// DefaultBackoff is the wait before the first retry, doubled after each.
 	DefaultBackoff = 500 * time.Millisecond
+	// maxRetryAfter caps the wait a collector asks for (Retry-After): a
+	// window older than two windows is worth less than the next one.
+	maxRetryAfter = 30 * time.Second
 	// DefaultQueue windows wait while one is being sent: a minute of 15 s
 	// windows rides out a collector restart without holding much memory.
 	DefaultQueue = 4
@@ -68,6 +71,7 @@ type Stats struct {
 	Dropped       uint64 // windows pushed out of a full queue, oldest first
 	Unconvertible uint64 // windows whose pprof profile was invalid
 	Retries       uint64 // attempts after a window's first
+	Bytes         uint64 // request bodies the collector accepted, gzipped
 	// Rejected sums the profiles a collector reported rejecting in an
 	// accepted request (OTLP partial success).
 	Rejected uint64
@@ -89,7 +93,7 @@ type Exporter struct {
 	done   chan struct{}
 	cancel context.CancelFunc
 
-	exported, failed, dropped, unconvertible, retries, rejected atomic.Uint64
+	exported, failed, dropped, unconvertible, retries, rejected, bytes atomic.Uint64
 }
 
 type window struct {
@@ -192,6 +196,7 @@ func (e *Exporter) Stats() Stats {
 		Unconvertible: e.unconvertible.Load(),
 		Retries:       e.retries.Load(),
 		Rejected:      e.rejected.Load(),
+		Bytes:         e.bytes.Load(),
 		Queued:        queued,
 	}
 }
@@ -261,6 +266,7 @@ func (e *Exporter) Export(ctx context.Context, p *profile.Profile, res Resource)
 		rejected, err := e.post(ctx, body)
 		if err == nil {
 			e.exported.Add(1)
+			e.bytes.Add(uint64(len(body)))
 			if rejected.count > 0 {
 				e.rejected.Add(uint64(rejected.count))
 				e.log.Warn("otlp collector rejected profiles", "url", e.url, "rejected", rejected.count, "error", rejected.message)
@@ -273,8 +279,13 @@ func (e *Exporter) Export(ctx context.Context, p *profile.Profile, res Resource)
 			return fmt.Errorf("export profile to %s (attempt %d of %d): %w", e.url, attempt, e.opt.Attempts, err)
 		}
 		e.retries.Add(1)
+		wait := backoff
+		var busy retryAfterError
+		if errors.As(err, &busy) {
+			wait = max(wait, busy.after)
+		}
 		select {
-		case <-time.After(backoff):
+		case <-time.After(wait):
 		case <-ctx.Done():
 			e.failed.Add(1)
 			return fmt.Errorf("export profile to %s: %w", e.url, ctx.Err())
@@ -304,6 +315,25 @@ func encode(p *profile.Profile, res Resource) ([]byte, error) {
 		return nil, fmt.Errorf("gzip otlp profiles: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// retryAfterError is a response that asks the client to wait before it
+// tries again.
+type retryAfterError struct {
+	error
+	after time.Duration
+}
+
+func (e retryAfterError) Unwrap() error { return e.error }
+
+// retryAfter reads a Retry-After header in seconds, the form the collector
+// sends; an HTTP date or a malformed value is ignored.
+func retryAfter(h http.Header) time.Duration {
+	n, err := strconv.Atoi(h.Get("Retry-After"))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }
 
 // permanentError is a response that will not change on retry.
@@ -340,6 +370,9 @@ func (e *Exporter) post(ctx context.Context, body []byte) (partialSuccess, error
 	if resp.StatusCode/100 != 2 {
 		err := fmt.Errorf("collector answered %s: %s", resp.Status, responseText(msg))
 		if retryable(resp.StatusCode) {
+			if d := retryAfter(resp.Header); d > 0 {
+				return partialSuccess{}, retryAfterError{err, d}
+			}
 			return partialSuccess{}, err
 		}
 		return partialSuccess{}, permanentError{err}

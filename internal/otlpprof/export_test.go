@@ -59,6 +59,7 @@ type collector struct {
 	requests []pprofileotlp.ExportRequest
 	attempts atomic.Int32
 	answer   func(attempt int) (status int, body []byte)
+	header   http.Header   // added to every answer
 	block    chan struct{} // when set, requests wait on it
 }
 
@@ -102,6 +103,9 @@ func (c *collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		status, msg = c.answer(n)
 	}
 	w.Header().Set("Content-Type", "application/x-protobuf")
+	for k, v := range c.header {
+		w.Header()[k] = v
+	}
 	w.WriteHeader(status)
 	w.Write(msg)
 }
@@ -140,8 +144,50 @@ func TestExportSendsDecodableRequest(t *testing.T) {
 	if v, _ := res.Get("process.pid"); v.Int() != 4242 {
 		t.Errorf("resource %v", res.AsRaw())
 	}
-	if s := e.Stats(); s != (Stats{Exported: 1}) {
+	if s := e.Stats(); s.Bytes == 0 || s != (Stats{Exported: 1, Bytes: s.Bytes}) {
 		t.Errorf("stats %+v", s)
+	}
+}
+
+// TestExportRetryAfter: a collector that sheds load says how long to wait,
+// and the exporter waits that long rather than its own shorter backoff.
+func TestExportRetryAfter(t *testing.T) {
+	c, srv := newCollector(t, func(n int) (int, []byte) {
+		if n == 1 {
+			return http.StatusTooManyRequests, nil
+		}
+		return http.StatusOK, nil
+	})
+	c.header = http.Header{"Retry-After": {"1"}}
+	e, err := NewExporter(srv.URL, fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	start := time.Now()
+	if err := e.Export(context.Background(), blockedProfile(), Resource{}); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("retried after %v, want the 1s the collector asked for", d)
+	}
+	if s := e.Stats(); s.Exported != 1 || s.Retries != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
+
+func TestRetryAfterHeader(t *testing.T) {
+	for v, want := range map[string]time.Duration{
+		"":                              0,
+		"2":                             2 * time.Second,
+		"0":                             0,
+		"-5":                            0,
+		"3600":                          maxRetryAfter,
+		"Wed, 21 Oct 2015 07:28:00 GMT": 0,
+	} {
+		if got := retryAfter(http.Header{"Retry-After": {v}}); got != want {
+			t.Errorf("Retry-After %q: %v, want %v", v, got, want)
+		}
 	}
 }
 
@@ -223,7 +269,12 @@ func TestExportOutcomes(t *testing.T) {
 			if n := c.attempts.Load(); n != tt.attempts {
 				t.Errorf("%d attempts, want %d", n, tt.attempts)
 			}
-			if s := e.Stats(); s != tt.stats {
+			s := e.Stats()
+			if (s.Exported > 0) != (s.Bytes > 0) {
+				t.Errorf("%d exported in %d bytes", s.Exported, s.Bytes)
+			}
+			s.Bytes = 0
+			if s != tt.stats {
 				t.Errorf("stats %+v, want %+v", s, tt.stats)
 			}
 		})
@@ -310,7 +361,7 @@ func TestPushNeverBlocks(t *testing.T) {
 	if err := e.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if s := e.Stats(); s != (Stats{Exported: 3, Dropped: 2}) {
+	if s := e.Stats(); s != (Stats{Exported: 3, Dropped: 2, Bytes: s.Bytes}) || s.Bytes == 0 {
 		t.Errorf("stats after close %+v", s)
 	}
 	var pids []int64
