@@ -8,6 +8,7 @@ package otlpprof
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -102,6 +103,9 @@ func (r Resource) putAttributes(m pcommon.Map) {
 // labelKeys for their names), and the pprof comments a profile attribute.
 func Convert(p *profile.Profile, res Resource) (pprofile.Profiles, error) {
 	out := pprofile.NewProfiles()
+	if p == nil {
+		return out, errors.New("convert pprof profile: no profile")
+	}
 	if err := p.CheckValid(); err != nil {
 		return out, fmt.Errorf("convert pprof profile: %w", err)
 	}

@@ -360,9 +360,27 @@ func TestConvertWireRoundTrip(t *testing.T) {
 }
 
 func TestConvertInvalid(t *testing.T) {
-	p := blockedProfile()
-	p.Sample[0].Value = []int64{1} // one value for two sample types
-	if _, err := Convert(p, Resource{}); err == nil || !strings.Contains(err.Error(), "convert pprof profile") {
-		t.Fatalf("err %v, want a conversion error", err)
+	tests := []struct {
+		name    string
+		profile func() *profile.Profile
+	}{
+		{"nil", func() *profile.Profile { return nil }},
+		{"one value for two sample types", func() *profile.Profile {
+			p := blockedProfile()
+			p.Sample[0].Value = []int64{1}
+			return p
+		}},
+		{"location without an id", func() *profile.Profile {
+			p := blockedProfile()
+			p.Location[0].ID = 0
+			return p
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Convert(tt.profile(), Resource{}); err == nil || !strings.HasPrefix(err.Error(), "convert pprof profile: ") {
+				t.Fatalf("err %v, want a conversion error", err)
+			}
+		})
 	}
 }

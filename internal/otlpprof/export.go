@@ -62,9 +62,9 @@ type Options struct {
 	Logger   *slog.Logger // nil: slog.Default()
 }
 
-// Stats counts what became of the windows pushed. Every window pushed ends
-// up in exactly one of Exported, Failed, Dropped and Unconvertible, or is
-// still Queued or being sent.
+// Stats counts what became of the windows pushed or exported. Every window
+// ends up in exactly one of Exported, Failed, Dropped and Unconvertible, or
+// is still Queued or being sent.
 type Stats struct {
 	Exported      uint64 // windows the collector accepted
 	Failed        uint64 // windows given up on after the last attempt
