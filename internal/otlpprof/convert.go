@@ -11,12 +11,15 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strconv"
 
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/snagtrace/snag/internal/procfs"
 )
 
 // Resource says what a profile describes: the traced process and where it
@@ -28,8 +31,24 @@ type Resource struct {
 	Comm        string // process.executable.name
 	Executable  string // process.executable.path
 	ContainerID string // container.id
-	PodName     string // k8s.pod.name
-	Namespace   string // k8s.namespace.name
+	PodUID      string // k8s.pod.uid
+}
+
+// ProcessResource describes process pid of fs on this host. Only a process
+// that is gone is an error; what else cannot be read (the executable of a
+// process snag may not inspect) is left out.
+func ProcessResource(fs procfs.FS, pid int) (Resource, error) {
+	comm, err := fs.Comm(pid)
+	if err != nil {
+		return Resource{}, fmt.Errorf("describe pid %d for otlp: %w", pid, err)
+	}
+	r := Resource{PID: pid, Comm: comm}
+	r.HostName, _ = os.Hostname()
+	r.Executable, _ = fs.Exe(pid)
+	if c, err := fs.Container(pid); err == nil {
+		r.ContainerID, r.PodUID = c.ID, c.PodUID
+	}
+	return r, nil
 }
 
 // Attribute keys from the OpenTelemetry semantic conventions.
@@ -40,8 +59,7 @@ const (
 	attrExecutableName = "process.executable.name"
 	attrExecutablePath = "process.executable.path"
 	attrContainerID    = "container.id"
-	attrPodName        = "k8s.pod.name"
-	attrNamespace      = "k8s.namespace.name"
+	attrPodUID         = "k8s.pod.uid"
 	// attrBuildID carries a mapping's GNU build ID, which OTLP has no field for.
 	attrBuildID = "process.executable.build_id.gnu"
 	// attrComment carries the pprof comments (the trace's source, its
@@ -83,8 +101,7 @@ func (r Resource) putAttributes(m pcommon.Map) {
 		{attrExecutableName, r.Comm},
 		{attrExecutablePath, r.Executable},
 		{attrContainerID, r.ContainerID},
-		{attrPodName, r.PodName},
-		{attrNamespace, r.Namespace},
+		{attrPodUID, r.PodUID},
 	} {
 		if kv.v != "" {
 			m.PutStr(kv.k, kv.v)

@@ -3,6 +3,8 @@ package otlpprof
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +13,8 @@ import (
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/snagtrace/snag/internal/procfs"
 )
 
 // frame is a location's function, file and line as a test reads it back.
@@ -191,7 +195,7 @@ func TestConvert(t *testing.T) {
 		{
 			name:    "two sample types, default first, zero values left out",
 			profile: blockedProfile,
-			res:     Resource{HostName: "web-1", PID: 4242, Comm: "python3", Executable: "/usr/bin/python3.11", ContainerID: "abc123", PodName: "web-7f9"},
+			res:     Resource{HostName: "web-1", PID: 4242, Comm: "python3", Executable: "/usr/bin/python3.11", ContainerID: "abc123", PodUID: "5b8c7f2e-1d3a-4e6b-9c0d-2f4a6b8c0d1e"},
 			want: map[string][]flat{
 				"blocked/nanoseconds": {{pollStack, 2_000_000_000, pollAttrs}},
 				"syscalls/count":      {{pollStack, 40, pollAttrs}, {recvStack, 3, recvAttrs}},
@@ -199,7 +203,7 @@ func TestConvert(t *testing.T) {
 			order: []string{"blocked", "syscalls"},
 			resAttr: map[string]string{
 				"service.name": "unknown_service:python3", "host.name": "web-1", "process.pid": "4242", "process.executable.name": "python3",
-				"process.executable.path": "/usr/bin/python3.11", "container.id": "abc123", "k8s.pod.name": "web-7f9",
+				"process.executable.path": "/usr/bin/python3.11", "container.id": "abc123", "k8s.pod.uid": "5b8c7f2e-1d3a-4e6b-9c0d-2f4a6b8c0d1e",
 			},
 		},
 		{
@@ -382,5 +386,26 @@ func TestConvertInvalid(t *testing.T) {
 				t.Fatalf("err %v, want a conversion error", err)
 			}
 		})
+	}
+}
+
+// TestProcessResource describes this test process from /proc, and a missing
+// process is an error.
+func TestProcessResource(t *testing.T) {
+	fs := procfs.Default
+	if !fs.Exists(os.Getpid()) {
+		t.Skip("no /proc")
+	}
+	r, err := ProcessResource(fs, os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe, _ := os.Executable()
+	host, _ := os.Hostname()
+	if r.PID != os.Getpid() || r.Comm == "" || !strings.HasPrefix(filepath.Base(exe), r.Comm) || r.Executable != exe || r.HostName != host {
+		t.Errorf("%+v: want pid %d, exe %s, host %s", r, os.Getpid(), exe, host)
+	}
+	if _, err := ProcessResource(fs, 1<<30); err == nil {
+		t.Error("a missing process has a resource")
 	}
 }
