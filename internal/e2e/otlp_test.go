@@ -90,6 +90,9 @@ func buildCollector() (string, error) {
 // endpoint and the file it writes received profiles to.
 func startCollector(t *testing.T) (endpoint, received string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and starts an OpenTelemetry Collector")
+	}
 	bin := collectorBinary(t)
 	dir := t.TempDir()
 	addr := freePort(t)
