@@ -39,8 +39,9 @@ var collectorBuild struct {
 
 // collectorBinary builds the test collector once and keeps it in the user's
 // cache directory under a hash of its sources and the Go version, so later
-// runs skip even the link. A cold build compiles some 400 packages (about two
-// minutes on two cores); with Go's build cache warm it takes 5 to 15 s.
+// runs skip even the link. A cold build compiles some 400 packages (3 min of
+// CPU; 2 to 9 min on two busy cores); with Go's build cache warm it takes 5
+// to 15 s.
 func collectorBinary(t *testing.T) string {
 	t.Helper()
 	collectorBuild.Do(func() {
