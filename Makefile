@@ -69,9 +69,12 @@ bench: build ## tracing overhead side by side (untraced, snag, strace, no-op BPF
 demo: build $(BIN)/stalledloop ## run the stalled-loop example under load and show snag's report
 	BIN=$(BIN) ./examples/demo.sh
 
-lint: ## go vet, gofmt, go.mod tidy and clang-format
+# The test collector is a module of its own (internal/e2e/otelcol), which
+# ./... does not reach.
+lint: ## go vet, gofmt, go.mod tidy (snag's and the test collector's) and clang-format
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	cd internal/e2e/otelcol && $(GO) vet ./... && $(GO) mod tidy -diff
 	@test -z "$$(gofmt -l . | tee /dev/stderr)"
 	@if command -v clang-format >/dev/null; then clang-format --dry-run --Werror bpf/*.c bpf/*.h; fi
 
