@@ -192,12 +192,12 @@ func analyzeAndReport(t *model.Trace, oc *outputConfig, env Env) error {
 	}
 	var failed []error
 	for _, path := range oc.flags.outputs {
-		if err := writeAtomic(path, 0o644, func(w io.Writer) error { return report.Write(w, path, t, a) }); err != nil {
+		if err := safefile.WriteAtomic(path, 0o644, func(w io.Writer) error { return report.Write(w, path, t, a) }); err != nil {
 			failed = append(failed, err)
 		}
 	}
 	if oc.flags.baselineOut != "" {
-		if err := writeAtomic(oc.flags.baselineOut, 0o644, analyzer.NewBaseline(a).Write); err != nil {
+		if err := safefile.WriteAtomic(oc.flags.baselineOut, 0o644, analyzer.NewBaseline(a).Write); err != nil {
 			failed = append(failed, fmt.Errorf("baseline: %w", err))
 		}
 	}
