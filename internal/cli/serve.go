@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/snagtrace/snag/internal/agent"
@@ -52,6 +53,12 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	var sf serveFlags
 	fs := newFlags("serve", "snag serve [--pid PID,...] [--comm RE] [--exe RE] [--cmdline RE] [--cgroup PATH] [--interval 15s] [--listen ADDR] [--record-dir DIR [--record-keep 10m]] [--max-series N]", env)
 	tf.register(fs, true)
+	// A window's events, not a whole trace's: an agent's memory stays
+	// bounded, so no "0: no limit" either.
+	tf.maxEvents = agent.DefaultMaxEvents
+	fs.Lookup("duration").Usage = "stop after this long (default: until SIGINT or SIGTERM)"
+	me := fs.Lookup("max-events")
+	me.DefValue, me.Usage = strconv.Itoa(agent.DefaultMaxEvents), "most events one window keeps for its analysis; more are counted as dropped (the counts stay exact)"
 	fs.StringVar(&sf.comm, "comm", "", "trace every process whose name (/proc/PID/comm) matches this regular expression")
 	fs.StringVar(&sf.exe, "exe", "", "trace every process whose executable's path matches this regular expression")
 	fs.StringVar(&sf.cmdline, "cmdline", "", "trace every process whose arguments, joined by spaces, match this regular expression")
@@ -147,8 +154,11 @@ func (sf *serveFlags) session(tf *traceFlags, env Env) (tracer.Config, *tracer.S
 	if sf.recordDir == "" && sf.keepSet {
 		return tracer.Config{}, nil, usagef("--record-keep needs --record-dir")
 	}
-	if sf.recordKeep < sf.interval {
+	if sf.recordDir != "" && sf.recordKeep < sf.interval {
 		return tracer.Config{}, nil, usagef("--record-keep %s is shorter than a window (--interval %s)", sf.recordKeep, sf.interval)
+	}
+	if tf.maxEvents <= 0 {
+		return tracer.Config{}, nil, usagef("--max-events must be positive: an agent keeps a bounded window")
 	}
 	if sf.maxSeries <= 0 {
 		return tracer.Config{}, nil, usagef("--max-series must be positive")
