@@ -31,10 +31,12 @@ import (
 // some 30 MiB; the aggregates, and so the metrics, stay exact past it.
 const DefaultMaxEvents = 100_000
 
-// DefaultMaxSeries bounds each metric family: enough for a few dozen
-// processes' syscalls, few enough that a host running thousands of
-// short-lived commands does not overwhelm the Prometheus scraping it.
-const DefaultMaxSeries = 2000
+// DefaultMaxSeries bounds each metric family: enough for the syscalls of
+// a few dozen process names (some 30 each), few enough that a host
+// running thousands of short-lived commands does not overwhelm the
+// Prometheus scraping it (a latency histogram is 87 series in Prometheus
+// per label set).
+const DefaultMaxSeries = 1000
 
 // Config sets up an Agent.
 type Config struct {

@@ -241,8 +241,8 @@ func TestHistogramBuckets(t *testing.T) {
 	}{
 		{50 * ms, 0.050331648, 0.041943040},                      // 3·2^24 ns and 5·2^23 ns
 		{50*ms + 400*time.Microsecond, 0.058720256, 0.050331648}, // 7·2^23 ns
-		{time.Microsecond, 0.000001024, 0},                       // the first bucket: 2^10 ns
-		{10 * time.Microsecond, 0.000010240, 0.000008192},
+		{time.Microsecond, 0.000016384, 0},                       // the first bucket: 2^14 ns
+		{20 * time.Microsecond, 0.000020480, 0.000016384},
 	}
 	for _, tt := range tests {
 		t.Run(tt.d.String(), func(t *testing.T) {

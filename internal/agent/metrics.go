@@ -243,13 +243,14 @@ func procKey(procs procIndex, pid int) string {
 // promBounds are the upper bounds, in seconds, of the exported latency
 // buckets: every other bound of model.Histogram's log-linear buckets
 // (four per power of two, so a quantile interpolated inside one is off
-// by at most 12.5%) from about 1 µs to 34 s; faster calls fall in the
-// first, slower ones in +Inf. Every bound is a bound of the model's
+// by at most 12.5%) from 16 µs to 34 s; faster calls fall in the first
+// (a wait worth a dashboard takes longer), slower ones in +Inf: 85
+// buckets, each a series in Prometheus. Every bound is a bound of the model's
 // buckets, so each model bucket falls in exactly one exported bucket.
 var promBounds, promBucketOf = promBuckets()
 
 const (
-	promFirstBucket = (10 - model.HistSubBits + 1) << model.HistSubBits // 2^10 ns
+	promFirstBucket = (14 - model.HistSubBits + 1) << model.HistSubBits // 2^14 ns
 	promLastBucket  = (35 - model.HistSubBits + 1) << model.HistSubBits // 2^35 ns
 	promStep        = 2
 )
