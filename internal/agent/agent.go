@@ -17,7 +17,6 @@ import (
 	"io"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/google/pprof/profile"
 
@@ -60,8 +59,8 @@ type Config struct {
 }
 
 // An Agent is the sink of snag serve. Run calls its sink methods from
-// one goroutine; its outputs (Metrics, the HTTP handler, BlockedProfile)
-// may be read from any other at the same time.
+// one goroutine; its outputs (Collector, Handler, BlockedProfile,
+// ActiveFindings) may be read from any other at the same time.
 type Agent struct {
 	cfg Config
 
@@ -79,7 +78,6 @@ type Agent struct {
 // snapshot is what the HTTP endpoints serve of the last window, rendered
 // when it ended so that no trace outlives its Window call.
 type snapshot struct {
-	end     time.Time
 	json    []byte           // its snag/v1 report
 	profile *profile.Profile // its blocked time; never modified once stored
 	err     error            // why the profile could not be built
@@ -141,7 +139,7 @@ func (a *Agent) Window(w *model.Trace) error {
 	}
 	a.metrics.update(&t, an, procs)
 
-	snap := &snapshot{end: end}
+	snap := &snapshot{}
 	var buf bytes.Buffer
 	if err := report.JSON(&buf, &t, an); err != nil {
 		return fmt.Errorf("render the window's report: %w", err)
