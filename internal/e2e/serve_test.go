@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,27 +48,26 @@ func TestServePrometheus(t *testing.T) {
 
 	// The stall appears once a window ended and was scraped.
 	var stalls []promSample
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	isMySQLdbStall := func(s promSample) bool {
+		return s.Metric["pid"] == strconv.Itoa(mysqldb) && s.Metric["library"] == "libmariadb.so.3" &&
+			s.Metric["syscall"] == "poll" && s.Metric["peer"] == dbPeer && s.Metric["severity"] == "high" &&
+			s.Metric["comm"] == "python3"
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		agent.checkAlive(t)
 		stalls = prom.query(t, `snag_finding_active{kind="loop-stall"} == 1`)
-		if len(stalls) > 0 {
+		if slices.ContainsFunc(stalls, isMySQLdbStall) {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no high loop-stall in libmariadb.so.3 for the MySQLdb app (pid %d) in Prometheus: %+v", mysqldb, stalls)
 		}
 		time.Sleep(time.Second)
 	}
-	var found bool
 	for _, s := range stalls {
-		switch s.Metric["pid"] {
-		case strconv.Itoa(mysqldb):
-			found = found || (s.Metric["library"] == "libmariadb.so.3" && s.Metric["syscall"] == "poll" &&
-				s.Metric["peer"] == dbPeer && s.Metric["severity"] == "high" && s.Metric["comm"] == "python3")
-		case strconv.Itoa(pymysql):
+		if s.Metric["pid"] == strconv.Itoa(pymysql) {
 			t.Errorf("a loop stall for the PyMySQL control (pid %d): %v", pymysql, s.Metric)
 		}
-	}
-	if !found {
-		t.Fatalf("no high loop-stall in libmariadb.so.3 for the MySQLdb app (pid %d) in Prometheus: %+v", mysqldb, stalls)
 	}
 
 	// The latency of poll: SELECT SLEEP(0.05) per call. The counters are
