@@ -3,7 +3,6 @@ package agent
 import (
 	"runtime"
 	"runtime/debug"
-	"strconv"
 )
 
 // buildInfo returns snag_build_info's label values: the main module's
@@ -15,5 +14,3 @@ func buildInfo() []string {
 	}
 	return []string{v, runtime.Version()}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -207,7 +208,7 @@ func (m *metrics) update(t *model.Trace, an *model.Analysis, procs procIndex) {
 	for i := range an.Findings {
 		f := &an.Findings[i]
 		m.get(m.findings, "", f.Kind, f.Severity.String(), procs.comm[f.PID], procs.container[f.PID],
-			itoa(f.PID), f.Peer, f.Syscall, f.Library).value = 1
+			strconv.Itoa(f.PID), f.Peer, f.Syscall, f.Library).value = 1
 	}
 
 	for _, c := range t.Drops.Causes() {
