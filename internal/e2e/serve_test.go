@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,8 +42,18 @@ func TestServePrometheus(t *testing.T) {
 	mysqldb := geventAppLoaded(t, "mysqldb", load)
 	pymysql := geventAppLoaded(t, "pymysql", load)
 
+	// These two apps' own command lines, ports included: other app.py
+	// processes on the host are not this test's.
+	var cmdlines []string
+	for _, pid := range []int{mysqldb, pymysql} {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmdlines = append(cmdlines, regexp.QuoteMeta(strings.Join(strings.Split(strings.TrimRight(string(b), "\x00"), "\x00"), " ")))
+	}
 	listen, recDir := freePort(t), t.TempDir()
-	agent := startServe(t, "--cmdline", `app\.py --driver`, "--interval", "3s", "--listen", listen,
+	agent := startServe(t, "--cmdline", "^("+strings.Join(cmdlines, "|")+")$", "--interval", "3s", "--listen", listen,
 		"--record-dir", recDir, "--record-keep", "1m")
 	prom := startPrometheus(t, listen)
 
