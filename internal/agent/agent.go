@@ -53,6 +53,10 @@ type Config struct {
 	Log io.Writer
 	// Recorder, when non-nil, keeps every window as a recording file.
 	Recorder *Recorder
+	// Profile, when non-nil, receives each window's blocked-time profile
+	// with the window it covers (valid during the call, as for Window),
+	// for an exporter that pushes profiles (OTLP); p is the caller's.
+	Profile func(p *profile.Profile, w *model.Trace)
 	// Container names the container of a process for the metrics and the
 	// finding lines ("" when it runs in none); nil: no container names.
 	Container func(pid int) string
@@ -149,6 +153,9 @@ func (a *Agent) Window(w *model.Trace) error {
 	a.mu.Lock()
 	a.last = snap
 	a.mu.Unlock()
+	if a.cfg.Profile != nil && snap.err == nil {
+		a.cfg.Profile(snap.profile.Copy(), &t)
+	}
 
 	if a.cfg.Recorder != nil {
 		if err := a.cfg.Recorder.Write(&t); err != nil {

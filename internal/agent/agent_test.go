@@ -523,3 +523,23 @@ func TestNewRecorderChecks(t *testing.T) {
 		})
 	}
 }
+
+func TestProfileHook(t *testing.T) {
+	var got []time.Duration
+	a := New(Config{Profile: func(p *profile.Profile, w *model.Trace) {
+		var blocked int64
+		for _, s := range p.Sample {
+			blocked += s.Value[0]
+		}
+		got = append(got, time.Duration(blocked))
+		if w.Duration != 15*time.Second {
+			t.Errorf("the hook's window lasts %v, want 15s", w.Duration)
+		}
+	}})
+	feedWindow(t, a, 0, proc{1, "python3", true})
+	feedWindow(t, a, 1, proc{1, "python3", false})
+	// Each window's profile holds that window's blocked time alone.
+	if want := []time.Duration{100 * 50 * ms, 0}; !slices.Equal(got, want) {
+		t.Errorf("profiles blocked %v, want %v", got, want)
+	}
+}
