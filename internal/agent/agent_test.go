@@ -543,3 +543,20 @@ func TestProfileHook(t *testing.T) {
 		t.Errorf("profiles blocked %v, want %v", got, want)
 	}
 }
+
+// A syscall counted but not timed has calls and no latency series.
+func TestUntimedCallsHaveNoHistogram(t *testing.T) {
+	a := New(Config{})
+	w := &model.Trace{Start: t0, Duration: time.Second, Processes: []model.Process{{PID: 1, Comm: "x"}}}
+	w.Syscalls = []model.SyscallStat{{PID: 1, TID: 1, Name: "getppid", Count: 1000}}
+	if err := a.Window(w); err != nil {
+		t.Fatal(err)
+	}
+	mfs := gather(t, a)
+	if got := one(t, mfs, "snag_syscalls_total", map[string]string{"syscall": "getppid"}).GetCounter().GetValue(); got != 1000 {
+		t.Errorf("getppid calls %v, want 1000", got)
+	}
+	if s := seriesOf(mfs, "snag_syscall_duration_seconds", map[string]string{"syscall": "getppid"}); len(s) != 0 {
+		t.Errorf("an untimed syscall has %d latency series, want none", len(s))
+	}
+}

@@ -179,7 +179,11 @@ func (m *metrics) update(t *model.Trace, an *model.Analysis, procs procIndex) {
 		key := procKey(procs, st.PID)
 		m.get(m.syscalls, key, labels...).value += float64(st.Count)
 		m.get(m.errors, key, labels...).value += float64(st.Errors)
-		m.get(m.latency, key, labels...).hist.add(&st.Hist, st.Total.Seconds())
+		// Calls counted but not timed (those that never wait, unless the
+		// tracer times every call) have no latency: no 87 empty series.
+		if st.Hist.Count() > 0 {
+			m.get(m.latency, key, labels...).hist.add(&st.Hist, st.Total.Seconds())
+		}
 	}
 
 	services := make(map[string]string, len(an.Connections))
