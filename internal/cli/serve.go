@@ -104,16 +104,23 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		Container: cfg.Proc.Container,
 	})
 	srv := &http.Server{Handler: ag.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	// An agent nobody can scrape is not running: a failed server ends
+	// the trace too.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() {
+		served <- srv.Serve(ln)
+		stop()
+	}()
 	fmt.Fprintf(env.Stderr, "snag: serving http://%s%s, a window every %s\n", ln.Addr(), agent.PathMetrics, sf.interval)
 
 	_, err = runTracer(ctx, cfg, tf.debug, env, ag)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
-	if serr := <-served; err == nil && !errors.Is(serr, http.ErrServerClosed) {
-		err = fmt.Errorf("serve http on %s: %w", sf.listen, serr)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		return fmt.Errorf("serve http on %s: %w", sf.listen, serr)
 	}
 	return err
 }
