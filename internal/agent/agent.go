@@ -57,9 +57,6 @@ type Config struct {
 	// with the window it covers (valid during the call, as for Window),
 	// for an exporter that pushes profiles (OTLP); p is the caller's.
 	Profile func(p *profile.Profile, w *model.Trace)
-	// Container names the container of a process for the metrics and the
-	// finding lines ("" when it runs in none); nil: no container names.
-	Container func(pid int) string
 }
 
 // An Agent is the sink of snag serve. Run calls its sink methods from
@@ -136,7 +133,7 @@ func (a *Agent) Window(w *model.Trace) error {
 	acfg.Threshold = t.Threshold
 	an := analyzer.Analyze(&t, acfg)
 
-	procs := newProcIndex(&t, a.cfg.Container)
+	procs := newProcIndex(&t)
 	end := t.Start.Add(t.Duration)
 	if err := a.findings.update(end, an.Findings, procs); err != nil {
 		return fmt.Errorf("write finding lines: %w", err)

@@ -98,7 +98,11 @@ func feed(t *testing.T, a *Agent, w *model.Trace, evs []model.Event) {
 }
 
 func TestFindingLines(t *testing.T) {
-	const pid = 4242
+	const (
+		pid       = 4242
+		container = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+		pod       = "8c3e7a52-3e3c-4d4b-9b1e-2f7f3c1d6a10"
+	)
 	// Which windows stall, and the lines each must print.
 	steps := []struct {
 		stall bool
@@ -111,10 +115,12 @@ func TestFindingLines(t *testing.T) {
 		{true, []string{"finding-start"}},
 	}
 	var out bytes.Buffer
-	a := New(Config{Log: &out, Container: func(int) string { return "0123456789ab" }})
+	a := New(Config{Log: &out})
 	for i, st := range steps {
 		out.Reset()
-		feedWindow(t, a, i, proc{pid, "python3", st.stall})
+		w, evs := window(i, proc{pid, "python3", st.stall})
+		w.Processes[0].Container, w.Processes[0].Pod = container, pod
+		feed(t, a, w, evs)
 		var got []findingLine
 		dec := json.NewDecoder(&out)
 		for dec.More() {
@@ -135,7 +141,7 @@ func TestFindingLines(t *testing.T) {
 		}
 		for _, l := range got {
 			end := t0.Add(time.Duration(i+1) * 15 * time.Second).Format(time.RFC3339Nano)
-			if l.Time != end || l.Severity != "high" || l.PID != pid || l.Process != "python3" || l.Container != "0123456789ab" ||
+			if l.Time != end || l.Severity != "high" || l.PID != pid || l.Process != "python3" || l.Container != container || l.Pod != pod ||
 				l.Peer != "127.0.0.1:3306" || l.Syscall != "poll" || l.Library != "libmariadb.so.3" || l.Summary == "" {
 				t.Errorf("window %d: line %+v", i, l)
 			}
@@ -453,7 +459,7 @@ func TestHTTP(t *testing.T) {
 	}
 
 	code, body = get(PathMetrics)
-	if code != http.StatusOK || !strings.Contains(string(body), `snag_finding_active{comm="python3",container="",kind="loop-stall",library="libmariadb.so.3",peer="127.0.0.1:3306",pid="7",severity="high",syscall="poll"} 1`) {
+	if code != http.StatusOK || !strings.Contains(string(body), `snag_finding_active{comm="python3",container="",kind="loop-stall",library="libmariadb.so.3",peer="127.0.0.1:3306",pid="7",pod="",severity="high",syscall="poll"} 1`) {
 		t.Errorf("%s: %d, without the active stall:\n%s", PathMetrics, code, body)
 	}
 }
@@ -558,5 +564,27 @@ func TestUntimedCallsHaveNoHistogram(t *testing.T) {
 	}
 	if s := seriesOf(mfs, "snag_syscall_duration_seconds", map[string]string{"syscall": "getppid"}); len(s) != 0 {
 		t.Errorf("an untimed syscall has %d latency series, want none", len(s))
+	}
+}
+
+// The same program in two containers makes two series, each with its
+// container and pod.
+func TestContainersSeparateSeries(t *testing.T) {
+	a := New(Config{})
+	w, evs := window(0, proc{1, "python3", true}, proc{2, "python3", true})
+	w.Processes[0].Container, w.Processes[0].Pod = "c1", "p1"
+	w.Processes[1].Container = "c2"
+	feed(t, a, w, evs)
+	mfs := gather(t, a)
+	for _, want := range []map[string]string{
+		{"comm": "python3", "container": "c1", "pod": "p1", "syscall": "poll"},
+		{"comm": "python3", "container": "c2", "pod": "", "syscall": "poll"},
+	} {
+		if got := one(t, mfs, "snag_syscalls_total", want).GetCounter().GetValue(); got != 100 {
+			t.Errorf("%v: %v calls, want 100", want, got)
+		}
+	}
+	if s := seriesOf(mfs, "snag_finding_active", map[string]string{"kind": "loop-stall", "container": "c1", "pod": "p1", "pid": "1"}); len(s) != 1 {
+		t.Errorf("the stall in container c1: %d series, want 1", len(s))
 	}
 }

@@ -10,40 +10,39 @@ import (
 )
 
 // procIndex names the processes of one window for labels and lines.
-type procIndex struct {
-	comm      map[int]string
-	container map[int]string
-}
+type procIndex map[int]*model.Process
 
-func newProcIndex(t *model.Trace, container func(int) string) procIndex {
-	ix := procIndex{comm: make(map[int]string, len(t.Processes)), container: map[int]string{}}
-	for _, p := range t.Processes {
-		ix.comm[p.PID] = p.Comm
-		if container != nil {
-			if c := container(p.PID); c != "" {
-				ix.container[p.PID] = c
-			}
-		}
+func newProcIndex(t *model.Trace) procIndex {
+	ix := make(procIndex, len(t.Processes))
+	for i := range t.Processes {
+		ix[t.Processes[i].PID] = &t.Processes[i]
 	}
 	return ix
+}
+
+// names returns the comm, container and pod of pid, "" where unknown.
+func (ix procIndex) names(pid int) (comm, container, pod string) {
+	if p := ix[pid]; p != nil {
+		return p.Comm, p.Container, p.Pod
+	}
+	return "", "", ""
 }
 
 // findingKey is what makes a finding the same one from window to window:
 // its kind, the process it is about, and what it names (peer, syscall,
 // library, file). Its severity and figures may change meanwhile.
 type findingKey struct {
-	kind               string
-	pid                int
-	comm, container    string
-	peer, syscall, lib string
-	path               string
+	kind                 string
+	pid                  int
+	comm, container, pod string
+	peer, syscall, lib   string
+	path                 string
 }
 
 func keyOf(f *model.Finding, procs procIndex) findingKey {
-	return findingKey{
-		kind: f.Kind, pid: f.PID, comm: procs.comm[f.PID], container: procs.container[f.PID],
-		peer: f.Peer, syscall: f.Syscall, lib: f.Library, path: f.Path,
-	}
+	k := findingKey{kind: f.Kind, pid: f.PID, peer: f.Peer, syscall: f.Syscall, lib: f.Library, path: f.Path}
+	k.comm, k.container, k.pod = procs.names(f.PID)
+	return k
 }
 
 // activeFinding is a finding present in the last window.
@@ -75,6 +74,7 @@ type findingLine struct {
 	PID       int    `json:"pid"`
 	Process   string `json:"process"`
 	Container string `json:"container,omitempty"`
+	Pod       string `json:"pod,omitempty"` // the Kubernetes pod's UID
 	Peer      string `json:"peer,omitempty"`
 	Syscall   string `json:"syscall,omitempty"`
 	Library   string `json:"library,omitempty"`
@@ -133,7 +133,7 @@ func lineOf(event string, at time.Time, a *activeFinding) findingLine {
 	return findingLine{
 		Time: at.UTC().Format(time.RFC3339Nano), Event: event,
 		Kind: a.f.Kind, Severity: a.f.Severity.String(),
-		PID: a.f.PID, Process: a.key.comm, Container: a.key.container,
+		PID: a.f.PID, Process: a.key.comm, Container: a.key.container, Pod: a.key.pod,
 		Peer: a.f.Peer, Syscall: a.f.Syscall, Library: a.f.Library, Path: a.f.Path,
 		Summary: a.f.Title,
 	}

@@ -22,7 +22,7 @@ import (
 const otherLabel = "other"
 
 // procLabels are the labels that say which process a series is about.
-var procLabels = []string{"comm", "container"}
+var procLabels = []string{"comm", "container", "pod"}
 
 // metrics holds every family and the global figures.
 type metrics struct {
@@ -59,7 +59,7 @@ type family struct {
 // series is one label set's state.
 type series struct {
 	labels []string
-	proc   string // the process key (comm, container) of a per-process series; "" for others
+	proc   string // the process key (comm, container, pod) of a per-process series; "" for others
 	window uint64 // the last window that updated it
 	value  float64
 	hist   *histState
@@ -98,7 +98,7 @@ func newMetrics(maxSeries int) *metrics {
 		connects: newFamily("snag_connections_total", "connect() calls to peer.",
 			prometheus.CounterValue, procPeer...),
 		findings: newFamily("snag_finding_active", "1 while a finding is active (seen in the last window).",
-			prometheus.GaugeValue, "kind", "severity", "comm", "container", "pid", "peer", "syscall", "library"),
+			prometheus.GaugeValue, append(append([]string{"kind", "severity"}, procLabels...), "pid", "peer", "syscall", "library")...),
 		drops: newFamily("snag_dropped_events_total", "Events snag could not keep, by cause.",
 			prometheus.CounterValue, "cause"),
 		bpfRun: newFamily("snag_bpf_run_seconds_total", "Run time of snag's BPF programs, as the kernel's BPF statistics measure it.",
@@ -174,8 +174,8 @@ func (m *metrics) update(t *model.Trace, an *model.Analysis, procs procIndex) {
 
 	for i := range t.Syscalls {
 		st := &t.Syscalls[i]
-		comm, ctr := procs.comm[st.PID], procs.container[st.PID]
-		labels := []string{comm, ctr, st.Name, syscalls.ClassOf(st.Name).String()}
+		comm, ctr, pod := procs.names(st.PID)
+		labels := []string{comm, ctr, pod, st.Name, syscalls.ClassOf(st.Name).String()}
 		key := procKey(procs, st.PID)
 		m.get(m.syscalls, key, labels...).value += float64(st.Count)
 		m.get(m.errors, key, labels...).value += float64(st.Errors)
@@ -198,7 +198,8 @@ func (m *metrics) update(t *model.Trace, an *model.Analysis, procs procIndex) {
 			continue
 		}
 		peer := ev.Peer.String()
-		labels := []string{procs.comm[ev.PID], procs.container[ev.PID], peer, services[peer]}
+		comm, ctr, pod := procs.names(ev.PID)
+		labels := []string{comm, ctr, pod, peer, services[peer]}
 		switch ev.Kind {
 		case model.EvSyscall:
 			m.get(m.blocked, procKey(procs, ev.PID), labels...).value += max(ev.Duration, 0).Seconds()
@@ -211,7 +212,8 @@ func (m *metrics) update(t *model.Trace, an *model.Analysis, procs procIndex) {
 	clear(m.findings.series)
 	for i := range an.Findings {
 		f := &an.Findings[i]
-		m.get(m.findings, "", f.Kind, f.Severity.String(), procs.comm[f.PID], procs.container[f.PID],
+		comm, ctr, pod := procs.names(f.PID)
+		m.get(m.findings, "", f.Kind, f.Severity.String(), comm, ctr, pod,
 			strconv.Itoa(f.PID), f.Peer, f.Syscall, f.Library).value = 1
 	}
 
@@ -242,7 +244,8 @@ func (m *metrics) update(t *model.Trace, an *model.Analysis, procs procIndex) {
 
 // procKey identifies the per-process series of pid.
 func procKey(procs procIndex, pid int) string {
-	return procs.comm[pid] + "\x00" + procs.container[pid]
+	comm, ctr, pod := procs.names(pid)
+	return comm + "\x00" + ctr + "\x00" + pod
 }
 
 // promBounds are the upper bounds, in seconds, of the exported latency

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/snagtrace/snag/internal/agent"
-	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/tracer"
 )
 
@@ -101,7 +100,6 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		MaxSeries: sf.maxSeries,
 		Log:       env.Stdout,
 		Recorder:  rec,
-		Container: cfg.Proc.Container,
 	})
 	srv := &http.Server{Handler: ag.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	// An agent nobody can scrape is not running: a failed server ends
@@ -182,8 +180,5 @@ func (sf *serveFlags) session(tf *traceFlags, env Env) (tracer.Config, *tracer.S
 	setupLog(env, tf.debug)
 	cfg := tf.config(env)
 	cfg.Status = nil // an agent's stderr is a log, not a terminal's status line
-	if cfg.Proc.Root == "" {
-		cfg.Proc = procfs.Default
-	}
 	return cfg, sel, nil
 }
