@@ -422,6 +422,11 @@ type Drops struct {
 	OverLimit uint64
 }
 
+// Total is the number of dropped events of every kind.
+func (d Drops) Total() uint64 {
+	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.OverLimit
+}
+
 // DropCause is one cause of dropped events and its count.
 type DropCause struct {
 	Name  string // as snag/v1's drops object names it: "ring_buffer", "over_limit"
@@ -437,11 +442,6 @@ func (d Drops) Causes() []DropCause {
 		{"fd_map", d.FDMap}, {"unparsed", d.Unparsed},
 		{"backlog", d.Backlog}, {"over_limit", d.OverLimit},
 	}
-}
-
-// Total is the number of dropped events of every kind.
-func (d Drops) Total() uint64 {
-	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.OverLimit
 }
 
 // Cost is what one live trace cost, measured while it ran.
