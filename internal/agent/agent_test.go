@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/snagtrace/snag/analyzer"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/recording"
 )
@@ -586,5 +587,24 @@ func TestContainersSeparateSeries(t *testing.T) {
 	}
 	if s := seriesOf(mfs, "snag_finding_active", map[string]string{"kind": "loop-stall", "container": "c1", "pod": "p1", "pid": "1"}); len(s) != 1 {
 		t.Errorf("the stall in container c1: %d series, want 1", len(s))
+	}
+}
+
+// With expected peers, a connection to any other is a finding of every
+// window that makes one.
+func TestExpectedPeers(t *testing.T) {
+	eps, err := analyzer.ParseExpect("10.0.0.1:5432")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	a := New(Config{Log: &out, Analyzer: analyzer.Config{Expect: eps}})
+	feedWindow(t, a, 0, proc{1, "python3", true})
+	s := seriesOf(gather(t, a), "snag_finding_active", map[string]string{"kind": model.KindUnexpectedConnection, "peer": "127.0.0.1:3306", "pid": "1"})
+	if len(s) != 1 {
+		t.Errorf("unexpected-connection series for the database: %d, want 1", len(s))
+	}
+	if !strings.Contains(out.String(), `"event":"finding-start","kind":"unexpected-connection"`) {
+		t.Errorf("no finding-start line for the unexpected connection:\n%s", out.String())
 	}
 }

@@ -45,12 +45,13 @@ type serveFlags struct {
 	otlpEndpoint       string
 	maxSeries          int
 	keepSet            bool // --record-keep was given
+	expectFlags
 }
 
 func cmdServe(ctx context.Context, args []string, env Env) error {
 	var tf traceFlags
 	var sf serveFlags
-	fs := newFlags("serve", "snag serve [--pid PID,...] [--comm RE] [--exe RE] [--cmdline RE] [--cgroup PATH] [--interval 15s] [--listen ADDR] [--record-dir DIR [--record-keep 10m]] [--max-series N]", env)
+	fs := newFlags("serve", "snag serve [--pid PID,...] [--comm RE] [--exe RE] [--cmdline RE] [--cgroup PATH] [--interval 15s] [--listen ADDR] [--record-dir DIR [--record-keep 10m]] [--expect HOST:PORT,...] [--max-series N]", env)
 	tf.register(fs, true)
 	// A window's events, not a whole trace's: an agent's memory stays
 	// bounded, so no "0: no limit" either.
@@ -67,6 +68,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	fs.StringVar(&sf.recordDir, "record-dir", "", "keep every window as a recording file in this directory (the flight recorder)")
 	fs.DurationVar(&sf.recordKeep, "record-keep", defaultRecordKeep, "delete the flight recorder's files older than this")
 	fs.StringVar(&sf.otlpEndpoint, "otlp-endpoint", "", "send each window's profile to this OTLP endpoint (URL)")
+	sf.expectFlags.register(fs)
 	fs.IntVar(&sf.maxSeries, "max-series", agent.DefaultMaxSeries, "most series per metric family; more are folded into one labelled \"other\"")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -78,6 +80,13 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	cfg, sel, err := sf.session(&tf, env)
 	if err != nil {
 		return err
+	}
+	acfg, unresolved, err := sf.expectFlags.config()
+	if err != nil {
+		return err
+	}
+	for _, h := range unresolved {
+		slog.Warn("--expect host resolves to no address here: no peer matches it", "host", h)
 	}
 	var rec *agent.Recorder
 	if sf.recordDir != "" {
@@ -98,6 +107,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 	ag := agent.New(agent.Config{
 		MaxEvents: tf.maxEvents,
 		MaxSeries: sf.maxSeries,
+		Analyzer:  acfg,
 		Log:       env.Stdout,
 		Recorder:  rec,
 	})

@@ -38,6 +38,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{"no event limit", []string{"--comm", "x", "--max-events", "0"}, "--max-events must be positive"},
 		{"max series", []string{"--comm", "x", "--max-series", "0"}, "--max-series must be positive"},
 		{"otlp not a URL", []string{"--comm", "x", "--otlp-endpoint", "collector:4318"}, "want an http:// or https:// URL"},
+		{"bad expect", []string{"--comm", "x", "--expect", "db:notaport"}, "--expect"},
+		{"missing expect file", []string{"--comm", "x", "--expect-file", missing}, "--expect-file"},
 		{"arguments", []string{"--comm", "x", "extra"}, "unexpected arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
