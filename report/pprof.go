@@ -17,14 +17,24 @@ import (
 // Threads and processes travel as labels (thread, tid, pid, process) rather
 // than frames; `pprof -tagroot thread` turns them back into roots.
 func Pprof(w io.Writer, t *model.Trace, a *model.Analysis) error {
-	p := buildPprof(t, a)
-	if err := p.CheckValid(); err != nil {
-		return fmt.Errorf("build pprof profile: %w", err)
+	p, err := Profile(t, a)
+	if err != nil {
+		return err
 	}
 	if err := p.Write(w); err != nil {
 		return fmt.Errorf("write pprof profile: %w", err)
 	}
 	return nil
+}
+
+// Profile is the profile Pprof writes, checked, for outputs that convert
+// or serve it rather than write it (the agent's HTTP endpoint, OTLP).
+func Profile(t *model.Trace, a *model.Analysis) (*profile.Profile, error) {
+	p := buildPprof(t, a)
+	if err := p.CheckValid(); err != nil {
+		return nil, fmt.Errorf("build pprof profile: %w", err)
+	}
+	return p, nil
 }
 
 // syscallFunctionPrefix marks the synthetic leaf function, so the syscall

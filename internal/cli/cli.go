@@ -60,6 +60,8 @@ Usage:
   snag analyze FILE [flags]               report on a recording or an strace log
   snag doctor [--pid PID]                 what this kernel and these privileges allow,
                                           and whether the frames of PID's runtime can be named
+  snag serve --cmdline RE [--listen ADDR] always on: Prometheus metrics, findings as JSON
+                                          lines, blocked-time profiles, a flight recorder
   snag version                            which snag this is (also: snag --version)
 
 Exit codes: 0 done; 1 findings at or above --fail-on; 2 bad usage or bad
@@ -82,6 +84,7 @@ func Main(args []string, env Env) int {
 		"record":    cmdRecord,
 		"analyze":   cmdAnalyze,
 		"doctor":    cmdDoctor,
+		"serve":     cmdServe,
 		"version":   cmdVersion,
 		"--version": cmdVersion,
 	}

@@ -28,4 +28,5 @@ var (
 	cmdRun    = notSupported("run")
 	cmdRecord = notSupported("record")
 	cmdDoctor = notSupported("doctor")
+	cmdServe  = notSupported("serve")
 )

@@ -21,25 +21,35 @@ import (
 
 // outputFlags choose the analysis and the reports.
 type outputFlags struct {
-	format      string
-	outputs     []string
-	failOn      string
-	expect      string
-	expectFile  string
-	baseline    string
+	format  string
+	outputs []string
+	failOn  string
+	expectFlags
 	baselineOut string
 	top         int
+}
+
+// expectFlags say which peers are expected: attach, run, analyze and
+// serve share them.
+type expectFlags struct {
+	expect     string
+	expectFile string
+	baseline   string
 }
 
 func (f *outputFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.format, "format", "table", "report on stdout as table or json")
 	fs.StringArrayVarP(&f.outputs, "output", "o", nil, "also write a report to FILE; the extension picks the format: .json, .pb.gz (pprof), .folded, .svg (flame graph), .perfetto.json (timeline), .html (a self-contained page of all of these); repeatable")
 	fs.StringVar(&f.failOn, "fail-on", "", "exit 1 when a finding at or above this severity exists: high, medium or low")
+	f.expectFlags.register(fs)
+	fs.StringVar(&f.baselineOut, "baseline-out", "", "save this run's peers as a baseline file")
+	fs.IntVar(&f.top, "top", 20, "rows per table")
+}
+
+func (f *expectFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.expect, "expect", "", "peers the process is expected to talk to (HOST:PORT,...); any other is an unexpected-connection finding")
 	fs.StringVar(&f.expectFile, "expect-file", "", "file of expected peers, one HOST:PORT per line")
 	fs.StringVar(&f.baseline, "baseline", "", "flag peers that are new relative to this baseline file")
-	fs.StringVar(&f.baselineOut, "baseline-out", "", "save this run's peers as a baseline file")
-	fs.IntVar(&f.top, "top", 20, "rows per table")
 }
 
 type outputConfig struct {
@@ -80,42 +90,52 @@ func (f *outputFlags) prepare() (*outputConfig, error) {
 		}
 		oc.failOn = sev
 	}
+	acfg, unresolved, err := f.expectFlags.config()
+	if err != nil {
+		return nil, err
+	}
+	oc.analyzer, oc.unresolved = acfg, unresolved
+	return oc, nil
+}
+
+// config reads the expected peers into an analyzer configuration, with
+// the --expect hosts that resolve to nothing.
+func (f *expectFlags) config() (cfg analyzer.Config, unresolved []string, err error) {
 	if f.expect != "" {
 		eps, err := analyzer.ParseExpect(f.expect)
 		if err != nil {
-			return nil, usagef("--expect: %v", err)
+			return cfg, nil, usagef("--expect: %v", err)
 		}
-		oc.analyzer.Expect = append(oc.analyzer.Expect, eps...)
+		cfg.Expect = append(cfg.Expect, eps...)
 	}
 	if f.expectFile != "" {
 		fh, err := openInput("--expect-file", f.expectFile)
 		if err != nil {
-			return nil, err
+			return cfg, nil, err
 		}
 		eps, err := analyzer.ReadExpectFile(fh)
 		fh.Close()
 		if err != nil {
-			return nil, inputError{fmt.Errorf("--expect-file %s: %w", f.expectFile, err)}
+			return cfg, nil, inputError{fmt.Errorf("--expect-file %s: %w", f.expectFile, err)}
 		}
-		oc.analyzer.Expect = append(oc.analyzer.Expect, eps...)
+		cfg.Expect = append(cfg.Expect, eps...)
 	}
 	if f.baseline != "" {
 		fh, err := openInput("--baseline", f.baseline)
 		if err != nil {
-			return nil, err
+			return cfg, nil, err
 		}
 		b, err := analyzer.ReadBaseline(fh)
 		fh.Close()
 		if err != nil {
-			return nil, inputError{fmt.Errorf("--baseline %s: %w", f.baseline, err)}
+			return cfg, nil, inputError{fmt.Errorf("--baseline %s: %w", f.baseline, err)}
 		}
-		oc.analyzer.Baseline = b
+		cfg.Baseline = b
 	}
-	if oc.analyzer.Expect != nil || oc.analyzer.Baseline != nil {
-		oc.analyzer.Resolve = resolve
+	if cfg.Expect != nil || cfg.Baseline != nil {
+		cfg.Resolve = resolve
 	}
-	oc.unresolved = unresolvedHosts(oc.analyzer.Expect)
-	return oc, nil
+	return cfg, unresolvedHosts(cfg.Expect), nil
 }
 
 // unresolvedHosts returns the named hosts of eps that resolve to nothing
@@ -192,12 +212,12 @@ func analyzeAndReport(t *model.Trace, oc *outputConfig, env Env) error {
 	}
 	var failed []error
 	for _, path := range oc.flags.outputs {
-		if err := writeAtomic(path, 0o644, func(w io.Writer) error { return report.Write(w, path, t, a) }); err != nil {
+		if err := safefile.WriteAtomic(path, 0o644, func(w io.Writer) error { return report.Write(w, path, t, a) }); err != nil {
 			failed = append(failed, err)
 		}
 	}
 	if oc.flags.baselineOut != "" {
-		if err := writeAtomic(oc.flags.baselineOut, 0o644, analyzer.NewBaseline(a).Write); err != nil {
+		if err := safefile.WriteAtomic(oc.flags.baselineOut, 0o644, analyzer.NewBaseline(a).Write); err != nil {
 			failed = append(failed, fmt.Errorf("baseline: %w", err))
 		}
 	}

@@ -86,6 +86,12 @@ func (e *startError) Error() string { return "start MariaDB: " + e.err.Error() +
 // geventApp starts the app with a driver and a load generator; it returns the app's pid.
 func geventApp(t *testing.T, driver string) int {
 	t.Helper()
+	return geventAppLoaded(t, driver, 20*time.Second)
+}
+
+// geventAppLoaded is geventApp with a load that lasts d.
+func geventAppLoaded(t *testing.T, driver string, d time.Duration) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -100,7 +106,7 @@ func geventApp(t *testing.T, driver string) int {
 	}
 	t.Cleanup(func() { app.Process.Kill(); app.Wait() })
 	waitFile(t, ready)
-	load := exec.Command(python, "load.py", "--url", "http://127.0.0.1:"+port+"/", "-c", "16", "-d", "20s")
+	load := exec.Command(python, "load.py", "--url", "http://127.0.0.1:"+port+"/", "-c", "16", "-d", strconv.Itoa(int(d.Seconds()))+"s")
 	load.Dir = exampleDir()
 	if err := load.Start(); err != nil {
 		t.Fatal(err)

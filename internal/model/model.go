@@ -79,6 +79,13 @@ type Process struct {
 	// Runtime is what runs the process's code, detected once by the
 	// source; every rule and hint that depends on it asks this field.
 	Runtime Runtime
+	// Cgroup is the process's cgroup v2 path; Container (an id), Pod (a
+	// Kubernetes pod's UID) and Unit (a systemd service or scope) are what
+	// it names, each empty when it names none (internal/cgroup).
+	Cgroup    string
+	Container string
+	Pod       string
+	Unit      string
 }
 
 // Thread is one traced thread.
@@ -418,6 +425,23 @@ type Drops struct {
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
 	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.OverLimit
+}
+
+// DropCause is one cause of dropped events and its count.
+type DropCause struct {
+	Name  string // as snag/v1's drops object names it: "ring_buffer", "over_limit"
+	Count uint64
+}
+
+// Causes lists every counter of d with its name, in a fixed order, zeros
+// included, for outputs that label drops by cause (the agent's metrics).
+func (d Drops) Causes() []DropCause {
+	return []DropCause{
+		{"ring_buffer", d.RingBuffer}, {"aggregate_map", d.AggregateMap},
+		{"in_flight_map", d.InFlightMap}, {"stack_read", d.StackRead},
+		{"fd_map", d.FDMap}, {"unparsed", d.Unparsed},
+		{"backlog", d.Backlog}, {"over_limit", d.OverLimit},
+	}
 }
 
 // Cost is what one live trace cost, measured while it ran.
