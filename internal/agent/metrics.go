@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"github.com/snagtrace/snag/internal/version"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,9 +113,9 @@ func newMetrics(maxSeries int) *metrics {
 		descEvents:        prometheus.NewDesc("snag_events_total", "Records snag read from the kernel.", nil, nil),
 		descWindows:       prometheus.NewDesc("snag_windows_total", "Windows analyzed.", nil, nil),
 		descProcesses:     prometheus.NewDesc("snag_traced_processes", "Processes traced in the last window.", nil, nil),
-		descBuild:         prometheus.NewDesc("snag_build_info", "1, labelled with snag's version and the Go version that built it.", []string{"version", "goversion"}, nil),
+		descBuild:         prometheus.NewDesc("snag_build_info", "1, labelled with snag's version, the commit it was built from and the Go version that built it.", []string{"version", "revision", "goversion"}, nil),
 		descRecordErrors:  prometheus.NewDesc("snag_flight_recorder_errors_total", "Windows the flight recorder could not save (the log says why).", nil, nil),
-		build:             buildInfo(),
+		build:             buildLabels(version.Get()),
 	}
 	m.latency.hist = true
 	return m
@@ -333,3 +334,7 @@ func (m *metrics) recordFailed() {
 	m.recordErrors++
 	m.mu.Unlock()
 }
+
+// buildLabels are snag_build_info's label values, from the one version
+// every report names.
+func buildLabels(v version.Info) []string { return []string{v.Version, v.Commit, v.Go} }
