@@ -741,11 +741,11 @@ func readHist(c *cursor, h *model.Histogram) {
 		if c.err != nil {
 			return
 		}
-		if i >= uint64(len(h.Buckets)) {
+		if i >= model.HistBuckets {
 			c.fail(fmt.Errorf("histogram bucket %d out of range", i))
 			return
 		}
-		h.Buckets[i] = v
+		h.AddBucket(int(i), v)
 		next = i + 1
 	}
 }

@@ -732,21 +732,12 @@ func (w *Writer) appendCost(b []byte, c *model.Cost) []byte {
 // appendHist writes the non-empty buckets as (gap, count) pairs, the gap
 // being the number of empty buckets skipped since the previous one.
 func appendHist(b []byte, h *model.Histogram) []byte {
-	n := 0
-	for _, c := range h.Buckets {
-		if c != 0 {
-			n++
-		}
-	}
-	b = appendUvarint(b, uint64(n))
+	b = appendUvarint(b, uint64(h.Len()))
 	next := 0
-	for i, c := range h.Buckets {
-		if c == 0 {
-			continue
-		}
+	h.ForEach(func(i int, c uint64) {
 		b = appendUvarint(b, uint64(i-next))
 		b = appendUvarint(b, c)
 		next = i + 1
-	}
+	})
 	return b
 }
