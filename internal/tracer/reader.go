@@ -2,7 +2,6 @@ package tracer
 
 import (
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -37,6 +36,11 @@ const (
 	// queueBytes bounds what they hold (a record is some 500 bytes, and a
 	// slow call's carries a stack copy of up to --stack-bytes).
 	queueBytes = 32 << 20
+	// freeLen bounds the records kept for reuse: enough for the reader
+	// to keep pace with the enricher without allocating, few enough that
+	// what a backlog took (a stack copy of up to --stack-bytes each) is
+	// let go once it drains.
+	freeLen = 256
 	// drainWait ends the drain at the end of a trace: the programs are
 	// detached, so a quiet ring buffer is an empty one.
 	drainWait = 20 * time.Millisecond
@@ -45,6 +49,7 @@ const (
 type reader struct {
 	src      recordSource
 	out      chan *queued
+	free     chan *queued // records the enricher is done with, for reuse
 	maxBytes int64
 	// block makes the reader wait for room in the queue instead of
 	// dropping, as one loop reading and enriching would. Tests only.
@@ -61,7 +66,7 @@ type reader struct {
 }
 
 func newReader(src recordSource, n int, maxBytes int64) *reader {
-	return &reader{src: src, out: make(chan *queued, n), maxBytes: maxBytes,
+	return &reader{src: src, out: make(chan *queued, n), free: make(chan *queued, freeLen), maxBytes: maxBytes,
 		drain: make(chan struct{}), quit: make(chan struct{}), ended: make(chan struct{})}
 }
 
@@ -102,7 +107,7 @@ func (r *reader) run() {
 			return
 		}
 		r.read.Add(1)
-		q := copyRecord(&rec)
+		q := r.copyRecord(&rec)
 		if draining || r.block {
 			// Nothing new reaches the ring buffer once the programs are
 			// detached: waiting loses nothing.
@@ -116,6 +121,7 @@ func (r *reader) run() {
 		}
 		if r.bytes.Load()+q.size > r.maxBytes {
 			r.full.Add(1)
+			r.done(q)
 			continue
 		}
 		r.bytes.Add(q.size)
@@ -124,6 +130,7 @@ func (r *reader) run() {
 		default:
 			r.bytes.Add(-q.size)
 			r.full.Add(1)
+			r.done(q)
 		}
 	}
 }
@@ -135,13 +142,19 @@ func (r *reader) taken(q *queued) { r.bytes.Add(-q.size) }
 // its buffers are reused for the next ones, so that copying records out
 // of the ring buffer (a slow call's stack is up to --stack-bytes) makes
 // no garbage for the collector to catch up with.
-func (r *reader) done(q *queued) { queuedPool.Put(q) }
+func (r *reader) done(q *queued) {
+	select {
+	case r.free <- q:
+	default: // enough kept: the collector takes it
+	}
+}
 
 // finish has the reader read what is left in the ring buffer and end;
 // the caller reads out until it is closed.
 func (r *reader) finish() { close(r.drain) }
 
-// stop ends the reader and waits for it; the source may be closed after.
+// stop ends the reader and waits for it, and lets go of the records kept
+// for reuse; the source may be closed after.
 func (r *reader) stop() {
 	select {
 	case <-r.quit:
@@ -149,14 +162,24 @@ func (r *reader) stop() {
 		close(r.quit)
 	}
 	<-r.ended
+	for {
+		select {
+		case <-r.free:
+		default:
+			return
+		}
+	}
 }
-
-var queuedPool = sync.Pool{New: func() any { return new(queued) }}
 
 // copyRecord copies rec out of the source's buffers, into those of a
 // record given back earlier when there is one.
-func copyRecord(rec *bpf.Record) *queued {
-	q := queuedPool.Get().(*queued)
+func (r *reader) copyRecord(rec *bpf.Record) *queued {
+	var q *queued
+	select {
+	case q = <-r.free:
+	default:
+		q = new(queued)
+	}
 	stack, fp, code, lasti := q.rec.Stack[:0], q.rec.FPStack[:0], q.rec.PyCode[:0], q.rec.PyLasti[:0]
 	q.rec = *rec
 	q.rec.Stack = copyInto(stack, rec.Stack)

@@ -75,7 +75,7 @@ func TestReaderDropsWhenTheQueueIsFull(t *testing.T) {
 	}{{"records", 10, 1 << 30}, {"bytes", 1000, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &fakeRing{n: 500, stack: make([]byte, 4096)}
-			sz := copyRecord(&bpf.Record{Stack: src.stack}).size
+			sz := newReader(src, 0, 0).copyRecord(&bpf.Record{Stack: src.stack}).size
 			maxBytes := tc.maxBytes
 			if maxBytes == 0 {
 				maxBytes = 10 * sz

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -309,6 +310,11 @@ func (s *session) finish() (*model.Trace, error) {
 	if err := s.tr.CloseReader(); err != nil {
 		slog.Debug("close ring buffer reader", "error", err)
 	}
+	// What tracing took and let go of (the queue's stack copies, the
+	// unwinder's scratch) goes back to the kernel now: the events are
+	// about to take their full size, and the pages the collector keeps
+	// for reuse would count twice at the peak.
+	debug.FreeOSMemory()
 	if s.cfg.Status != nil {
 		fmt.Fprint(s.cfg.Status, "\r\033[K")
 	}
