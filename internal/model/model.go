@@ -410,6 +410,10 @@ type Drops struct {
 	// Backlog: records snag read from the ring buffer but dropped because
 	// the enrichment behind it was too far behind (its queue was full).
 	Backlog uint64
+	// StackBacklog: slow calls whose user stack copy snag let go, the
+	// enrichment being behind with its share of copies queued; their
+	// stacks come from the kernel's frame-pointer walk alone.
+	StackBacklog uint64
 	// OverLimit: events received but not kept for the report once a live
 	// trace held its maximum (aggregates still count them).
 	OverLimit uint64
@@ -417,7 +421,7 @@ type Drops struct {
 
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
-	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.OverLimit
+	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.StackBacklog + d.OverLimit
 }
 
 // Cost is what one live trace cost, measured while it ran.

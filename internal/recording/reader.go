@@ -731,6 +731,9 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 	if c.err == nil && len(c.b) > 0 {
 		f.drops.Backlog = c.uvarint()
 	}
+	if c.err == nil && len(c.b) > 0 {
+		f.drops.StackBacklog = c.uvarint()
+	}
 	// Bytes after the known fields belong to newer writers: ignored.
 	return f, c.err
 }

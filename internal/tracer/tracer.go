@@ -288,7 +288,7 @@ func (s *session) reap() {
 func (s *session) status() {
 	calls, _ := s.tr.Calls()
 	d, _ := s.tr.Drops()
-	d.Backlog = s.rd.full.Load()
+	d.Backlog, d.StackBacklog = s.rd.full.Load(), s.rd.stackFull.Load()
 	fmt.Fprintf(s.cfg.Status, "\r\033[Ksnag: %s elapsed, %d syscalls, %d events, %d dropped",
 		time.Since(s.trace.Start).Round(time.Second), calls, s.rd.read.Load(), d.Total())
 }
@@ -346,7 +346,7 @@ func (s *session) finish() (*model.Trace, error) {
 	if t.Drops, err = s.tr.Drops(); err != nil {
 		return nil, err
 	}
-	t.Drops.Backlog = s.rd.full.Load()
+	t.Drops.Backlog, t.Drops.StackBacklog = s.rd.full.Load(), s.rd.stackFull.Load()
 	t.Cost = s.cost(stats)
 	t.Notes = append(t.Notes, s.enr.notes...)
 	t.Threads = s.enr.endThreads(stats)
