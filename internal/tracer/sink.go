@@ -25,10 +25,10 @@ type Sink interface {
 }
 
 // An EventsCloser is a sink with work to do once the last event is in,
-// before the trace is complete: Run calls CloseEvents then, after the
-// ring buffer is unmapped and before it reads the aggregates and calls
-// Finish. The in-memory events are decoded there, so that their full
-// size is taken only once the trace holds nothing else that big.
+// before the trace is complete: Run calls CloseEvents then, once the
+// ring buffer is unmapped and the aggregates and the threads' ends are
+// read, before it calls Finish. The in-memory events are decoded there,
+// so that their full size is taken after everything else a trace reads.
 type EventsCloser interface {
 	CloseEvents(*model.Trace) error
 }

@@ -305,29 +305,17 @@ func (s *session) finish() (*model.Trace, error) {
 		}
 	}
 	// Nothing more will be read: give back the ring buffer's mapping
-	// before the events are joined and the report is built.
+	// before the events are decoded and the report is built.
 	s.rd.stop()
 	if err := s.tr.CloseReader(); err != nil {
 		slog.Debug("close ring buffer reader", "error", err)
 	}
-	// What tracing took and let go of (the queue's stack copies, the
-	// unwinder's scratch) goes back to the kernel now: the events are
-	// about to take their full size, and the pages the collector keeps
-	// for reuse would count twice at the peak.
-	debug.FreeOSMemory()
 	if s.cfg.Status != nil {
 		fmt.Fprint(s.cfg.Status, "\r\033[K")
 	}
 	s.enr.endFacts()
 	t := s.trace
 	t.Duration = end.Sub(t.Start)
-	for _, k := range s.sinks {
-		if c, ok := k.(EventsCloser); ok {
-			if err := c.CloseEvents(t); err != nil {
-				return nil, err
-			}
-		}
-	}
 	stats, err := s.tr.Aggregates()
 	if err != nil {
 		return nil, err
@@ -360,6 +348,19 @@ func (s *session) finish() (*model.Trace, error) {
 		}
 	}
 	slog.Debug("detached", "duration", t.Duration, "events", s.rd.read.Load(), "syscall_slots", len(stats), "drops", t.Drops)
+	// What tracing and the reads since took and let go of (the queue's
+	// stack copies, the unwinder's scratch, /proc at every thread's end)
+	// goes back to the kernel now: the events are about to take their
+	// full size, and the pages the collector keeps for reuse would count
+	// twice at the peak.
+	debug.FreeOSMemory()
+	for _, k := range s.sinks {
+		if c, ok := k.(EventsCloser); ok {
+			if err := c.CloseEvents(t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, k := range s.sinks {
 		if err := k.Finish(t); err != nil {
 			return nil, err
