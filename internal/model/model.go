@@ -168,9 +168,20 @@ func (k EventKind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Event is one thing the analyzer needs individually.
+// Event is one thing the analyzer needs individually. A trace holds tens of
+// thousands: the one-byte fields share a word at the top rather than each
+// padding one of its own.
 type Event struct {
-	Kind     EventKind
+	Kind EventKind
+	// Partial: the call began before tracing did; Duration is the time
+	// since the attach, a lower bound. Aggregates leave such calls out.
+	Partial bool
+	// FDKnown reports that NonBlock and FDKind were read from the fd.
+	FDKnown  bool
+	NonBlock bool
+	FDKind   FDKind
+	Thread   bool // EvFork/EvExit: a thread rather than a process
+
 	Time     uint64        // event clock, ns; for syscalls the time of return
 	Duration time.Duration // syscall duration (0 for lifecycle events)
 	PID, TID int
@@ -178,16 +189,9 @@ type Event struct {
 	Syscall  string // syscall name
 	Ret      int64  // return value, -errno on failure
 	Args     [6]uint64
-	// Partial: the call began before tracing did; Duration is the time
-	// since the attach, a lower bound. Aggregates leave such calls out.
-	Partial bool
 
 	// FD is the file descriptor the call operated on, -1 when none.
 	FD int
-	// FDKnown reports that NonBlock and FDKind were read from the fd.
-	FDKnown  bool
-	NonBlock bool
-	FDKind   FDKind
 
 	// For poll/ppoll/select: number of fds, the first fd and the timeout
 	// in milliseconds (-1 for none).
@@ -199,7 +203,6 @@ type Event struct {
 	Local Addr // local address of the fd, where known
 
 	ChildPID int    // EvFork: the new process or thread
-	Thread   bool   // EvFork/EvExit: a thread rather than a process
 	Comm     string // EvExec: new comm; EvFork: child's comm
 	Filename string // EvExec: the executed file; EvOpen: the opened path
 	ExitCode int    // EvExit: the exit status, 128+signal when killed

@@ -50,7 +50,7 @@ const (
 	// to keep pace with the enricher without allocating, few enough that
 	// what a backlog took (a stack copy of up to --stack-bytes each) is
 	// let go once it drains.
-	freeLen = 256
+	freeLen = 64
 	// drainWait ends the drain at the end of a trace: the programs are
 	// detached, so a quiet ring buffer is an empty one.
 	drainWait = 20 * time.Millisecond
