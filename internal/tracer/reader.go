@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	"github.com/snagtrace/snag/bpf"
+	"github.com/snagtrace/snag/internal/model"
 )
 
 // The reader is the first stage of a live trace: one goroutine that only
@@ -40,12 +41,11 @@ const (
 	// queueBytes bounds what they hold (a record is some 500 bytes, and a
 	// slow call's carries a stack copy of up to --stack-bytes).
 	queueBytes = 32 << 20
-	// queueStackBytes bounds the stack copies among them: 512 at the
-	// default --stack-bytes, a burst of slow calls' worth while the first
-	// symbolization of a binary runs. A backlog of 2,000 threads' slow
-	// calls would otherwise fill the whole queue with copies, half of
-	// snag's memory.
-	queueStackBytes = 8 << 20
+	// queueStackBytes bounds the stack copies among them: 256 at the
+	// default --stack-bytes. 2,000 threads waking at once would otherwise
+	// fill the queue's 32 MiB with copies whenever the enricher fell
+	// behind, half of what snag may take (the collector doubles it).
+	queueStackBytes = 4 << 20
 	// freeLen bounds the records kept for reuse: enough for the reader
 	// to keep pace with the enricher without allocating, few enough that
 	// what a backlog took (a stack copy of up to --stack-bytes each) is
@@ -155,6 +155,11 @@ func (r *reader) run() {
 			r.done(q)
 		}
 	}
+}
+
+// countDrops sets the drops the reader counted in d.
+func (r *reader) countDrops(d *model.Drops) {
+	d.Backlog, d.StackBacklog = r.full.Load(), r.stackFull.Load()
 }
 
 // taken tells the reader the enricher has a record off the queue.

@@ -39,7 +39,7 @@ type EventsCloser interface {
 type Events struct {
 	Max int
 	// log holds the events encoded, a tenth of their size as
-	// model.Events (2,000 threads: some 3 MiB where they take 25),
+	// model.Events (2,000 threads: some 2 MiB where they take 20),
 	// until CloseEvents decodes them into the trace in one slice.
 	log       recording.EventLog
 	overLimit uint64

@@ -288,7 +288,7 @@ func (s *session) reap() {
 func (s *session) status() {
 	calls, _ := s.tr.Calls()
 	d, _ := s.tr.Drops()
-	d.Backlog, d.StackBacklog = s.rd.full.Load(), s.rd.stackFull.Load()
+	s.rd.countDrops(&d)
 	fmt.Fprintf(s.cfg.Status, "\r\033[Ksnag: %s elapsed, %d syscalls, %d events, %d dropped",
 		time.Since(s.trace.Start).Round(time.Second), calls, s.rd.read.Load(), d.Total())
 }
@@ -334,7 +334,7 @@ func (s *session) finish() (*model.Trace, error) {
 	if t.Drops, err = s.tr.Drops(); err != nil {
 		return nil, err
 	}
-	t.Drops.Backlog, t.Drops.StackBacklog = s.rd.full.Load(), s.rd.stackFull.Load()
+	s.rd.countDrops(&t.Drops)
 	t.Cost = s.cost(stats)
 	t.Notes = append(t.Notes, s.enr.notes...)
 	t.Threads = s.enr.endThreads(stats)
