@@ -117,6 +117,10 @@ func (h *Histogram) AddCounts(counts []uint64) {
 			o.groups = append(o.groups, grp)
 		}
 	}
+	if h.octaves == 0 {
+		*h = o // as the kernel side's readout does: no copy to merge into
+		return
+	}
 	h.Merge(&o)
 }
 
