@@ -138,9 +138,9 @@ func newSession(t *model.Trace, cfg Config) *session {
 	// The thread's entries point into the trace's aggregates until two
 	// must be summed: only then is one copied, its histogram too (a copy
 	// would share its counts), so the trace is never written to and the
-	// aggregates of 2,000 threads are not held twice. A by-name entry of one futex
-	// operation is that operation's aggregate, Op and all; summing
-	// several clears Op.
+	// aggregates of 2,000 threads are not held twice. A by-name entry of
+	// one futex operation is that operation's aggregate, Op and all;
+	// summing several clears Op.
 	sums := map[*model.SyscallStat]bool{}
 	sum := func(cur, st *model.SyscallStat) *model.SyscallStat {
 		if !sums[cur] {
