@@ -135,16 +135,17 @@ func newSession(t *model.Trace, cfg Config) *session {
 		th.onCPU += tt.OnCPU
 		th.life = s.lifetime(tt, forks, exits)
 	}
-	// The thread's entries point into the trace's aggregates, each some
-	// 2.5 KiB with its histogram, until two must be summed: only then is
-	// one copied, so the trace is never written to and the aggregates of
-	// 2,000 threads are not held twice. A by-name entry of one futex
-	// operation is that operation's aggregate, Op and all; summing
-	// several clears Op.
+	// The thread's entries point into the trace's aggregates until two
+	// must be summed: only then is one copied, its histogram too (a copy
+	// would share its counts), so the trace is never written to and the
+	// aggregates of 2,000 threads are not held twice. A by-name entry of
+	// one futex operation is that operation's aggregate, Op and all;
+	// summing several clears Op.
 	sums := map[*model.SyscallStat]bool{}
 	sum := func(cur, st *model.SyscallStat) *model.SyscallStat {
 		if !sums[cur] {
 			c := *cur
+			c.Hist = cur.Hist.Clone()
 			cur = &c
 			sums[cur] = true
 		}

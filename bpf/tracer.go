@@ -685,7 +685,7 @@ func (t *Tracer) rowStats(row *snagThreadAggs, tid uint32, out []model.SyscallSt
 			Max:    time.Duration(val.MaxNs),
 		}
 		s.Nr, s.Name, s.Op = t.aggSyscall(uint32(nr))
-		copy(s.Hist.Buckets[:], val.Hist[:])
+		s.Hist.AddCounts(val.Hist[:])
 		out = append(out, s)
 	}
 	return out, nil

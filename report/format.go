@@ -280,6 +280,7 @@ func dropBreakdown(d model.Drops) []string {
 	add(d.FDMap, "tracked-fd map full")
 	add(d.Unparsed, "unparsed input")
 	add(d.Backlog, "enrichment backlog full")
+	add(d.StackBacklog, "stack copy let go in backlog")
 	add(d.OverLimit, "over --max-events")
 	return parts
 }

@@ -59,6 +59,7 @@ type jsonDrops struct {
 	FDMap        uint64 `json:"fd_map,omitempty"`
 	Unparsed     uint64 `json:"unparsed"`
 	Backlog      uint64 `json:"backlog,omitempty"`
+	StackBacklog uint64 `json:"stack_backlog,omitempty"`
 	OverLimit    uint64 `json:"over_limit"`
 }
 
@@ -212,8 +213,8 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		Drops: jsonDrops{
 			RingBuffer: t.Drops.RingBuffer, AggregateMap: t.Drops.AggregateMap,
 			InFlightMap: t.Drops.InFlightMap, StackRead: t.Drops.StackRead, FDMap: t.Drops.FDMap,
-			Unparsed:  t.Drops.Unparsed,
-			Backlog:   t.Drops.Backlog,
+			Unparsed: t.Drops.Unparsed,
+			Backlog:  t.Drops.Backlog, StackBacklog: t.Drops.StackBacklog,
 			OverLimit: t.Drops.OverLimit,
 		},
 		Processes:       make([]jsonProcess, 0, len(t.Processes)),

@@ -88,3 +88,99 @@ func TestHistEmptyAndMerge(t *testing.T) {
 		t.Fatalf("median %d, want about 1000", p)
 	}
 }
+
+// denseHist is the kernel side's layout, the reference Histogram must match.
+type denseHist [HistBuckets]uint64
+
+func (d *denseHist) check(t *testing.T, h *Histogram) {
+	t.Helper()
+	var got denseHist
+	prev := -1
+	h.ForEach(func(i int, c uint64) {
+		if i <= prev || c == 0 {
+			t.Fatalf("ForEach gave bucket %d (count %d) after %d", i, c, prev)
+		}
+		got[i], prev = c, i
+	})
+	if got != *d {
+		t.Fatalf("buckets differ from the dense reference:\n got %v\nwant %v", nonEmpty(got[:]), nonEmpty(d[:]))
+	}
+	var n uint64
+	buckets := 0
+	for _, c := range d {
+		n += c
+		if c != 0 {
+			buckets++
+		}
+	}
+	if h.Count() != n || h.Len() != buckets {
+		t.Fatalf("Count %d Len %d, want %d and %d", h.Count(), h.Len(), n, buckets)
+	}
+}
+
+func nonEmpty(d []uint64) map[int]uint64 {
+	m := map[int]uint64{}
+	for i, c := range d {
+		if c != 0 {
+			m[i] = c
+		}
+	}
+	return m
+}
+
+func TestHistSparseMatchesDense(t *testing.T) {
+	cases := []struct {
+		name   string
+		a, b   []uint64 // latencies added to two histograms then merged
+		counts []uint64 // a dense array added to the merge with AddCounts
+	}{
+		{"empty", nil, nil, nil},
+		{"one value", []uint64{300}, nil, nil},
+		{"into empty", nil, []uint64{5, 300, 1e9}, nil},
+		{"same groups, in place", []uint64{300, 310, 5000}, []uint64{305, 5100}, nil},
+		{"new groups before, between and after", []uint64{1000, 1e6}, []uint64{3, 40000, 1e12, math.MaxUint64}, nil},
+		{"first and last bucket", []uint64{0}, []uint64{math.MaxUint64}, nil},
+		{"dense counts", []uint64{700}, nil, func() []uint64 {
+			c := make([]uint64, HistBuckets)
+			c[0], c[9], c[200], c[HistBuckets-1] = 1, 2, 3, 4
+			return c
+		}()},
+		{"short dense counts", nil, []uint64{9}, []uint64{0, 0, 7}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var a, b Histogram
+			var want denseHist
+			for _, v := range tc.a {
+				a.Add(v)
+				want[HistIndex(v)]++
+			}
+			for _, v := range tc.b {
+				b.Add(v)
+				want[HistIndex(v)]++
+			}
+			bBefore := b.Clone()
+			a.Merge(&b)
+			a.AddCounts(tc.counts)
+			for i, c := range tc.counts {
+				want[i] += c
+			}
+			want.check(t, &a)
+			// Merging must not have written to b.
+			var wantB denseHist
+			bBefore.ForEach(func(i int, c uint64) { wantB[i] = c })
+			wantB.check(t, &b)
+		})
+	}
+}
+
+func TestHistCloneSharesNothing(t *testing.T) {
+	var h Histogram
+	h.Add(1000)
+	c := h.Clone()
+	c.Add(1000)
+	c.Add(1e9)
+	if h.Count() != 1 || c.Count() != 3 {
+		t.Fatalf("counts %d and %d after adding to the clone, want 1 and 3", h.Count(), c.Count())
+	}
+}

@@ -175,9 +175,20 @@ func (k EventKind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Event is one thing the analyzer needs individually.
+// Event is one thing the analyzer needs individually. A trace holds tens of
+// thousands: the one-byte fields share a word at the top rather than each
+// padding one of its own.
 type Event struct {
-	Kind     EventKind
+	Kind EventKind
+	// Partial: the call began before tracing did; Duration is the time
+	// since the attach, a lower bound. Aggregates leave such calls out.
+	Partial bool
+	// FDKnown reports that NonBlock and FDKind were read from the fd.
+	FDKnown  bool
+	NonBlock bool
+	FDKind   FDKind
+	Thread   bool // EvFork/EvExit: a thread rather than a process
+
 	Time     uint64        // event clock, ns; for syscalls the time of return
 	Duration time.Duration // syscall duration (0 for lifecycle events)
 	PID, TID int
@@ -185,16 +196,9 @@ type Event struct {
 	Syscall  string // syscall name
 	Ret      int64  // return value, -errno on failure
 	Args     [6]uint64
-	// Partial: the call began before tracing did; Duration is the time
-	// since the attach, a lower bound. Aggregates leave such calls out.
-	Partial bool
 
 	// FD is the file descriptor the call operated on, -1 when none.
 	FD int
-	// FDKnown reports that NonBlock and FDKind were read from the fd.
-	FDKnown  bool
-	NonBlock bool
-	FDKind   FDKind
 
 	// For poll/ppoll/select: number of fds, the first fd and the timeout
 	// in milliseconds (-1 for none).
@@ -206,7 +210,6 @@ type Event struct {
 	Local Addr // local address of the fd, where known
 
 	ChildPID int    // EvFork: the new process or thread
-	Thread   bool   // EvFork/EvExit: a thread rather than a process
 	Comm     string // EvExec: new comm; EvFork: child's comm
 	Filename string // EvExec: the executed file; EvOpen: the opened path
 	ExitCode int    // EvExit: the exit status, 128+signal when killed
@@ -417,6 +420,10 @@ type Drops struct {
 	// Backlog: records snag read from the ring buffer but dropped because
 	// the enrichment behind it was too far behind (its queue was full).
 	Backlog uint64
+	// StackBacklog: slow calls whose user stack copy snag let go, the
+	// enrichment being behind with its share of copies queued; their
+	// stacks come from the kernel's frame-pointer walk alone.
+	StackBacklog uint64
 	// OverLimit: events received but not kept for the report once a live
 	// trace held its maximum (aggregates still count them).
 	OverLimit uint64
@@ -424,7 +431,7 @@ type Drops struct {
 
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
-	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.OverLimit
+	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.StackBacklog + d.OverLimit
 }
 
 // DropCause is one cause of dropped events and its count.

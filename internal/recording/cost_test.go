@@ -107,3 +107,24 @@ func TestCostNeedsTheFinalRecord(t *testing.T) {
 		t.Errorf("cost %+v without a final record", got.Cost)
 	}
 }
+
+// A recording from before the stack backlog drops, which follow the
+// backlog drops, reads with those and StackBacklog 0; one with them keeps
+// them.
+func TestRecordingWithoutStackBacklog(t *testing.T) {
+	want := costTrace()
+	want.Drops.StackBacklog = 9
+	got, _, err := Read(bytes.NewReader(writeWith(t, want, appendedStackBacklog)))
+	if err != nil || got.Drops != want.Drops {
+		t.Fatalf("drops %+v, %v; want %+v", got.Drops, err, want.Drops)
+	}
+	got, st, err := Read(bytes.NewReader(writeWith(t, want, appendedBacklog)))
+	if err != nil || st.Truncated {
+		t.Fatalf("read: %v, %+v", err, st)
+	}
+	want.Source = "recording"
+	want.Drops.StackBacklog = 0
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("trace:\n got %+v\nwant %+v", got, want)
+	}
+}

@@ -107,6 +107,10 @@ type decoder struct {
 
 	strs   []string
 	frames []model.Frame
+	// stacks are the stacks read so far by their frame ids' bytes; ids
+	// is the scratch the ids are read into.
+	stacks map[string][]model.Frame
+	ids    []uint64
 
 	prevTime         uint64
 	prevPID, prevTID int
@@ -449,20 +453,7 @@ func (d *decoder) event(c *cursor, e *model.Event) error {
 		e.ExitCode = c.int()
 	}
 	if flags&evStack != 0 {
-		n := c.count("stack frame")
-		if n > 0 && c.err == nil {
-			e.Stack = make([]model.Frame, n)
-			for i := range e.Stack {
-				id := c.uvarint()
-				if c.err == nil && id >= uint64(len(d.frames)) {
-					c.fail(fmt.Errorf("frame %d not defined (dictionary has %d)", id, len(d.frames)))
-				}
-				if c.err != nil {
-					break
-				}
-				e.Stack[i] = d.frames[id]
-			}
-		}
+		e.Stack = d.stack(c)
 	}
 	e.Partial = flags&evPartial != 0
 	if flags&evData != 0 {
@@ -474,6 +465,41 @@ func (d *decoder) event(c *cursor, e *model.Event) error {
 		d.signal(c, e)
 	}
 	return c.err
+}
+
+// stack reads a stack's frame ids. Events with the same ids share one
+// slice of frames: a blocking call repeats from the same place thousands
+// of times, and a copy of its frames each would outweigh the events.
+func (d *decoder) stack(c *cursor) []model.Frame {
+	n := c.count("stack frame")
+	if n == 0 || c.err != nil {
+		return nil
+	}
+	raw := c.b
+	d.ids = d.ids[:0]
+	for range n {
+		id := c.uvarint()
+		if c.err == nil && id >= uint64(len(d.frames)) {
+			c.fail(fmt.Errorf("frame %d not defined (dictionary has %d)", id, len(d.frames)))
+		}
+		if c.err != nil {
+			return nil
+		}
+		d.ids = append(d.ids, id)
+	}
+	key := raw[:len(raw)-len(c.b)]
+	if s, ok := d.stacks[string(key)]; ok {
+		return s
+	}
+	s := make([]model.Frame, n)
+	for i, id := range d.ids {
+		s[i] = d.frames[id]
+	}
+	if d.stacks == nil {
+		d.stacks = map[string][]model.Frame{}
+	}
+	d.stacks[string(key)] = s
+	return s
 }
 
 func (d *decoder) meta(c *cursor) (*model.Trace, error) {
@@ -705,6 +731,9 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 	if c.err == nil && len(c.b) > 0 {
 		f.drops.Backlog = c.uvarint()
 	}
+	if c.err == nil && len(c.b) > 0 {
+		f.drops.StackBacklog = c.uvarint()
+	}
 	// Bytes after the known fields belong to newer writers: ignored.
 	return f, c.err
 }
@@ -741,11 +770,11 @@ func readHist(c *cursor, h *model.Histogram) {
 		if c.err != nil {
 			return
 		}
-		if i >= uint64(len(h.Buckets)) {
+		if i >= model.HistBuckets {
 			c.fail(fmt.Errorf("histogram bucket %d out of range", i))
 			return
 		}
-		h.Buckets[i] = v
+		h.AddBucket(int(i), v)
 		next = i + 1
 	}
 }

@@ -51,9 +51,9 @@ func richTrace() *model.Trace {
 			{PID: 4242, TID: 4242, Nr: 7, Name: "poll", Count: 3, Errors: 1, Total: 3 * time.Millisecond, Max: 2 * time.Millisecond,
 				Hist: func() model.Histogram {
 					var h model.Histogram
-					h.Buckets[0] = 1
-					h.Buckets[100] = 5
-					h.Buckets[model.HistBuckets-1] = 1 << 40
+					h.AddBucket(0, 1)
+					h.AddBucket(100, 5)
+					h.AddBucket(model.HistBuckets-1, 1<<40)
 					return h
 				}()},
 			{PID: 4242, TID: 4243, Nr: 202, Name: "futex", Op: "wait_bitset", Count: 1},

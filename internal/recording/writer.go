@@ -61,13 +61,14 @@ type Writer struct {
 type appended int
 
 const (
-	appendedNone     appended = iota // the first format
-	appendedFacts                    // process facts, in the meta and final records
-	appendedFDMap                    // the final record's fd_map drop counter, after its facts
-	appendedFutexOps                 // the final record's futex operation classes, after fd_map
-	appendedCost                     // the final record's cost of the trace, after the ops
-	appendedBacklog                  // the final record's backlog drop counter, after the cost
-	appendedAll      = appendedBacklog
+	appendedNone         appended = iota // the first format
+	appendedFacts                        // process facts, in the meta and final records
+	appendedFDMap                        // the final record's fd_map drop counter, after its facts
+	appendedFutexOps                     // the final record's futex operation classes, after fd_map
+	appendedCost                         // the final record's cost of the trace, after the ops
+	appendedBacklog                      // the final record's backlog drop counter, after the cost
+	appendedStackBacklog                 // the final record's stack backlog drop counter, after the backlog
+	appendedAll          = appendedStackBacklog
 )
 
 // NewWriter writes the header and a metadata record taken from t: Source,
@@ -703,7 +704,11 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 	if w.upTo < appendedBacklog {
 		return b
 	}
-	return appendUvarint(b, t.Drops.Backlog)
+	b = appendUvarint(b, t.Drops.Backlog)
+	if w.upTo < appendedStackBacklog {
+		return b
+	}
+	return appendUvarint(b, t.Drops.StackBacklog)
 }
 
 // appendCost writes what the trace cost: a known flag, then the rest only
@@ -732,21 +737,12 @@ func (w *Writer) appendCost(b []byte, c *model.Cost) []byte {
 // appendHist writes the non-empty buckets as (gap, count) pairs, the gap
 // being the number of empty buckets skipped since the previous one.
 func appendHist(b []byte, h *model.Histogram) []byte {
-	n := 0
-	for _, c := range h.Buckets {
-		if c != 0 {
-			n++
-		}
-	}
-	b = appendUvarint(b, uint64(n))
+	b = appendUvarint(b, uint64(h.Len()))
 	next := 0
-	for i, c := range h.Buckets {
-		if c == 0 {
-			continue
-		}
+	h.ForEach(func(i int, c uint64) {
 		b = appendUvarint(b, uint64(i-next))
 		b = appendUvarint(b, c)
 		next = i + 1
-	}
+	})
 	return b
 }

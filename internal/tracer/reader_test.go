@@ -75,7 +75,7 @@ func TestReaderDropsWhenTheQueueIsFull(t *testing.T) {
 	}{{"records", 10, 1 << 30}, {"bytes", 1000, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := &fakeRing{n: 500, stack: make([]byte, 4096)}
-			sz := copyRecord(&bpf.Record{Stack: src.stack}).size
+			sz := newReader(src, 0, 0).copyRecord(&bpf.Record{Stack: src.stack}).size
 			maxBytes := tc.maxBytes
 			if maxBytes == 0 {
 				maxBytes = 10 * sz
@@ -93,6 +93,41 @@ func TestReaderDropsWhenTheQueueIsFull(t *testing.T) {
 				t.Errorf("%d queued, %d dropped; want 10 and 490", len(r.out), r.full.Load())
 			}
 			r.stop()
+		})
+	}
+}
+
+// Nobody taking records: past its share of stack copies the queue takes
+// slow calls without theirs, counted, and at the end it keeps them all.
+func TestReaderLetsStacksGoPastTheirShare(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		finishing bool
+		kept      int
+	}{{"tracing", false, 10}, {"finishing", true, 500}} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := &fakeRing{n: 500, stack: make([]byte, 4096)}
+			r := newReader(src, 1000, 1<<30)
+			r.maxStack = 10 * 4096
+			if tc.finishing {
+				r.finish()
+			}
+			r.start()
+			deadline := time.Now().Add(5 * time.Second)
+			for len(r.out) < 500 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			r.stop()
+			withStack := 0
+			for q := range r.out {
+				if len(q.rec.Stack) > 0 {
+					withStack++
+				}
+			}
+			if withStack != tc.kept || r.stackFull.Load() != uint64(500-tc.kept) || r.full.Load() != 0 {
+				t.Errorf("%d records with their stack, %d copies let go, %d records dropped; want %d, %d, 0",
+					withStack, r.stackFull.Load(), r.full.Load(), tc.kept, 500-tc.kept)
+			}
 		})
 	}
 }

@@ -1,9 +1,11 @@
 package tracer
 
 import (
-	"runtime"
+	"fmt"
+	"slices"
 
 	"github.com/snagtrace/snag/internal/model"
+	"github.com/snagtrace/snag/internal/recording"
 )
 
 // A Sink is where a live trace goes: the in-memory trace a report is made
@@ -23,10 +25,10 @@ type Sink interface {
 }
 
 // An EventsCloser is a sink with work to do once the last event is in,
-// before the trace is complete: Run calls CloseEvents then, before it
-// reads the aggregates and calls Finish. The in-memory events join their
-// chunks there, so that the memory the chunks held is collected before
-// the aggregates (2.5 KiB each) are allocated.
+// before the trace is complete: Run calls CloseEvents then, once the
+// ring buffer is unmapped and the aggregates and the threads' ends are
+// read, before it calls Finish. The in-memory events are decoded there,
+// so that their full size is taken after everything else a trace reads.
 type EventsCloser interface {
 	CloseEvents(*model.Trace) error
 }
@@ -36,14 +38,12 @@ type EventsCloser interface {
 // Finish puts them in the trace.
 type Events struct {
 	Max int
-	// chunks hold the events, eventChunk each, joined once by Finish.
-	chunks    [][]model.Event
-	kept      int
+	// log holds the events encoded, a tenth of their size as
+	// model.Events (2,000 threads: some 2 MiB where they take 20),
+	// until CloseEvents decodes them into the trace in one slice.
+	log       recording.EventLog
 	overLimit uint64
 }
-
-// eventChunk is how many events a chunk holds: some 1.7 MiB.
-const eventChunk = 4096
 
 // KeepEvents returns a sink that keeps at most max events (0: no limit).
 func KeepEvents(max int) *Events { return &Events{Max: max} }
@@ -51,40 +51,27 @@ func KeepEvents(max int) *Events { return &Events{Max: max} }
 func (k *Events) Start(*model.Trace) error { return nil }
 
 func (k *Events) Event(ev *model.Event) error {
-	if k.Max > 0 && k.kept >= k.Max {
+	if k.Max > 0 && k.log.Len() >= k.Max {
 		k.overLimit++
 		return nil
 	}
-	// One growing slice would copy every event kept so far each time it
-	// grew, five times the events' size in all, and hold the old and the
-	// new copy at once; chunks are written once and joined once.
-	if n := len(k.chunks); n == 0 || len(k.chunks[n-1]) == eventChunk {
-		k.chunks = append(k.chunks, make([]model.Event, 0, eventChunk))
-	}
-	last := &k.chunks[len(k.chunks)-1]
-	*last = append(*last, *ev)
-	k.kept++
+	k.log.Add(ev)
 	return nil
 }
 
-// CloseEvents moves the kept events into the trace, letting each chunk
-// go as soon as it is copied. The chunks are garbage then, as big as the
-// events: collected before the aggregates and the analysis allocate,
-// their pages are reused instead of new ones taken (2,000 threads: some
-// 25 MiB).
+// CloseEvents moves the kept events into the trace.
 func (k *Events) CloseEvents(t *model.Trace) error {
-	if k.kept == 0 {
+	if k.log.Len() == 0 {
 		return nil
 	}
-	evs := make([]model.Event, 0, len(t.Events)+k.kept)
-	evs = append(evs, t.Events...)
-	for i := range k.chunks {
-		evs = append(evs, k.chunks[i]...)
-		k.chunks[i] = nil
+	evs, err := k.log.Events()
+	if err != nil {
+		return fmt.Errorf("keep events for the report: %w", err)
 	}
-	k.chunks, k.kept = nil, 0
+	if len(t.Events) > 0 {
+		evs = append(slices.Clip(t.Events), evs...)
+	}
 	t.Events = evs
-	runtime.GC()
 	return nil
 }
 

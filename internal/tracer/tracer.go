@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"time"
 
@@ -287,7 +288,7 @@ func (s *session) reap() {
 func (s *session) status() {
 	calls, _ := s.tr.Calls()
 	d, _ := s.tr.Drops()
-	d.Backlog = s.rd.full.Load()
+	s.rd.countDrops(&d)
 	fmt.Fprintf(s.cfg.Status, "\r\033[Ksnag: %s elapsed, %d syscalls, %d events, %d dropped",
 		time.Since(s.trace.Start).Round(time.Second), calls, s.rd.read.Load(), d.Total())
 }
@@ -304,7 +305,7 @@ func (s *session) finish() (*model.Trace, error) {
 		}
 	}
 	// Nothing more will be read: give back the ring buffer's mapping
-	// before the events are joined and the report is built.
+	// before the events are decoded and the report is built.
 	s.rd.stop()
 	if err := s.tr.CloseReader(); err != nil {
 		slog.Debug("close ring buffer reader", "error", err)
@@ -315,13 +316,6 @@ func (s *session) finish() (*model.Trace, error) {
 	s.enr.endFacts()
 	t := s.trace
 	t.Duration = end.Sub(t.Start)
-	for _, k := range s.sinks {
-		if c, ok := k.(EventsCloser); ok {
-			if err := c.CloseEvents(t); err != nil {
-				return nil, err
-			}
-		}
-	}
 	stats, err := s.tr.Aggregates()
 	if err != nil {
 		return nil, err
@@ -340,7 +334,7 @@ func (s *session) finish() (*model.Trace, error) {
 	if t.Drops, err = s.tr.Drops(); err != nil {
 		return nil, err
 	}
-	t.Drops.Backlog = s.rd.full.Load()
+	s.rd.countDrops(&t.Drops)
 	t.Cost = s.cost(stats)
 	t.Notes = append(t.Notes, s.enr.notes...)
 	t.Threads = s.enr.endThreads(stats)
@@ -354,6 +348,19 @@ func (s *session) finish() (*model.Trace, error) {
 		}
 	}
 	slog.Debug("detached", "duration", t.Duration, "events", s.rd.read.Load(), "syscall_slots", len(stats), "drops", t.Drops)
+	// What tracing and the reads since took and let go of (the queue's
+	// stack copies, the unwinder's scratch, /proc at every thread's end)
+	// goes back to the kernel now: the events are about to take their
+	// full size, and the pages the collector keeps for reuse would count
+	// twice at the peak.
+	debug.FreeOSMemory()
+	for _, k := range s.sinks {
+		if c, ok := k.(EventsCloser); ok {
+			if err := c.CloseEvents(t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, k := range s.sinks {
 		if err := k.Finish(t); err != nil {
 			return nil, err
