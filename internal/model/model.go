@@ -79,6 +79,13 @@ type Process struct {
 	// Runtime is what runs the process's code, detected once by the
 	// source; every rule and hint that depends on it asks this field.
 	Runtime Runtime
+	// Cgroup is the process's cgroup v2 path; Container (an id), Pod (a
+	// Kubernetes pod's UID) and Unit (a systemd service or scope) are what
+	// it names, each empty when it names none (internal/cgroup).
+	Cgroup    string
+	Container string
+	Pod       string
+	Unit      string
 }
 
 // Thread is one traced thread.
