@@ -223,8 +223,11 @@ static __always_inline bool is_traced(__u32 tgid)
  */
 static __always_inline bool is_current_traced(__u32 tgid)
 {
-	if (is_traced(tgid))
-		return true;
+	if (!use_traced_map)
+		return tgid == targ_tgid;
+	__u32 *st = bpf_map_lookup_elem(&traced, &tgid);
+	if (st)
+		return *st == TRACE_ACTIVE; /* TRACE_IGNORED: snag, in a traced cgroup */
 	if (!use_cgroups)
 		return false;
 	__u64 cg = bpf_get_current_cgroup_id();

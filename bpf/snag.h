@@ -80,6 +80,7 @@ struct sysinfo {
 enum trace_state {
 	TRACE_ARMED = 1,  /* snag run: start at the next exec */
 	TRACE_ACTIVE = 2,
+	TRACE_IGNORED = 3, /* snag itself: never traced, whatever its cgroup */
 };
 
 enum drop_reason {

@@ -221,8 +221,9 @@ type snagThreadAggs struct {
 type snagTraceState uint32
 
 const (
-	snagTraceStateTRACE_ARMED  snagTraceState = 1
-	snagTraceStateTRACE_ACTIVE snagTraceState = 2
+	snagTraceStateTRACE_ARMED   snagTraceState = 1
+	snagTraceStateTRACE_ACTIVE  snagTraceState = 2
+	snagTraceStateTRACE_IGNORED snagTraceState = 3
 )
 
 // Names of all BPF objects in the ELF.

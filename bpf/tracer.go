@@ -220,6 +220,13 @@ func (t *Tracer) setup(opts Options) error {
 			return err
 		}
 	}
+	if len(opts.Cgroups) > 0 {
+		// snag's own calls would feed on themselves.
+		st := uint32(snagTraceStateTRACE_IGNORED)
+		if err := t.objs.Traced.Put(uint32(os.Getpid()), st); err != nil {
+			return fmt.Errorf("leave snag itself untraced: %w", err)
+		}
+	}
 	for _, id := range opts.Cgroups {
 		if err := t.AddCgroup(id); err != nil {
 			return err

@@ -44,6 +44,12 @@ type Workload struct {
 	Threads     int           // extra threads started after "go", each doing Getppid calls
 	Fork        bool          // also fork a child that calls getppid Getppid times
 	GateOnStdin bool          // wait for a line on stdin before starting
+	// Spread paces the main thread's Getppid calls evenly over this long,
+	// in batches, instead of making them at once.
+	Spread time.Duration
+	// Tag is an extra argument on the workload's command line, so that a
+	// selector can tell this process by it.
+	Tag string
 }
 
 // EnvWorkload carries the workload spec to the child process.
@@ -59,7 +65,7 @@ func MaybeRunWorkload() {
 	var w Workload
 	var gate int
 	var fork int
-	if _, err := fmt.Sscanf(spec, "%d %d %d %d %d %d %d", &w.Getppid, &w.BadClose, &w.Sleeps, &w.SleepFor, &w.Threads, &fork, &gate); err != nil {
+	if _, err := fmt.Sscanf(spec, "%d %d %d %d %d %d %d %d", &w.Getppid, &w.BadClose, &w.Sleeps, &w.SleepFor, &w.Threads, &fork, &gate, &w.Spread); err != nil {
 		fmt.Fprintln(os.Stderr, "bad workload spec:", err)
 		os.Exit(2)
 	}
@@ -87,7 +93,11 @@ func runWorkload(w Workload) {
 			done <- syscall.Gettid()
 		}()
 	}
+	const batches = 50
 	for i := 0; i < w.Getppid; i++ {
+		if w.Spread > 0 && i%((w.Getppid+batches-1)/batches) == 0 && i > 0 {
+			time.Sleep(w.Spread / batches)
+		}
 		syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
 	}
 	for i := 0; i < w.BadClose; i++ {
@@ -123,7 +133,11 @@ type Running struct {
 // StartWorkload starts the test binary itself as the workload process.
 func StartWorkload(t testing.TB, w Workload) *Running {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	args := []string{"-test.run=^$"}
+	if w.Tag != "" {
+		args = append(args, w.Tag)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), EnvWorkload+"="+Spec(w))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -186,7 +200,7 @@ func (r *Running) Finish() error {
 
 // Spec encodes a workload for EnvWorkload.
 func Spec(w Workload) string {
-	return fmt.Sprintf("%d %d %d %d %d %d %d", w.Getppid, w.BadClose, w.Sleeps, int64(w.SleepFor), w.Threads, b2i(w.Fork), b2i(w.GateOnStdin))
+	return fmt.Sprintf("%d %d %d %d %d %d %d %d", w.Getppid, w.BadClose, w.Sleeps, int64(w.SleepFor), w.Threads, b2i(w.Fork), b2i(w.GateOnStdin), int64(w.Spread))
 }
 
 func b2i(b bool) int {

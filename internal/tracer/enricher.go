@@ -103,8 +103,10 @@ func (e *enricher) enrich(rec *bpf.Record) *model.Event {
 			e.watchPython(ev.ChildPID)
 			child := model.Process{PID: ev.ChildPID, PPID: ev.PID, Comm: ev.Comm}
 			if parent := e.process(ev.PID); parent != nil {
-				// A fork runs its parent's image until it execs.
+				// A fork runs its parent's image until it execs, in its
+				// parent's cgroup.
 				child.Runtime = parent.Runtime
+				child.Cgroup, child.Container, child.Pod, child.Unit = parent.Cgroup, parent.Container, parent.Pod, parent.Unit
 			}
 			e.trace.Processes = append(e.trace.Processes, child)
 		}
@@ -132,6 +134,7 @@ func (e *enricher) enrich(rec *bpf.Record) *model.Event {
 		}
 		if !ev.Thread {
 			delete(e.live, ev.PID)
+			delete(e.pyPending, ev.PID)
 			e.stacks.forget(ev.PID)
 			for i := range e.trace.Processes {
 				if p := &e.trace.Processes[i]; p.PID == ev.PID {
