@@ -47,6 +47,8 @@ type Workload struct {
 	// Spread paces the main thread's Getppid calls evenly over this long,
 	// in batches, instead of making them at once.
 	Spread time.Duration
+	// Hold keeps the extra threads alive, idle, until the workload exits.
+	Hold bool
 	// Tag is an extra argument on the workload's command line, so that a
 	// selector can tell this process by it.
 	Tag string
@@ -64,12 +66,12 @@ func MaybeRunWorkload() {
 	}
 	var w Workload
 	var gate int
-	var fork int
-	if _, err := fmt.Sscanf(spec, "%d %d %d %d %d %d %d %d", &w.Getppid, &w.BadClose, &w.Sleeps, &w.SleepFor, &w.Threads, &fork, &gate, &w.Spread); err != nil {
+	var fork, hold int
+	if _, err := fmt.Sscanf(spec, "%d %d %d %d %d %d %d %d %d", &w.Getppid, &w.BadClose, &w.Sleeps, &w.SleepFor, &w.Threads, &fork, &gate, &w.Spread, &hold); err != nil {
 		fmt.Fprintln(os.Stderr, "bad workload spec:", err)
 		os.Exit(2)
 	}
-	w.Fork, w.GateOnStdin = fork == 1, gate == 1
+	w.Fork, w.GateOnStdin, w.Hold = fork == 1, gate == 1, hold == 1
 	runWorkload(w)
 	os.Exit(0)
 }
@@ -91,6 +93,9 @@ func runWorkload(w Workload) {
 				syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
 			}
 			done <- syscall.Gettid()
+			if w.Hold {
+				select {} // the locked thread stays, blocked
+			}
 		}()
 	}
 	const batches = 50
@@ -200,7 +205,7 @@ func (r *Running) Finish() error {
 
 // Spec encodes a workload for EnvWorkload.
 func Spec(w Workload) string {
-	return fmt.Sprintf("%d %d %d %d %d %d %d %d", w.Getppid, w.BadClose, w.Sleeps, int64(w.SleepFor), w.Threads, b2i(w.Fork), b2i(w.GateOnStdin), int64(w.Spread))
+	return fmt.Sprintf("%d %d %d %d %d %d %d %d %d", w.Getppid, w.BadClose, w.Sleeps, int64(w.SleepFor), w.Threads, b2i(w.Fork), b2i(w.GateOnStdin), int64(w.Spread), b2i(w.Hold))
 }
 
 func b2i(b bool) int {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -279,4 +280,45 @@ func TestSelectorCgroup(t *testing.T) {
 	if _, ok := w.procs[out.Cmd.Process.Pid]; ok {
 		t.Errorf("the process outside the cgroup is traced")
 	}
+}
+
+// BenchmarkWindowCut measures one cut of a window over a process of 2,000
+// live threads, each with a few aggregates: what every Interval costs
+// snag, and the readings it keeps between windows.
+func BenchmarkWindowCut(b *testing.B) {
+	testutil.RequireBPF(b)
+	const threads = 2000
+	w := testutil.StartWorkload(b, testutil.Workload{Getppid: 10, Threads: threads, Hold: true, GateOnStdin: true})
+	s, err := newSession(Config{PIDs: []int{w.Cmd.Process.Pid}, Interval: time.Hour, Threshold: 10 * time.Millisecond}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer s.close()
+	// The threads start, make their calls while traced, and stay.
+	if err := w.Go(); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.WaitDone(); err != nil {
+		b.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, err := s.window(time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	readings, kept := len(s.win.prev), float64(after.HeapInuse-before.HeapInuse)/(1<<20)
+	b.ResetTimer()
+	for range b.N {
+		if _, err := s.window(time.Now()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(readings), "readings")
+	b.ReportMetric(kept, "MiB-kept")
 }
