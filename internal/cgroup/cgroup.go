@@ -7,6 +7,8 @@ import (
 	"bufio"
 	"bytes"
 	"strings"
+
+	"github.com/snagtrace/snag/internal/model"
 )
 
 // Path returns the cgroup v2 path in the content of /proc/PID/cgroup: the
@@ -131,4 +133,10 @@ func isContainerID(s string) bool {
 		}
 	}
 	return true
+}
+
+// SetProcess puts a cgroup path and what it names on p.
+func SetProcess(p *model.Process, path string) {
+	n := Name(path)
+	p.Cgroup, p.Container, p.Pod, p.Unit = path, n.Container, n.Pod, n.Unit
 }

@@ -67,7 +67,8 @@ const (
 	appendedFutexOps                 // the final record's futex operation classes, after fd_map
 	appendedCost                     // the final record's cost of the trace, after the ops
 	appendedBacklog                  // the final record's backlog drop counter, after the cost
-	appendedAll      = appendedBacklog
+	appendedCgroups                  // the final record's process cgroups, after the backlog
+	appendedAll      = appendedCgroups
 )
 
 // NewWriter writes the header and a metadata record taken from t: Source,
@@ -703,7 +704,25 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 	if w.upTo < appendedBacklog {
 		return b
 	}
-	return appendUvarint(b, t.Drops.Backlog)
+	b = appendUvarint(b, t.Drops.Backlog)
+	if w.upTo < appendedCgroups {
+		return b
+	}
+	// The cgroup path only: what it names is read from it again.
+	n = 0
+	for i := range t.Processes {
+		if t.Processes[i].Cgroup != "" {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range t.Processes {
+		if p := &t.Processes[i]; p.Cgroup != "" {
+			b = appendVarint(b, int64(p.PID))
+			b = appendUvarint(b, w.str(p.Cgroup))
+		}
+	}
+	return b
 }
 
 // appendCost writes what the trace cost: a known flag, then the rest only

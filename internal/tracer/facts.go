@@ -136,7 +136,7 @@ func (e *enricher) snapshot(pid int) {
 	proc.Cmdline, _ = p.Cmdline(pid)
 	proc.Exe, _ = p.Exe(pid)
 	if path, err := p.Cgroup(pid); err == nil {
-		setCgroup(&proc, path)
+		cgroup.SetProcess(&proc, path)
 	}
 	proc.Runtime = e.detectRuntime(pid)
 	e.trace.Processes = append(e.trace.Processes, proc)
@@ -164,12 +164,6 @@ func (e *enricher) snapshot(pid int) {
 	e.trace.Sockets = append(e.trace.Sockets, socks...)
 	procfs.JoinPeers(e.trace.Blocked, socks)
 	e.fdFacts(pid, socks, false)
-}
-
-// setCgroup puts a process's cgroup and what it names on it.
-func setCgroup(p *model.Process, path string) {
-	n := cgroup.Name(path)
-	p.Cgroup, p.Container, p.Pod, p.Unit = path, n.Container, n.Pod, n.Unit
 }
 
 // windowThreads lists the threads of a window (windows): those alive in
