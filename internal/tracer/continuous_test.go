@@ -322,3 +322,59 @@ func BenchmarkWindowCut(b *testing.B) {
 	b.ReportMetric(float64(readings), "readings")
 	b.ReportMetric(kept, "MiB-kept")
 }
+
+// BenchmarkUntracedCost measures what a process snag does not trace pays
+// per getppid while snag traces one other process (a compare), processes
+// by pid (the traced-TGID map) or a cgroup (that map, then the
+// traced-cgroup map).
+func BenchmarkUntracedCost(b *testing.B) {
+	testutil.RequireBPF(b)
+	mount, err := cgroup.Mount()
+	if err != nil {
+		b.Skip(err)
+	}
+	dir := filepath.Join(mount, "snag-bench-"+strconv.Itoa(os.Getpid()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		b.Skipf("cannot make a cgroup: %v", err)
+	}
+	defer os.Remove(dir)
+	const calls = 1000000
+	other := testutil.StartWorkload(b, testutil.Workload{GateOnStdin: true}) // traced by pid, idle
+	for _, c := range []struct {
+		name string
+		cfg  *Config
+	}{
+		{"untraced", nil},
+		{"one-pid", &Config{PIDs: []int{other.Cmd.Process.Pid}}}, // a compare, no map
+		{"pid-map", &Config{Select: &Selector{PIDs: []int{other.Cmd.Process.Pid}}}},
+		{"cgroup", &Config{Select: &Selector{Cgroups: []string{dir}}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if c.cfg != nil {
+				c.cfg.Threshold = time.Second
+				s, err := newSession(*c.cfg, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.start(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				defer s.close()
+			}
+			var per float64
+			for range b.N {
+				w := testutil.StartWorkload(b, testutil.Workload{Getppid: calls, GateOnStdin: true})
+				t0 := time.Now()
+				if err := w.Go(); err != nil {
+					b.Fatal(err)
+				}
+				if err := w.WaitDone(); err != nil {
+					b.Fatal(err)
+				}
+				per += float64(time.Since(t0).Nanoseconds()) / calls
+				w.Finish()
+			}
+			b.ReportMetric(per/float64(b.N), "ns/call")
+		})
+	}
+}
