@@ -96,7 +96,9 @@ func (e *enricher) enrich(rec *bpf.Record) *model.Event {
 	switch ev.Kind {
 	case model.EvFork:
 		th := e.thread(ev.PID, ev.ChildPID)
-		if !ev.Thread {
+		// A child already live was found in /proc before its fork event
+		// was read (adopted with its parent).
+		if !ev.Thread && !e.live[ev.ChildPID] {
 			th.PID = ev.ChildPID
 			e.live[ev.ChildPID] = true
 			e.queues.add(ev.ChildPID)

@@ -232,7 +232,10 @@ func (s *session) start(ctx context.Context) error {
 			s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
 		}
 	}
-	s.startQueues(opts.PIDs)
+	if s.cfg.Interval == 0 {
+		// Accept queues are sampled over one trace, not cut into windows.
+		s.startQueues(opts.PIDs)
+	}
 	// The reader starts last: the attach's facts are read before any
 	// event is enriched, and nothing else touches the ring buffer.
 	s.rd = newReader(tr, queueLen, queueBytes)
@@ -378,7 +381,7 @@ func (s *session) status() {
 func (s *session) finish() (*model.Trace, error) {
 	s.tr.Detach()
 	end := time.Now()
-	listenQueues, tcpListen := s.enr.queues.stop()
+	listenQueues, tcpListen := s.enr.queues.stop() // none with windows
 	// Enrich what the programs wrote before they were detached.
 	s.rd.finish()
 	for q := range s.rd.out {
@@ -395,7 +398,6 @@ func (s *session) finish() (*model.Trace, error) {
 	if s.cfg.Status != nil {
 		fmt.Fprint(s.cfg.Status, "\r\033[K")
 	}
-	s.childExit()
 	if s.win != nil {
 		return s.finishWindows(end)
 	}
@@ -423,6 +425,7 @@ func (s *session) finish() (*model.Trace, error) {
 	t.Cost = s.cost(stats)
 	t.Notes = append(t.Notes, s.enr.notes...)
 	t.Threads = s.enr.endThreads(stats)
+	s.childExit()
 	slog.Debug("detached", "duration", t.Duration, "events", s.rd.read.Load(), "syscall_slots", len(stats), "drops", t.Drops)
 	for _, k := range s.sinks {
 		if err := k.Finish(t); err != nil {
@@ -447,6 +450,7 @@ func (s *session) childExit() {
 // finishWindows ends a trace cut into windows: the last window, cut at
 // the end, goes to the window sinks, then to Finish as the trace.
 func (s *session) finishWindows(end time.Time) (*model.Trace, error) {
+	s.childExit()
 	t, err := s.cutWindow(end)
 	if err != nil {
 		return nil, err
