@@ -96,10 +96,12 @@ func (e *enricher) enrich(rec *bpf.Record) *model.Event {
 	switch ev.Kind {
 	case model.EvFork:
 		th := e.thread(ev.PID, ev.ChildPID)
+		if !ev.Thread {
+			th.PID = ev.ChildPID
+		}
 		// A child already live was found in /proc before its fork event
 		// was read (adopted with its parent).
 		if !ev.Thread && !e.live[ev.ChildPID] {
-			th.PID = ev.ChildPID
 			e.live[ev.ChildPID] = true
 			e.queues.add(ev.ChildPID)
 			e.watchPython(ev.ChildPID)
