@@ -32,7 +32,8 @@ type Selector struct {
 	Cmdline *regexp.Regexp // the arguments joined by spaces
 	// Cgroups are cgroup v2 directories (a container, a systemd unit, a
 	// pod), absolute or relative to the cgroup2 mount; every process in
-	// them or below them is traced.
+	// them or below them is traced. The cgroups below are looked for
+	// every second: a cgroup made since is traced within a second.
 	Cgroups []string
 }
 
