@@ -226,6 +226,46 @@ func TestSelectorFollowsProcesses(t *testing.T) {
 	}
 }
 
+// Processes that come and go leave nothing behind once they exited: not
+// in the session's tables, its readings, nor the kernel side's traced set.
+func TestSelectorChurnIsBounded(t *testing.T) {
+	tag := "snag-churn-" + strconv.Itoa(os.Getpid())
+	log, _ := runWindows(t, Config{
+		Select:    &Selector{Cmdline: regexp.MustCompile(regexp.QuoteMeta(tag))},
+		Interval:  windowInterval,
+		Threshold: 10 * time.Millisecond,
+	})
+	const procs = 20
+	var pids []int
+	for range procs {
+		w := testutil.StartWorkload(t, testutil.Workload{Getppid: 1000, Threads: 3, GateOnStdin: true, Tag: tag})
+		pids = append(pids, w.Cmd.Process.Pid)
+		var sum uint64
+		log.until(t, 0, &sum, fmt.Sprintf("pid %d is traced", w.Cmd.Process.Pid), func(s seen) bool { _, ok := s.procs[w.Cmd.Process.Pid]; return ok })
+		if err := w.Go(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WaitDone(); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Finish(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var sum uint64
+	log.until(t, 0, &sum, "every process is forgotten", func(s seen) bool { return len(s.procs) == 0 && s.live == 0 })
+	w := log.next(t)
+	if w.enrThreads != 0 || w.live != 0 || w.prev != 0 || len(w.procs) != 0 {
+		t.Errorf("after %d processes came and went: %d threads, %d live, %d readings, %d processes kept; want none",
+			procs, w.enrThreads, w.live, w.prev, len(w.procs))
+	}
+	for _, pid := range pids {
+		if log.s.tr.Traced(pid) {
+			t.Errorf("pid %d still in the kernel's traced set after it exited", pid)
+		}
+	}
+}
+
 // A process moved into a selected cgroup is traced from its next call,
 // before snag has read it, and named by its cgroup; its sibling outside
 // is not traced.
