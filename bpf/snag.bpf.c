@@ -1078,11 +1078,19 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 			row->tid = 0;
 		}
 	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (use_traced_map && BPF_CORE_READ(task, signal, live.counter) == 0) {
+		/* The group's last thread: the process is gone, and a process
+		 * given its pid later is not traced for it. Done here, not by
+		 * user space at the exit record: a leader may exit before its
+		 * threads, and the record may be lost. */
+		bpf_map_delete_elem(&traced, &tgid);
+		bpf_map_delete_elem(&py_procs, &tgid);
+	}
 	struct event *e = lifecycle_event(EV_EXIT, tgid, tid);
 	if (!e)
 		return 0;
 	e->agg_slot = slot;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->signal = e->exit_code & 0x7f;
 	e->thread = tid != tgid;

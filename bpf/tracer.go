@@ -288,9 +288,9 @@ func (t *Tracer) AddPID(pid int) error {
 	return nil
 }
 
-// RemovePID stops tracing a process that exited, so that its entries do
-// not fill the maps over a long trace and a process given its pid later is
-// not traced for it. Entries already gone are no error.
+// RemovePID stops tracing a process. The kernel side forgets a process
+// itself when its last thread exits; this is for a process user space
+// found gone otherwise. Entries already gone are no error.
 func (t *Tracer) RemovePID(pid int) error {
 	key := uint32(pid)
 	for _, m := range []*ebpf.Map{t.objs.Traced, t.objs.PyProcs} {

@@ -323,9 +323,6 @@ func (s *session) handle(q *queued) error {
 		return nil
 	}
 	ev := s.enr.enrich(&q.rec)
-	if ev.Kind == model.EvExit && !ev.Thread {
-		s.untrace(ev.PID)
-	}
 	for _, k := range s.sinks {
 		if err := k.Event(ev); err != nil {
 			return err
