@@ -1056,8 +1056,9 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
+	__u32 *st = use_traced_map ? bpf_map_lookup_elem(&traced, &tgid) : NULL;
 
-	if (!is_current_traced(tgid))
+	if (!(st && *st == TRACE_EXITING) && !is_current_traced(tgid))
 		return 0;
 	bpf_map_delete_elem(&calls, &tid);
 	__u32 zero = 0;
@@ -1079,13 +1080,12 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 		}
 	}
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	if (use_traced_map && BPF_CORE_READ(task, signal, live.counter) == 0) {
-		/* The group's last thread: the process is gone, and a process
-		 * given its pid later is not traced for it. Done here, not by
-		 * user space at the exit record: a leader may exit before its
-		 * threads, and the record may be lost. */
-		bpf_map_delete_elem(&traced, &tgid);
-		bpf_map_delete_elem(&py_procs, &tgid);
+	if (st && *st == TRACE_ACTIVE && BPF_CORE_READ(task, signal, live.counter) == 0) {
+		/* Every thread of the group has begun to exit (a leader may
+		 * exit before its threads): the exits still to come are traced,
+		 * and user space deletes the entry once the process is gone,
+		 * so that a process given its pid later is not traced for it. */
+		*st = TRACE_EXITING;
 	}
 	struct event *e = lifecycle_event(EV_EXIT, tgid, tid);
 	if (!e)

@@ -224,6 +224,7 @@ const (
 	snagTraceStateTRACE_ARMED   snagTraceState = 1
 	snagTraceStateTRACE_ACTIVE  snagTraceState = 2
 	snagTraceStateTRACE_IGNORED snagTraceState = 3
+	snagTraceStateTRACE_EXITING snagTraceState = 4
 )
 
 // Names of all BPF objects in the ELF.

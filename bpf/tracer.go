@@ -288,9 +288,8 @@ func (t *Tracer) AddPID(pid int) error {
 	return nil
 }
 
-// RemovePID stops tracing a process. The kernel side forgets a process
-// itself when its last thread exits; this is for a process user space
-// found gone otherwise. Entries already gone are no error.
+// RemovePID stops tracing a process that exited. Entries already gone
+// are no error.
 func (t *Tracer) RemovePID(pid int) error {
 	key := uint32(pid)
 	for _, m := range []*ebpf.Map{t.objs.Traced, t.objs.PyProcs} {
@@ -299,6 +298,33 @@ func (t *Tracer) RemovePID(pid int) error {
 		}
 	}
 	return nil
+}
+
+// SweepExited forgets the processes whose threads have all exited and
+// that gone is true of (no longer in /proc), so that a long trace does not
+// fill the traced set and a process given their pid later is not traced.
+// It returns how many it forgot.
+func (t *Tracer) SweepExited(gone func(pid int) bool) (int, error) {
+	var (
+		pid  uint32
+		st   uint32
+		pids []uint32
+	)
+	it := t.objs.Traced.Iterate()
+	for it.Next(&pid, &st) {
+		if st == uint32(snagTraceStateTRACE_EXITING) && gone(int(pid)) {
+			pids = append(pids, pid)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("read traced processes: %w", err)
+	}
+	for _, p := range pids {
+		if err := t.RemovePID(int(p)); err != nil {
+			return 0, err
+		}
+	}
+	return len(pids), nil
 }
 
 // AddCgroup traces the tasks of a cgroup v2, given its id, from their next

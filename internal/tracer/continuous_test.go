@@ -172,7 +172,11 @@ func TestWindowsSumExactly(t *testing.T) {
 		t.Errorf("the calls fell in %d of %d windows, want them spread over several", with, windows)
 	}
 	if log.final == nil || !log.final.Start.Add(log.final.Duration).Equal(end) {
-		t.Errorf("Finish did not get the last window")
+		t.Fatalf("Finish did not get the last window")
+	}
+	// The last window keeps what exited in it.
+	if len(log.final.Processes) != 1 || log.final.Processes[0].PID != w.Cmd.Process.Pid || !log.final.Processes[0].Exited {
+		t.Errorf("the last window's processes %+v, want pid %d, exited", log.final.Processes, w.Cmd.Process.Pid)
 	}
 	t.Logf("%d getppid calls in %d of %d windows", sum, with, windows)
 }
@@ -261,8 +265,13 @@ func TestSelectorChurnIsBounded(t *testing.T) {
 	}
 	for _, pid := range pids {
 		if log.s.tr.Traced(pid) {
-			t.Errorf("pid %d still in the kernel's traced set after it exited", pid)
+			t.Errorf("pid %d still traced by the kernel side after it exited", pid)
 		}
+	}
+	// The session sweeps the exited processes every second.
+	time.Sleep(1500 * time.Millisecond)
+	if n, err := log.s.tr.SweepExited(func(int) bool { return true }); n != 0 || err != nil {
+		t.Errorf("%d exited processes left in the kernel's traced set (%v)", n, err)
 	}
 }
 

@@ -299,6 +299,9 @@ func (s *session) loop(ctx context.Context) error {
 			if _, err := s.cutWindow(time.Now()); err != nil {
 				return err
 			}
+			// What exited in the window is forgotten once it was cut; the
+			// last window, which Run returns, keeps it.
+			s.enr.forgetExited()
 		}
 		s.enr.retryPython()
 		if time.Since(lastAlive) >= time.Second {
@@ -361,6 +364,9 @@ func (s *session) reap() {
 		} else {
 			delete(s.enr.live, pid)
 		}
+	}
+	if _, err := s.tr.SweepExited(func(pid int) bool { return !s.cfg.Proc.Exists(pid) }); err != nil {
+		slog.Debug("forget exited processes", "error", err)
 	}
 	if s.cg != nil {
 		s.scanCgroups()

@@ -102,8 +102,7 @@ func (s *session) window(end time.Time) (*model.Trace, error) {
 	return t, nil
 }
 
-// cutWindow hands the window ending now to the window sinks, then forgets
-// the processes and threads that exited in it.
+// cutWindow hands the window ending at end to the window sinks.
 func (s *session) cutWindow(end time.Time) (*model.Trace, error) {
 	t, err := s.window(end)
 	if err != nil {
@@ -116,6 +115,5 @@ func (s *session) cutWindow(end time.Time) (*model.Trace, error) {
 			}
 		}
 	}
-	s.enr.forgetExited()
 	return t, nil
 }
