@@ -300,8 +300,11 @@ func (s *session) loop(ctx context.Context) error {
 				return err
 			}
 			// What exited in the window is forgotten once it was cut; the
-			// last window, which Run returns, keeps it.
+			// last window, which Run returns, keeps it. The calls in
+			// progress when a process was first seen are the first
+			// window's.
 			s.enr.forgetExited()
+			s.trace.Blocked = nil
 		}
 		s.enr.retryPython()
 		if time.Since(lastAlive) >= time.Second {
