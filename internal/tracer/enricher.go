@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/snagtrace/snag/bpf"
+	"github.com/snagtrace/snag/internal/cgroup"
 	"github.com/snagtrace/snag/internal/cpython"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
@@ -110,7 +111,7 @@ func (e *enricher) enrich(rec *bpf.Record) *model.Event {
 				// A fork runs its parent's image until it execs, in its
 				// parent's cgroup.
 				child.Runtime = parent.Runtime
-				child.Cgroup, child.Container, child.Pod, child.Unit = parent.Cgroup, parent.Container, parent.Pod, parent.Unit
+				cgroup.SetProcess(&child, parent.Cgroup)
 			}
 			e.trace.Processes = append(e.trace.Processes, child)
 		}
