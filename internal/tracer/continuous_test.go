@@ -114,14 +114,15 @@ func (l *windowLog) next(t *testing.T) seen {
 func (l *windowLog) until(t *testing.T, tid int, sum *uint64, what string, ok func(seen) bool) seen {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
+	var w seen
 	for time.Now().Before(deadline) {
-		w := l.next(t)
+		w = l.next(t)
 		*sum += w.calls[tid]
 		if ok(w) {
 			return w
 		}
 	}
-	t.Fatalf("no window where %s", what)
+	t.Fatalf("no window where %s; the last: processes %+v, %d live, %d threads, %d readings", what, w.procs, w.live, w.enrThreads, w.prev)
 	return seen{}
 }
 

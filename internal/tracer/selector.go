@@ -174,11 +174,12 @@ func (s *session) adoptMatching() {
 }
 
 // adopt starts following a process that came to match, and the processes
-// it started before snag saw it.
+// it started before snag saw it. A process that is exiting (its last calls
+// returning after its exit was read) is not adopted again.
 func (s *session) adopt(pid int) {
 	self := os.Getpid()
 	for _, p := range withDescendants(s.cfg.Proc, []int{pid}) {
-		if s.enr.live[p] || p == self || !s.cfg.Proc.Exists(p) {
+		if s.enr.live[p] || p == self || !s.cfg.Proc.Exists(p) || s.tr.Exiting(p) {
 			continue
 		}
 		if err := s.tr.AddPID(p); err != nil {
@@ -199,13 +200,11 @@ func (s *session) selectEvent(ev *model.Event) bool {
 	if s.enr.live[ev.PID] {
 		return true
 	}
-	switch ev.Kind {
-	case model.EvExit:
+	switch {
+	case ev.Kind == model.EvExit:
 		return false
-	case model.EvExec:
-		if !s.cfg.Select.matches(s.cfg.Proc, ev.PID) {
-			return false
-		}
+	case ev.Kind == model.EvExec && !s.cfg.Select.matches(s.cfg.Proc, ev.PID):
+		return false
 	}
 	s.adopt(ev.PID)
 	return s.enr.live[ev.PID]
