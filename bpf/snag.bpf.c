@@ -23,6 +23,8 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 targ_tgid = 0;           /* the one traced TGID when !use_traced_map */
 const volatile bool use_traced_map = false;   /* several TGIDs, --follow-forks or snag run */
 const volatile bool follow_forks = false;
+const volatile bool watch_execs = false;      /* report every exec on the host, for a selector in user space */
+const volatile bool use_cgroups = false;      /* also trace the tasks of the cgroups in traced_cgroups */
 const volatile __u64 slow_ns = 10000000;      /* syscalls at least this slow become events */
 const volatile __u32 stack_pages = 0;         /* user stack copy in 4 KiB pages; 0 = none */
 const volatile __u64 stack_ns = 10000000;     /* calls at least this slow carry a stack */
@@ -37,6 +39,18 @@ struct {
 	__type(key, __u32);   /* tgid */
 	__type(value, __u32); /* enum trace_state */
 } traced SEC(".maps");
+
+/*
+ * Cgroup v2 ids whose tasks are traced (snag serve --cgroup): user space
+ * puts a selected cgroup's id here and those of its descendants as they
+ * appear, and adds the tasks it finds in them to traced.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);  /* cgroup id: the inode of its directory */
+	__type(value, __u8);
+} traced_cgroups SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -201,6 +215,25 @@ static __always_inline bool is_traced(__u32 tgid)
 	return st && *st == TRACE_ACTIVE;
 }
 
+/*
+ * is_current_traced is is_traced for the current task, tgid its own: a
+ * task of a traced cgroup is traced from its first call there, before user
+ * space knows it. Untraced tasks pay the cgroup lookup only when cgroups
+ * are selected.
+ */
+static __always_inline bool is_current_traced(__u32 tgid)
+{
+	if (!use_traced_map)
+		return tgid == targ_tgid;
+	__u32 *st = bpf_map_lookup_elem(&traced, &tgid);
+	if (st)
+		return *st == TRACE_ACTIVE; /* TRACE_IGNORED: snag, in a traced cgroup */
+	if (!use_cgroups)
+		return false;
+	__u64 cg = bpf_get_current_cgroup_id();
+	return bpf_map_lookup_elem(&traced_cgroups, &cg) != NULL;
+}
+
 static __always_inline __u32 log2_u64(__u64 v)
 {
 	__u32 r, s;
@@ -277,7 +310,7 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)id;
 
-	if (!is_traced(id >> 32))
+	if (!is_current_traced(id >> 32))
 		return 0;
 
 	__u32 zero = 0;
@@ -872,7 +905,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
 
-	if (!is_traced(tgid))
+	if (!is_current_traced(tgid))
 		return 0;
 
 	__u64 ts;
@@ -973,7 +1006,7 @@ int sched_fork(struct bpf_raw_tracepoint_args *ctx)
 	struct task_struct *child = (struct task_struct *)ctx->args[1];
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 
-	if (!is_traced(ptgid))
+	if (!is_current_traced(ptgid)) /* the parent is current */
 		return 0;
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	bool thread = ctgid == ptgid;
@@ -1005,7 +1038,9 @@ int sched_exec(struct bpf_raw_tracepoint_args *ctx)
 		if (st && *st == TRACE_ARMED)
 			*st = TRACE_ACTIVE;
 	}
-	if (!is_traced(tgid))
+	/* Untraced execs are reported too with a selector: rare, and the
+	 * only way user space learns of a process that starts to match. */
+	if (!watch_execs && !is_current_traced(tgid))
 		return 0;
 	struct event *e = lifecycle_event(EV_EXEC, tgid, (__u32)id);
 	if (!e)
@@ -1021,8 +1056,9 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32, tid = (__u32)id;
+	__u32 *st = use_traced_map ? bpf_map_lookup_elem(&traced, &tgid) : NULL;
 
-	if (!is_traced(tgid))
+	if (!(st && *st == TRACE_EXITING) && !is_current_traced(tgid))
 		return 0;
 	bpf_map_delete_elem(&calls, &tid);
 	__u32 zero = 0;
@@ -1043,11 +1079,18 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 			row->tid = 0;
 		}
 	}
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	if (st && *st == TRACE_ACTIVE && BPF_CORE_READ(task, signal, live.counter) == 0) {
+		/* Every thread of the group has begun to exit (a leader may
+		 * exit before its threads): the exits still to come are traced,
+		 * and user space deletes the entry once the process is gone,
+		 * so that a process given its pid later is not traced for it. */
+		*st = TRACE_EXITING;
+	}
 	struct event *e = lifecycle_event(EV_EXIT, tgid, tid);
 	if (!e)
 		return 0;
 	e->agg_slot = slot;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	e->exit_code = BPF_CORE_READ(task, exit_code);
 	e->signal = e->exit_code & 0x7f;
 	e->thread = tid != tgid;

@@ -80,6 +80,8 @@ struct sysinfo {
 enum trace_state {
 	TRACE_ARMED = 1,  /* snag run: start at the next exec */
 	TRACE_ACTIVE = 2,
+	TRACE_IGNORED = 3, /* snag itself: never traced, whatever its cgroup */
+	TRACE_EXITING = 4, /* every thread has begun to exit: only their exits are traced */
 };
 
 enum drop_reason {

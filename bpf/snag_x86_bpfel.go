@@ -221,8 +221,10 @@ type snagThreadAggs struct {
 type snagTraceState uint32
 
 const (
-	snagTraceStateTRACE_ARMED  snagTraceState = 1
-	snagTraceStateTRACE_ACTIVE snagTraceState = 2
+	snagTraceStateTRACE_ARMED   snagTraceState = 1
+	snagTraceStateTRACE_ACTIVE  snagTraceState = 2
+	snagTraceStateTRACE_IGNORED snagTraceState = 3
+	snagTraceStateTRACE_EXITING snagTraceState = 4
 )
 
 // Names of all BPF objects in the ELF.
@@ -243,6 +245,7 @@ const (
 	snagMapSyscallInfo      = "syscall_info"
 	snagMapThreadSlot       = "thread_slot"
 	snagMapTraced           = "traced"
+	snagMapTracedCgroups    = "traced_cgroups"
 	snagProgSchedExec       = "sched_exec"
 	snagProgSchedExit       = "sched_exit"
 	snagProgSchedFork       = "sched_fork"
@@ -268,8 +271,10 @@ const (
 	snagVarStackNs          = "stack_ns"
 	snagVarStackPages       = "stack_pages"
 	snagVarTargTgid         = "targ_tgid"
+	snagVarUseCgroups       = "use_cgroups"
 	snagVarUseTracedMap     = "use_traced_map"
 	snagVarWakeupBytes      = "wakeup_bytes"
+	snagVarWatchExecs       = "watch_execs"
 )
 
 // loadSnag returns the embedded CollectionSpec for snag.
@@ -327,20 +332,21 @@ type snagProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type snagMapSpecs struct {
-	AggVals     *ebpf.MapSpec `ebpf:"agg_vals"`
-	Calls       *ebpf.MapSpec `ebpf:"calls"`
-	CpuCall     *ebpf.MapSpec `ebpf:"cpu_call"`
-	Drops       *ebpf.MapSpec `ebpf:"drops"`
-	Events      *ebpf.MapSpec `ebpf:"events"`
-	Fds         *ebpf.MapSpec `ebpf:"fds"`
-	FreeRows    *ebpf.MapSpec `ebpf:"free_rows"`
-	FreeVals    *ebpf.MapSpec `ebpf:"free_vals"`
-	PyProcs     *ebpf.MapSpec `ebpf:"py_procs"`
-	Rows        *ebpf.MapSpec `ebpf:"rows"`
-	Sniff       *ebpf.MapSpec `ebpf:"sniff"`
-	SyscallInfo *ebpf.MapSpec `ebpf:"syscall_info"`
-	ThreadSlot  *ebpf.MapSpec `ebpf:"thread_slot"`
-	Traced      *ebpf.MapSpec `ebpf:"traced"`
+	AggVals       *ebpf.MapSpec `ebpf:"agg_vals"`
+	Calls         *ebpf.MapSpec `ebpf:"calls"`
+	CpuCall       *ebpf.MapSpec `ebpf:"cpu_call"`
+	Drops         *ebpf.MapSpec `ebpf:"drops"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	Fds           *ebpf.MapSpec `ebpf:"fds"`
+	FreeRows      *ebpf.MapSpec `ebpf:"free_rows"`
+	FreeVals      *ebpf.MapSpec `ebpf:"free_vals"`
+	PyProcs       *ebpf.MapSpec `ebpf:"py_procs"`
+	Rows          *ebpf.MapSpec `ebpf:"rows"`
+	Sniff         *ebpf.MapSpec `ebpf:"sniff"`
+	SyscallInfo   *ebpf.MapSpec `ebpf:"syscall_info"`
+	ThreadSlot    *ebpf.MapSpec `ebpf:"thread_slot"`
+	Traced        *ebpf.MapSpec `ebpf:"traced"`
+	TracedCgroups *ebpf.MapSpec `ebpf:"traced_cgroups"`
 }
 
 // snagVariableSpecs contains global variables before they are loaded into the kernel.
@@ -365,8 +371,10 @@ type snagVariableSpecs struct {
 	StackNs          *ebpf.VariableSpec `ebpf:"stack_ns"`
 	StackPages       *ebpf.VariableSpec `ebpf:"stack_pages"`
 	TargTgid         *ebpf.VariableSpec `ebpf:"targ_tgid"`
+	UseCgroups       *ebpf.VariableSpec `ebpf:"use_cgroups"`
 	UseTracedMap     *ebpf.VariableSpec `ebpf:"use_traced_map"`
 	WakeupBytes      *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
+	WatchExecs       *ebpf.VariableSpec `ebpf:"watch_execs"`
 }
 
 // snagObjects contains all objects after they have been loaded into the kernel.
@@ -389,20 +397,21 @@ func (o *snagObjects) Close() error {
 //
 // It can be passed to loadSnagObjects or ebpf.CollectionSpec.LoadAndAssign.
 type snagMaps struct {
-	AggVals     *ebpf.Map `ebpf:"agg_vals"`
-	Calls       *ebpf.Map `ebpf:"calls"`
-	CpuCall     *ebpf.Map `ebpf:"cpu_call"`
-	Drops       *ebpf.Map `ebpf:"drops"`
-	Events      *ebpf.Map `ebpf:"events"`
-	Fds         *ebpf.Map `ebpf:"fds"`
-	FreeRows    *ebpf.Map `ebpf:"free_rows"`
-	FreeVals    *ebpf.Map `ebpf:"free_vals"`
-	PyProcs     *ebpf.Map `ebpf:"py_procs"`
-	Rows        *ebpf.Map `ebpf:"rows"`
-	Sniff       *ebpf.Map `ebpf:"sniff"`
-	SyscallInfo *ebpf.Map `ebpf:"syscall_info"`
-	ThreadSlot  *ebpf.Map `ebpf:"thread_slot"`
-	Traced      *ebpf.Map `ebpf:"traced"`
+	AggVals       *ebpf.Map `ebpf:"agg_vals"`
+	Calls         *ebpf.Map `ebpf:"calls"`
+	CpuCall       *ebpf.Map `ebpf:"cpu_call"`
+	Drops         *ebpf.Map `ebpf:"drops"`
+	Events        *ebpf.Map `ebpf:"events"`
+	Fds           *ebpf.Map `ebpf:"fds"`
+	FreeRows      *ebpf.Map `ebpf:"free_rows"`
+	FreeVals      *ebpf.Map `ebpf:"free_vals"`
+	PyProcs       *ebpf.Map `ebpf:"py_procs"`
+	Rows          *ebpf.Map `ebpf:"rows"`
+	Sniff         *ebpf.Map `ebpf:"sniff"`
+	SyscallInfo   *ebpf.Map `ebpf:"syscall_info"`
+	ThreadSlot    *ebpf.Map `ebpf:"thread_slot"`
+	Traced        *ebpf.Map `ebpf:"traced"`
+	TracedCgroups *ebpf.Map `ebpf:"traced_cgroups"`
 }
 
 func (m *snagMaps) Close() error {
@@ -421,6 +430,7 @@ func (m *snagMaps) Close() error {
 		m.SyscallInfo,
 		m.ThreadSlot,
 		m.Traced,
+		m.TracedCgroups,
 	)
 }
 
@@ -446,8 +456,10 @@ type snagVariables struct {
 	StackNs          *ebpf.Variable `ebpf:"stack_ns"`
 	StackPages       *ebpf.Variable `ebpf:"stack_pages"`
 	TargTgid         *ebpf.Variable `ebpf:"targ_tgid"`
+	UseCgroups       *ebpf.Variable `ebpf:"use_cgroups"`
 	UseTracedMap     *ebpf.Variable `ebpf:"use_traced_map"`
 	WakeupBytes      *ebpf.Variable `ebpf:"wakeup_bytes"`
+	WatchExecs       *ebpf.Variable `ebpf:"watch_execs"`
 }
 
 // snagPrograms contains all programs after they have been loaded into the kernel.

@@ -49,6 +49,13 @@ type Options struct {
 	FollowForks bool
 	// ArmedPID starts tracing that process at its next exec (snag run).
 	ArmedPID int
+	// WatchExecs reports every exec on the host, traced or not, so that
+	// user space can add the processes a selector matches (AddPID). The
+	// traced set may then start empty.
+	WatchExecs bool
+	// Cgroups are cgroup v2 ids whose tasks are traced; more can be added
+	// with AddCgroup. With none at load, cgroups cost nothing.
+	Cgroups []uint64
 	// Threshold: syscalls at least this slow become events. 0 records every call.
 	Threshold time.Duration
 	// StackThreshold: events at least this slow carry a user stack.
@@ -75,9 +82,14 @@ type Tracer struct {
 	// progs are the attached programs, whose run time stats measure.
 	progs []attachedProg
 	stats runStats
-	// mu guards exited, the aggregates of threads whose rows were freed.
-	mu     sync.Mutex
-	exited []model.SyscallStat
+	// mu guards exited, the aggregates of threads whose rows were freed,
+	// and exitedRows, the row each of them was read from (for Cut).
+	mu         sync.Mutex
+	exited     []model.SyscallStat
+	exitedRows []uint32
+	// cutCalls counts the calls of exited aggregates Cut handed over.
+	cutCalls uint64
+	cutBuf   []model.SyscallStat
 }
 
 // Record is one decoded ring-buffer record. Stack and FPStack alias the
@@ -100,7 +112,7 @@ type Regs struct{ IP, SP, FP, LR uint64 }
 
 // Load loads the programs with opts and attaches them. Close releases them.
 func Load(opts Options) (*Tracer, error) {
-	if len(opts.PIDs) == 0 && opts.ArmedPID == 0 {
+	if len(opts.PIDs) == 0 && opts.ArmedPID == 0 && !opts.WatchExecs && len(opts.Cgroups) == 0 {
 		return nil, errors.New("load tracer: no process to trace")
 	}
 	if err := rlimit.RemoveMemlock(); err != nil {
@@ -111,7 +123,8 @@ func Load(opts Options) (*Tracer, error) {
 		return nil, fmt.Errorf("load BPF object: %w", err)
 	}
 
-	useMap := len(opts.PIDs) != 1 || opts.FollowForks || opts.ArmedPID != 0
+	useCgroups := len(opts.Cgroups) > 0
+	useMap := len(opts.PIDs) != 1 || opts.FollowForks || opts.ArmedPID != 0 || opts.WatchExecs || useCgroups
 	var target uint32
 	if len(opts.PIDs) == 1 {
 		target = uint32(opts.PIDs[0])
@@ -133,6 +146,8 @@ func Load(opts Options) (*Tracer, error) {
 		{specs.TargTgid, target},
 		{specs.UseTracedMap, useMap},
 		{specs.FollowForks, opts.FollowForks},
+		{specs.WatchExecs, opts.WatchExecs},
+		{specs.UseCgroups, useCgroups},
 		{specs.SlowNs, uint64(opts.Threshold)},
 		{specs.StackPages, pages},
 		{specs.StackNs, uint64(opts.StackThreshold)},
@@ -205,6 +220,18 @@ func (t *Tracer) setup(opts Options) error {
 			return err
 		}
 	}
+	if len(opts.Cgroups) > 0 {
+		// snag's own calls would feed on themselves.
+		st := uint32(snagTraceStateTRACE_IGNORED)
+		if err := t.objs.Traced.Put(uint32(os.Getpid()), st); err != nil {
+			return fmt.Errorf("leave snag itself untraced: %w", err)
+		}
+	}
+	for _, id := range opts.Cgroups {
+		if err := t.AddCgroup(id); err != nil {
+			return err
+		}
+	}
 	for _, p := range opts.Python {
 		if err := t.TracePython(p.PID, p.Runtime, p.Off); err != nil {
 			return err
@@ -257,6 +284,62 @@ func (t *Tracer) AddPID(pid int) error {
 	st := uint32(snagTraceStateTRACE_ACTIVE)
 	if err := t.objs.Traced.Put(uint32(pid), st); err != nil {
 		return fmt.Errorf("trace pid %d: %w", pid, err)
+	}
+	return nil
+}
+
+// RemovePID stops tracing a process that exited. Entries already gone
+// are no error.
+func (t *Tracer) RemovePID(pid int) error {
+	key := uint32(pid)
+	for _, m := range []*ebpf.Map{t.objs.Traced, t.objs.PyProcs} {
+		if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("stop tracing pid %d: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+// SweepExited forgets the processes whose threads have all exited and
+// that gone is true of (no longer in /proc), so that a long trace does not
+// fill the traced set and a process given their pid later is not traced.
+// It returns how many it forgot.
+func (t *Tracer) SweepExited(gone func(pid int) bool) (int, error) {
+	var (
+		pid  uint32
+		st   uint32
+		pids []uint32
+	)
+	it := t.objs.Traced.Iterate()
+	for it.Next(&pid, &st) {
+		if st == uint32(snagTraceStateTRACE_EXITING) && gone(int(pid)) {
+			pids = append(pids, pid)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("read traced processes: %w", err)
+	}
+	for _, p := range pids {
+		if err := t.RemovePID(int(p)); err != nil {
+			return 0, err
+		}
+	}
+	return len(pids), nil
+}
+
+// AddCgroup traces the tasks of a cgroup v2, given its id, from their next
+// syscall. Load must have been given at least one cgroup.
+func (t *Tracer) AddCgroup(id uint64) error {
+	if err := t.objs.TracedCgroups.Put(id, uint8(1)); err != nil {
+		return fmt.Errorf("trace cgroup %d: %w", id, err)
+	}
+	return nil
+}
+
+// RemoveCgroup forgets a cgroup that was removed.
+func (t *Tracer) RemoveCgroup(id uint64) error {
+	if err := t.objs.TracedCgroups.Delete(id); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("forget cgroup %d: %w", id, err)
 	}
 	return nil
 }
@@ -703,9 +786,13 @@ func (t *Tracer) freeRow(slot uint32) error {
 	if row.Tid != 0 || row.Exited == 0 {
 		return nil // already freed, or taken again
 	}
+	n := len(t.exited)
 	var err error
 	if t.exited, err = t.rowStats(&row, row.Exited, t.exited); err != nil {
 		return err
+	}
+	for range t.exited[n:] {
+		t.exitedRows = append(t.exitedRows, slot)
 	}
 	var zero snagAggVal
 	for _, i := range row.Idx {
@@ -778,13 +865,56 @@ func (t *Tracer) Aggregates() ([]model.SyscallStat, error) {
 	return out, nil
 }
 
+// Cut reads the aggregates for a window of a continuous trace. fn gets
+// every aggregate with the row it was read from, cumulative since the
+// row's thread took it: first those of threads that exited since the last
+// Cut, whose rows were freed (exited true: Cut hands them over and forgets
+// them, so they are read once), then those of the rows in use. st is valid
+// only during the call. A caller that keeps each row's last reading gets
+// every call exactly once as the difference of two readings.
+func (t *Tracer) Cut(fn func(row uint32, exited bool, st *model.SyscallStat)) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i := range t.exited {
+		t.cutCalls += t.exited[i].Count
+		fn(t.exitedRows[i], true, &t.exited[i])
+	}
+	clear(t.exited) // their names are strings held by nothing else
+	t.exited, t.exitedRows = t.exited[:0], t.exitedRows[:0]
+	var (
+		slot uint32
+		row  snagThreadAggs
+		err  error
+	)
+	it := t.objs.Rows.Iterate()
+	for it.Next(&slot, &row) {
+		tid := row.Tid
+		if tid == 0 {
+			tid = row.Exited // exited, its row not freed yet
+		}
+		if tid == 0 {
+			continue
+		}
+		if t.cutBuf, err = t.rowStats(&row, tid, t.cutBuf[:0]); err != nil {
+			return err
+		}
+		for i := range t.cutBuf {
+			fn(slot, false, &t.cutBuf[i])
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read aggregates: %w", err)
+	}
+	return nil
+}
+
 // Calls is how many syscalls the aggregates have counted so far, read
 // into one reused value: the live status line asks every second, and
 // Aggregates would build some 2.5 KiB per thread and syscall to answer.
 func (t *Tracer) Calls() (uint64, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	var calls uint64
+	calls := t.cutCalls
 	for i := range t.exited {
 		calls += t.exited[i].Count
 	}

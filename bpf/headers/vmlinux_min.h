@@ -139,6 +139,14 @@ struct thread_struct {
 	int _unused;
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live; /* threads of the group not yet past do_exit's start */
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	struct thread_struct thread;
 	unsigned int flags;
@@ -148,6 +156,7 @@ struct task_struct {
 	char comm[16];
 	struct files_struct *files;
 	struct task_struct *group_leader;
+	struct signal_struct *signal;
 } __attribute__((preserve_access_index));
 
 struct linux_binprm {

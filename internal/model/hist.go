@@ -221,3 +221,39 @@ func (h *Histogram) ForEach(f func(bucket int, count uint64)) {
 		}
 	}
 }
+
+// Sub takes o's counts out of h, o being an earlier reading of the same
+// cumulative counts (no bucket of o above h's). h gets counts of its own:
+// a copy it shared them with keeps the reading.
+func (h *Histogram) Sub(o *Histogram) {
+	var out Histogram
+	h.ForEach(func(i int, c uint64) {
+		if c -= min(c, o.bucket(i)); c != 0 {
+			out.AddBucket(i, c)
+		}
+	})
+	*h = out
+}
+
+// bucket is the count of bucket i.
+func (h *Histogram) bucket(i int) uint64 {
+	bit := uint64(1) << (i / histSub)
+	if h.octaves&bit == 0 {
+		return 0
+	}
+	return h.groups[bits.OnesCount64(h.octaves&(bit-1))][i%histSub]
+}
+
+// Last is the slowest non-empty bucket, -1 for an empty histogram.
+func (h *Histogram) Last() int {
+	if h.octaves == 0 {
+		return -1
+	}
+	k, g := len(h.groups)-1, 63-bits.LeadingZeros64(h.octaves)
+	for s := histSub - 1; s >= 0; s-- {
+		if h.groups[k][s] != 0 {
+			return g*histSub + s
+		}
+	}
+	return -1 // an all-zero group: only from counts that were zero
+}

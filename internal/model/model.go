@@ -126,6 +126,27 @@ func (s *SyscallStat) Add(o *SyscallStat) {
 	s.Hist.Merge(&o.Hist)
 }
 
+// Since turns s, a reading of cumulative counters, into the calls made
+// after earlier, a reading of the same counters. Max is exact when the
+// slowest call so far is among them; otherwise it is the upper bound of
+// the slowest of their histogram buckets (at most 1/8 over the truth),
+// capped at the slowest call so far.
+func (s *SyscallStat) Since(earlier *SyscallStat) {
+	s.Count -= earlier.Count
+	s.Errors -= earlier.Errors
+	s.Total -= earlier.Total
+	s.Hist.Sub(&earlier.Hist)
+	if s.Max > earlier.Max {
+		return
+	}
+	if i := s.Hist.Last(); i >= 0 {
+		_, hi := HistBounds(i)
+		s.Max = min(s.Max, time.Duration(hi-1))
+		return
+	}
+	s.Max = 0
+}
+
 // AddCall counts one call of duration d.
 func (s *SyscallStat) AddCall(d time.Duration, failed bool) {
 	s.Count++
@@ -429,6 +450,20 @@ type Drops struct {
 	OverLimit uint64
 }
 
+// Since is what d counted after an earlier reading of the same counters.
+func (d Drops) Since(earlier Drops) Drops {
+	return Drops{
+		RingBuffer:   d.RingBuffer - earlier.RingBuffer,
+		AggregateMap: d.AggregateMap - earlier.AggregateMap,
+		InFlightMap:  d.InFlightMap - earlier.InFlightMap,
+		StackRead:    d.StackRead - earlier.StackRead,
+		FDMap:        d.FDMap - earlier.FDMap,
+		Unparsed:     d.Unparsed - earlier.Unparsed,
+		Backlog:      d.Backlog - earlier.Backlog,
+		OverLimit:    d.OverLimit - earlier.OverLimit,
+	}
+}
+
 // Total is the number of dropped events of every kind.
 func (d Drops) Total() uint64 {
 	return d.RingBuffer + d.AggregateMap + d.InFlightMap + d.StackRead + d.FDMap + d.Unparsed + d.Backlog + d.StackBacklog + d.OverLimit
@@ -465,6 +500,26 @@ type Cost struct {
 
 	SnagCPU     time.Duration // snag's own user and system CPU time over the trace
 	SnagPeakRSS uint64        // snag's peak resident set, in bytes
+}
+
+// Since is what c measured after earlier, a reading of the same counters
+// (programs matched by name). SnagPeakRSS stays c's: a peak, not a count.
+func (c Cost) Since(earlier Cost) Cost {
+	d := c
+	d.Syscalls -= earlier.Syscalls
+	d.Events -= earlier.Events
+	d.SnagCPU -= earlier.SnagCPU
+	d.Programs = make([]ProgramCost, len(c.Programs))
+	for i, p := range c.Programs {
+		for _, e := range earlier.Programs {
+			if e.Name == p.Name {
+				p.RunTime -= e.RunTime
+				p.Runs -= e.Runs
+			}
+		}
+		d.Programs[i] = p
+	}
+	return d
 }
 
 // ProgramCost is one BPF program's share of the cost.

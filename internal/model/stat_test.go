@@ -1,6 +1,7 @@
 package model
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -29,4 +30,57 @@ func TestSyscallStatAddCall(t *testing.T) {
 	if neg.Count != 1 || neg.Quantile(0.99) != 0 {
 		t.Errorf("negative duration: count %d p99 %v", neg.Count, neg.Quantile(0.99))
 	}
+}
+
+// A window's calls are the later reading less the earlier, exactly but for
+// Max, which is exact when the window holds the slowest call so far and
+// else the top of its slowest bucket.
+func TestSyscallStatSince(t *testing.T) {
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name          string
+		before, after []time.Duration // calls before the earlier reading, and after it
+		wantMax       time.Duration
+		exactMax      bool
+	}{
+		{"no earlier calls", nil, []time.Duration{ms, 5 * ms}, 5 * ms, true},
+		{"a new slowest call", []time.Duration{2 * ms}, []time.Duration{ms, 9 * ms}, 9 * ms, true},
+		{"faster calls than before", []time.Duration{9 * ms}, []time.Duration{ms, 3 * ms}, 3 * ms, false},
+		{"nothing new", []time.Duration{9 * ms}, nil, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var earlier, window SyscallStat
+			for _, d := range tc.before {
+				earlier.AddCall(d, false)
+			}
+			later := earlier
+			later.Hist = earlier.Hist.Clone() // a copy shares the counts
+			for i, d := range tc.after {
+				later.AddCall(d, i == 0)
+				window.AddCall(d, i == 0)
+			}
+			later.Since(&earlier)
+			if later.Count != window.Count || later.Errors != window.Errors || later.Total != window.Total || !sameBuckets(&later.Hist, &window.Hist) {
+				t.Errorf("since: count %d errors %d total %v; want %d %d %v and the window's histogram",
+					later.Count, later.Errors, later.Total, window.Count, window.Errors, window.Total)
+			}
+			if tc.exactMax && later.Max != tc.wantMax {
+				t.Errorf("max %v, want exactly %v", later.Max, tc.wantMax)
+			}
+			if !tc.exactMax && (later.Max < tc.wantMax || later.Max > tc.wantMax+tc.wantMax/8) {
+				t.Errorf("max %v, want %v to 1/8 over", later.Max, tc.wantMax)
+			}
+		})
+	}
+}
+
+func sameBuckets(a, b *Histogram) bool {
+	type bucket struct {
+		i int
+		c uint64
+	}
+	var x, y []bucket
+	a.ForEach(func(i int, c uint64) { x = append(x, bucket{i, c}) })
+	b.ForEach(func(i int, c uint64) { y = append(y, bucket{i, c}) })
+	return slices.Equal(x, y)
 }

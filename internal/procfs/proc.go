@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -237,17 +236,16 @@ func (fs FS) Children(pid int) ([]int, error) {
 }
 
 func (fs FS) childrenByScan(pid int) ([]int, error) {
-	entries, err := os.ReadDir(fs.Root)
+	pids, err := fs.PIDs()
 	if err != nil {
-		return nil, fmt.Errorf("list processes for children of pid %d: %w", pid, err)
+		return nil, fmt.Errorf("children of pid %d: %w", pid, err)
 	}
 	var kids []int
-	for _, e := range entries {
-		c, err := strconv.Atoi(e.Name())
-		if err != nil || c <= 0 || c == pid {
+	for _, c := range pids {
+		if c <= 0 || c == pid {
 			continue
 		}
-		st, err := fs.readStat(c, filepath.Join(fs.Root, e.Name(), "stat"))
+		st, err := fs.readStat(c, fs.path(c, "stat"))
 		if err != nil {
 			continue // exited while scanning, or not a process directory
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/snagtrace/snag/internal/cgroup"
 	"github.com/snagtrace/snag/internal/model"
 )
 
@@ -135,6 +136,7 @@ type finalRecord struct {
 	threads   []model.Thread
 	syscalls  []model.SyscallStat
 	runtimes  map[int]model.Runtime
+	cgroups   map[int]string
 	epoll     []model.EpollSet
 	listeners []model.Listener
 	cost      model.Cost
@@ -734,6 +736,14 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 	if c.err == nil && len(c.b) > 0 {
 		f.drops.StackBacklog = c.uvarint()
 	}
+	if c.err == nil && len(c.b) > 0 {
+		n := c.count("cgroup")
+		f.cgroups = make(map[int]string, n)
+		for range n {
+			pid := c.int()
+			f.cgroups[pid] = d.str(c)
+		}
+	}
 	// Bytes after the known fields belong to newer writers: ignored.
 	return f, c.err
 }
@@ -793,6 +803,11 @@ func (d *decoder) applyFinal() {
 	}
 	setRuntimes(f.processes, atAttach)
 	setRuntimes(f.processes, f.runtimes)
+	for i := range f.processes {
+		if path, ok := f.cgroups[f.processes[i].PID]; ok {
+			cgroup.SetProcess(&f.processes[i], path)
+		}
+	}
 	t.Processes = f.processes
 	t.Epoll = append(t.Epoll, f.epoll...)
 	t.Listeners = f.listeners

@@ -68,7 +68,8 @@ const (
 	appendedCost                         // the final record's cost of the trace, after the ops
 	appendedBacklog                      // the final record's backlog drop counter, after the cost
 	appendedStackBacklog                 // the final record's stack backlog drop counter, after the backlog
-	appendedAll          = appendedStackBacklog
+	appendedCgroups                      // the final record's process cgroups, after the stack backlog
+	appendedAll          = appendedCgroups
 )
 
 // NewWriter writes the header and a metadata record taken from t: Source,
@@ -708,7 +709,25 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 	if w.upTo < appendedStackBacklog {
 		return b
 	}
-	return appendUvarint(b, t.Drops.StackBacklog)
+	b = appendUvarint(b, t.Drops.StackBacklog)
+	if w.upTo < appendedCgroups {
+		return b
+	}
+	// The cgroup path only: what it names is read from it again.
+	n = 0
+	for i := range t.Processes {
+		if t.Processes[i].Cgroup != "" {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range t.Processes {
+		if p := &t.Processes[i]; p.Cgroup != "" {
+			b = appendVarint(b, int64(p.PID))
+			b = appendUvarint(b, w.str(p.Cgroup))
+		}
+	}
+	return b
 }
 
 // appendCost writes what the trace cost: a known flag, then the rest only

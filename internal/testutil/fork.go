@@ -14,7 +14,7 @@ func unsafePointer(ts *syscall.Timespec) unsafe.Pointer { return unsafe.Pointer(
 // pid once it has finished.
 func forkGetppid(n int) int {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), EnvWorkload+"="+strconv.Itoa(n)+" 0 0 0 0 0 0")
+	cmd.Env = append(os.Environ(), EnvWorkload+"="+strconv.Itoa(n)+" 0 0 0 0 0 0 0 0")
 	cmd.Stdin = nil
 	if err := cmd.Start(); err != nil {
 		return -1

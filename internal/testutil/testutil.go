@@ -44,6 +44,14 @@ type Workload struct {
 	Threads     int           // extra threads started after "go", each doing Getppid calls
 	Fork        bool          // also fork a child that calls getppid Getppid times
 	GateOnStdin bool          // wait for a line on stdin before starting
+	// Spread paces the main thread's Getppid calls evenly over this long,
+	// in batches, instead of making them at once.
+	Spread time.Duration
+	// Hold keeps the extra threads alive, idle, until the workload exits.
+	Hold bool
+	// Tag is an extra argument on the workload's command line, so that a
+	// selector can tell this process by it.
+	Tag string
 }
 
 // EnvWorkload carries the workload spec to the child process.
@@ -58,12 +66,12 @@ func MaybeRunWorkload() {
 	}
 	var w Workload
 	var gate int
-	var fork int
-	if _, err := fmt.Sscanf(spec, "%d %d %d %d %d %d %d", &w.Getppid, &w.BadClose, &w.Sleeps, &w.SleepFor, &w.Threads, &fork, &gate); err != nil {
+	var fork, hold int
+	if _, err := fmt.Sscanf(spec, "%d %d %d %d %d %d %d %d %d", &w.Getppid, &w.BadClose, &w.Sleeps, &w.SleepFor, &w.Threads, &fork, &gate, &w.Spread, &hold); err != nil {
 		fmt.Fprintln(os.Stderr, "bad workload spec:", err)
 		os.Exit(2)
 	}
-	w.Fork, w.GateOnStdin = fork == 1, gate == 1
+	w.Fork, w.GateOnStdin, w.Hold = fork == 1, gate == 1, hold == 1
 	runWorkload(w)
 	os.Exit(0)
 }
@@ -85,9 +93,16 @@ func runWorkload(w Workload) {
 				syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
 			}
 			done <- syscall.Gettid()
+			if w.Hold {
+				select {} // the locked thread stays, blocked
+			}
 		}()
 	}
+	const batches = 50
 	for i := 0; i < w.Getppid; i++ {
+		if w.Spread > 0 && i%((w.Getppid+batches-1)/batches) == 0 && i > 0 {
+			time.Sleep(w.Spread / batches)
+		}
 		syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
 	}
 	for i := 0; i < w.BadClose; i++ {
@@ -123,7 +138,11 @@ type Running struct {
 // StartWorkload starts the test binary itself as the workload process.
 func StartWorkload(t testing.TB, w Workload) *Running {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	args := []string{"-test.run=^$"}
+	if w.Tag != "" {
+		args = append(args, w.Tag)
+	}
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), EnvWorkload+"="+Spec(w))
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
@@ -186,7 +205,7 @@ func (r *Running) Finish() error {
 
 // Spec encodes a workload for EnvWorkload.
 func Spec(w Workload) string {
-	return fmt.Sprintf("%d %d %d %d %d %d %d", w.Getppid, w.BadClose, w.Sleeps, int64(w.SleepFor), w.Threads, b2i(w.Fork), b2i(w.GateOnStdin))
+	return fmt.Sprintf("%d %d %d %d %d %d %d %d %d", w.Getppid, w.BadClose, w.Sleeps, int64(w.SleepFor), w.Threads, b2i(w.Fork), b2i(w.GateOnStdin), int64(w.Spread), b2i(w.Hold))
 }
 
 func b2i(b bool) int {

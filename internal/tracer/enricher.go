@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/snagtrace/snag/bpf"
+	"github.com/snagtrace/snag/internal/cgroup"
 	"github.com/snagtrace/snag/internal/cpython"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
@@ -98,13 +99,19 @@ func (e *enricher) enrich(rec *bpf.Record) *model.Event {
 		th := e.thread(ev.PID, ev.ChildPID)
 		if !ev.Thread {
 			th.PID = ev.ChildPID
+		}
+		// A child already live was found in /proc before its fork event
+		// was read (adopted with its parent).
+		if !ev.Thread && !e.live[ev.ChildPID] {
 			e.live[ev.ChildPID] = true
 			e.queues.add(ev.ChildPID)
 			e.watchPython(ev.ChildPID)
 			child := model.Process{PID: ev.ChildPID, PPID: ev.PID, Comm: ev.Comm}
 			if parent := e.process(ev.PID); parent != nil {
-				// A fork runs its parent's image until it execs.
+				// A fork runs its parent's image until it execs, in its
+				// parent's cgroup.
 				child.Runtime = parent.Runtime
+				cgroup.SetProcess(&child, parent.Cgroup)
 			}
 			e.trace.Processes = append(e.trace.Processes, child)
 		}
@@ -132,6 +139,7 @@ func (e *enricher) enrich(rec *bpf.Record) *model.Event {
 		}
 		if !ev.Thread {
 			delete(e.live, ev.PID)
+			delete(e.pyPending, ev.PID)
 			e.stacks.forget(ev.PID)
 			for i := range e.trace.Processes {
 				if p := &e.trace.Processes[i]; p.PID == ev.PID {

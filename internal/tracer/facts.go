@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/snagtrace/snag/internal/cgroup"
 	"github.com/snagtrace/snag/internal/model"
 	"github.com/snagtrace/snag/internal/procfs"
 	"github.com/snagtrace/snag/internal/runtimes"
@@ -134,6 +135,9 @@ func (e *enricher) snapshot(pid int) {
 	proc.Comm, _ = p.Comm(pid)
 	proc.Cmdline, _ = p.Cmdline(pid)
 	proc.Exe, _ = p.Exe(pid)
+	if path, err := p.Cgroup(pid); err == nil {
+		cgroup.SetProcess(&proc, path)
+	}
 	proc.Runtime = e.detectRuntime(pid)
 	e.trace.Processes = append(e.trace.Processes, proc)
 
@@ -160,6 +164,74 @@ func (e *enricher) snapshot(pid int) {
 	e.trace.Sockets = append(e.trace.Sockets, socks...)
 	procfs.JoinPeers(e.trace.Blocked, socks)
 	e.fdFacts(pid, socks, false)
+}
+
+// windowThreads lists the threads of a window (windows): those alive in
+// it, with the CPU time they used in it, and those that exited in it,
+// whose last CPU time is unknown (0). The threads the window's aggregates
+// name are added first.
+func (e *enricher) windowThreads(stats []model.SyscallStat, out []model.Thread) []model.Thread {
+	for _, st := range stats {
+		e.thread(st.PID, st.TID)
+	}
+	for tid, th := range e.threads {
+		th.OnCPU = 0
+		if !th.Exited {
+			if th.Name == "" {
+				th.Name, _ = e.proc.ThreadName(th.PID, tid)
+			}
+			if cpu, err := e.proc.TaskCPU(th.PID, tid); err == nil {
+				th.OnCPU = cpu - e.cpu0[tid]
+				e.cpu0[tid] = cpu
+			}
+		}
+		out = append(out, *th)
+	}
+	slices.SortFunc(out, func(a, b model.Thread) int { return a.TID - b.TID })
+	return out
+}
+
+// forgetExited drops, once their last window was cut, the processes and
+// threads that exited and every fact the trace kept about them, so that a
+// trace of days holds only what is alive.
+func (e *enricher) forgetExited() {
+	t := e.trace
+	gone := map[int]bool{}
+	t.Processes = slices.DeleteFunc(t.Processes, func(p model.Process) bool {
+		if p.Exited {
+			gone[p.PID] = true
+		}
+		return p.Exited
+	})
+	for tid, th := range e.threads {
+		if th.Exited || gone[th.PID] || !e.live[th.PID] {
+			delete(e.threads, tid)
+			delete(e.cpu0, tid)
+		}
+	}
+	if len(gone) == 0 {
+		return
+	}
+	t.Sockets = slices.DeleteFunc(t.Sockets, func(x model.Socket) bool { return gone[x.PID] })
+	t.Blocked = slices.DeleteFunc(t.Blocked, func(x model.BlockedState) bool { return gone[x.PID] })
+	t.Files = slices.DeleteFunc(t.Files, func(x model.OpenFile) bool { return gone[x.PID] })
+	t.Epoll = slices.DeleteFunc(t.Epoll, func(x model.EpollSet) bool { return gone[x.PID] })
+}
+
+// markExited records that pid is gone though its exit event was not seen
+// (lost when the ring buffer was full), so that it is forgotten.
+func (e *enricher) markExited(pid int) {
+	delete(e.live, pid)
+	delete(e.pyPending, pid)
+	e.stacks.forget(pid)
+	if p := e.process(pid); p != nil {
+		p.Exited = true
+	}
+	for _, th := range e.threads {
+		if th.PID == pid {
+			th.Exited = true
+		}
+	}
 }
 
 // endThreads fills in, once the programs are detached, the threads the

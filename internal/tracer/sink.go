@@ -93,6 +93,16 @@ func (k *Events) Finish(t *model.Trace) error {
 // returned, so that the windows of a trace sum to its whole, exactly.
 // Events is empty: the sink saw them one by one. The trace is valid only
 // during the call.
+//
+// Each aggregate's Max is exact when the window holds the thread's
+// slowest call of that syscall so far; otherwise it is the top of the
+// slowest histogram bucket the window's calls fell in (at most 1/8 over).
+// A thread's OnCPU is its CPU time in the window, 0 in the window it
+// exited in. Sockets, Files and Epoll are what each live process held when
+// the trace first saw it; Blocked, the calls it was in then, only in that
+// window. The last window is cut when the trace ends; Finish then gets
+// that same window: a trace of days is its windows, and what exited in a
+// window is forgotten once it is cut.
 type WindowSink interface {
 	Sink
 	Window(*model.Trace) error

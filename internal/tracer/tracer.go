@@ -4,6 +4,7 @@
 package tracer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +13,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime/debug"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -34,7 +35,9 @@ type Config struct {
 	// goes on when no process is traced, until ctx ends.
 	Select *Selector
 	// Interval cuts a continuous trace into windows handed to the
-	// WindowSinks; 0: one trace, no windows.
+	// WindowSinks; 0: one trace, no windows. With windows, what a trace
+	// keeps about processes and threads that exited is forgotten once
+	// their last window is cut, so that its memory stays bounded.
 	Interval    time.Duration
 	Command     []string // or run this command (snag run)
 	FollowForks bool
@@ -63,6 +66,8 @@ type session struct {
 	rd    *reader
 	enr   *enricher
 	sinks []Sink
+	cg    *cgroupWatch // the selected cgroups; nil when none
+	win   *windows     // nil without Interval
 	// selfCPU0 is snag's own CPU time at the attach (Trace.Cost).
 	selfCPU0 time.Duration
 	// blockReader has the reader wait for the enricher, as one loop
@@ -86,8 +91,24 @@ func newSession(cfg Config, sinks []Sink) (*session, error) {
 	if cfg.Proc.Root == "" {
 		cfg.Proc = procfs.Default
 	}
-	if len(cfg.PIDs) == 0 && len(cfg.Command) == 0 {
+	sel := cfg.Select
+	switch {
+	case sel != nil && (len(cfg.PIDs) > 0 || len(cfg.Command) > 0):
+		return nil, errors.New("a selector cannot be combined with pids or a command: put the pids in the selector")
+	case sel == nil && len(cfg.PIDs) == 0 && len(cfg.Command) == 0:
 		return nil, errors.New("nothing to trace: give -p PID or a command")
+	case cfg.Interval < 0 || (cfg.Interval > 0 && cfg.Interval < MinInterval):
+		return nil, fmt.Errorf("window interval %v: give 0 for one trace, or at least %v", cfg.Interval, MinInterval)
+	}
+	var cg *cgroupWatch
+	if sel != nil {
+		if err := sel.check(cfg.Proc); err != nil {
+			return nil, err
+		}
+		var err error
+		if cg, err = newCgroupWatch(sel.Cgroups); err != nil {
+			return nil, err
+		}
 	}
 	for _, pid := range cfg.PIDs {
 		if pid <= 0 || !cfg.Proc.Exists(pid) {
@@ -103,8 +124,12 @@ func newSession(cfg Config, sinks []Sink) (*session, error) {
 		return nil, err
 	}
 	trace := &model.Trace{Source: "ebpf", Arch: syscalls.Native()}
-	return &session{cfg: cfg, trace: trace, enr: newEnricher(cfg.Proc, trace), sinks: sinks}, nil
+	return &session{cfg: cfg, trace: trace, enr: newEnricher(cfg.Proc, trace), sinks: sinks, cg: cg}, nil
 }
+
+// MinInterval is the shortest window: each cut reads every aggregate of
+// the kernel side (2.5 KiB each) and the CPU time of every thread.
+const MinInterval = 100 * time.Millisecond
 
 func (s *session) run(ctx context.Context) (*model.Trace, error) {
 	if err := s.start(ctx); err != nil {
@@ -142,6 +167,12 @@ func (s *session) start(ctx context.Context) error {
 		s.child = c
 		opts.PIDs = nil
 		opts.ArmedPID = c.pid
+	} else if s.cfg.Select != nil {
+		// The processes a selected one starts are followed; those that
+		// come to match are reported by their exec.
+		opts.FollowForks = true
+		opts.WatchExecs = s.cfg.Select.byName()
+		opts.PIDs, opts.Cgroups = s.selected()
 	} else if s.cfg.FollowForks {
 		// Processes already below the targets are part of the traced set too.
 		opts.PIDs = withDescendants(s.cfg.Proc, s.cfg.PIDs)
@@ -195,9 +226,17 @@ func (s *session) start(ctx context.Context) error {
 		if s.cfg.FollowForks {
 			opts.PIDs = append(opts.PIDs, s.followLate(opts.PIDs)...)
 		}
-		s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
+		if s.cfg.Select != nil {
+			// Those that started to match while loading.
+			s.adoptMatching()
+		} else {
+			s.trace.Target = targetOf(s.cfg.Proc, s.cfg.PIDs[0])
+		}
 	}
-	s.startQueues(opts.PIDs)
+	if s.cfg.Interval == 0 {
+		// Accept queues are sampled over one trace, not cut into windows.
+		s.startQueues(opts.PIDs)
+	}
 	// The reader starts last: the attach's facts are read before any
 	// event is enriched, and nothing else touches the ring buffer.
 	s.rd = newReader(tr, queueLen, queueBytes)
@@ -206,6 +245,9 @@ func (s *session) start(ctx context.Context) error {
 		s.rd.block = true
 	}
 	s.rd.start()
+	if s.cfg.Interval > 0 {
+		s.win = newWindows(s.trace.Start)
+	}
 	slog.Debug("attached", "pids", opts.PIDs, "armed", opts.ArmedPID, "threshold", opts.Threshold,
 		"stack_bytes", opts.StackBytes, "threads", len(s.enr.threads), "sockets", len(s.trace.Sockets))
 	for _, k := range s.sinks {
@@ -229,6 +271,12 @@ func (s *session) loop(ctx context.Context) error {
 	}
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
+	var cut <-chan time.Time
+	if s.win != nil {
+		t := time.NewTicker(s.cfg.Interval)
+		defer t.Stop()
+		cut = t.C
+	}
 	lastStatus, lastAlive := time.Now(), time.Now()
 	for {
 		select {
@@ -244,13 +292,27 @@ func (s *session) loop(ctx context.Context) error {
 				return err
 			}
 		case <-tick.C:
+		case <-cut:
+			// The events read before the cut go to the sinks first.
+			if err := s.drainQueued(); err != nil {
+				return err
+			}
+			if _, err := s.cutWindow(time.Now()); err != nil {
+				return err
+			}
+			// What exited in the window is forgotten once it was cut; the
+			// last window, which Run returns, keeps it. The calls in
+			// progress when a process was first seen are the first
+			// window's.
+			s.enr.forgetExited()
+			s.trace.Blocked = nil
 		}
 		s.enr.retryPython()
 		if time.Since(lastAlive) >= time.Second {
 			lastAlive = time.Now()
 			s.reap()
 		}
-		if len(s.enr.live) == 0 {
+		if len(s.enr.live) == 0 && s.cfg.Select == nil {
 			return nil // every target exited
 		}
 		if s.cfg.Status != nil && time.Since(lastStatus) >= time.Second {
@@ -264,6 +326,9 @@ func (s *session) loop(ctx context.Context) error {
 func (s *session) handle(q *queued) error {
 	s.rd.taken(q)
 	defer s.rd.done(q)
+	if s.cfg.Select != nil && !s.selectEvent(&q.rec.Event) {
+		return nil
+	}
 	ev := s.enr.enrich(&q.rec)
 	for _, k := range s.sinks {
 		if err := k.Event(ev); err != nil {
@@ -273,15 +338,42 @@ func (s *session) handle(q *queued) error {
 	return nil
 }
 
+// drainQueued hands on the records the reader has queued so far.
+func (s *session) drainQueued() error {
+	for {
+		select {
+		case q, ok := <-s.rd.out:
+			if !ok {
+				return fmt.Errorf("read events: %w", s.rd.err)
+			}
+			if err := s.handle(q); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
 // reap notices targets that died without an exit event (one can be lost
-// when the ring buffer is full).
+// when the ring buffer is full), and follows the selected cgroups.
 func (s *session) reap() {
 	for pid := range s.enr.live {
-		if !s.cfg.Proc.Exists(pid) {
-			delete(s.enr.live, pid)
-		} else if s.child != nil && pid == s.child.pid && s.child.exited() {
+		if s.cfg.Proc.Exists(pid) && (s.child == nil || pid != s.child.pid || !s.child.exited()) {
+			continue
+		}
+		s.untrace(pid)
+		if s.win != nil {
+			s.enr.markExited(pid)
+		} else {
 			delete(s.enr.live, pid)
 		}
+	}
+	if _, err := s.tr.SweepExited(func(pid int) bool { return !s.cfg.Proc.Exists(pid) }); err != nil {
+		slog.Debug("forget exited processes", "error", err)
+	}
+	if s.cg != nil {
+		s.scanCgroups()
 	}
 }
 
@@ -296,7 +388,7 @@ func (s *session) status() {
 func (s *session) finish() (*model.Trace, error) {
 	s.tr.Detach()
 	end := time.Now()
-	s.trace.ListenQueues, s.trace.TCPListen = s.enr.queues.stop()
+	listenQueues, tcpListen := s.enr.queues.stop() // none with windows
 	// Enrich what the programs wrote before they were detached.
 	s.rd.finish()
 	for q := range s.rd.out {
@@ -313,6 +405,10 @@ func (s *session) finish() (*model.Trace, error) {
 	if s.cfg.Status != nil {
 		fmt.Fprint(s.cfg.Status, "\r\033[K")
 	}
+	if s.win != nil {
+		return s.finishWindows(end)
+	}
+	s.trace.ListenQueues, s.trace.TCPListen = listenQueues, tcpListen
 	s.enr.endFacts()
 	t := s.trace
 	t.Duration = end.Sub(t.Start)
@@ -320,16 +416,7 @@ func (s *session) finish() (*model.Trace, error) {
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(stats, func(i, j int) bool {
-		a, b := stats[i], stats[j]
-		if a.TID != b.TID {
-			return a.TID < b.TID
-		}
-		if a.Nr != b.Nr {
-			return a.Nr < b.Nr
-		}
-		return a.Op < b.Op // a thread's futex aggregates, one per class
-	})
+	slices.SortFunc(stats, compareStats)
 	t.Syscalls = stats
 	if t.Drops, err = s.tr.Drops(); err != nil {
 		return nil, err
@@ -338,15 +425,7 @@ func (s *session) finish() (*model.Trace, error) {
 	t.Cost = s.cost(stats)
 	t.Notes = append(t.Notes, s.enr.notes...)
 	t.Threads = s.enr.endThreads(stats)
-	if s.child != nil {
-		s.child.stop()
-		// The exit event may have been dropped; the parent's wait is exact.
-		for i := range t.Processes {
-			if p := &t.Processes[i]; p.PID == s.child.pid {
-				p.Exited, p.ExitCode = true, s.child.exitCode()
-			}
-		}
-	}
+	s.childExit()
 	slog.Debug("detached", "duration", t.Duration, "events", s.rd.read.Load(), "syscall_slots", len(stats), "drops", t.Drops)
 	// What tracing and the reads since took and let go of (the queue's
 	// stack copies, the unwinder's scratch, /proc at every thread's end)
@@ -369,6 +448,42 @@ func (s *session) finish() (*model.Trace, error) {
 	return t, nil
 }
 
+// childExit records how the command snag ran exited: its exit event may
+// have been dropped; the parent's wait is exact.
+func (s *session) childExit() {
+	if s.child == nil {
+		return
+	}
+	s.child.stop()
+	if p := s.enr.process(s.child.pid); p != nil {
+		p.Exited, p.ExitCode = true, s.child.exitCode()
+	}
+}
+
+// finishWindows ends a trace cut into windows: the last window, cut at
+// the end, goes to the window sinks, then to Finish as the trace.
+func (s *session) finishWindows(end time.Time) (*model.Trace, error) {
+	s.childExit()
+	t, err := s.cutWindow(end)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range s.sinks {
+		if c, ok := k.(EventsCloser); ok {
+			if err := c.CloseEvents(t); err != nil {
+				return nil, err
+			}
+		}
+	}
+	slog.Debug("detached", "window", t.Duration, "events", s.rd.read.Load(), "drops", t.Drops)
+	for _, k := range s.sinks {
+		if err := k.Finish(t); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
 func (s *session) close() {
 	if s.rd != nil {
 		s.rd.stop() // before the ring buffer it reads is closed
@@ -380,6 +495,11 @@ func (s *session) close() {
 	if s.child != nil {
 		s.child.stop()
 	}
+}
+
+// compareStats orders aggregates by thread, syscall and futex class.
+func compareStats(a, b model.SyscallStat) int {
+	return cmp.Or(cmp.Compare(a.TID, b.TID), cmp.Compare(a.Nr, b.Nr), cmp.Compare(a.Op, b.Op))
 }
 
 func targetOf(p procfs.FS, pid int) model.Target {
