@@ -14,6 +14,7 @@ package agent
 import (
 	"bytes"
 	"fmt"
+	"github.com/snagtrace/snag/internal/otlpprof"
 	"io"
 	"log/slog"
 	"sync"
@@ -57,6 +58,9 @@ type Config struct {
 	// with the window it covers (valid during the call, as for Window),
 	// for an exporter that pushes profiles (OTLP); p is the caller's.
 	Profile func(p *profile.Profile, w *model.Trace)
+	// OTLP, when non-nil, is sent each window's profile, described by
+	// what the window's processes share (otlpprof.WindowResource).
+	OTLP *otlpprof.Exporter
 }
 
 // An Agent is the sink of snag serve. Run calls its sink methods from
@@ -152,6 +156,9 @@ func (a *Agent) Window(w *model.Trace) error {
 	a.mu.Unlock()
 	if a.cfg.Profile != nil && snap.err == nil {
 		a.cfg.Profile(snap.profile.Copy(), &t)
+	}
+	if a.cfg.OTLP != nil && snap.err == nil {
+		a.cfg.OTLP.Push(snap.profile.Copy(), otlpprof.WindowResource(&t))
 	}
 
 	if a.cfg.Recorder != nil {

@@ -26,6 +26,9 @@ func (a *Agent) Collector() prometheus.Collector { return a.metrics }
 func (a *Agent) Handler() http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(a.metrics, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.cfg.OTLP != nil {
+		reg.MustRegister(newOTLPCollector(a.cfg.OTLP))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET "+PathMetrics, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET "+PathFindings, a.serveFindings)

@@ -6,10 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/snagtrace/snag/internal/otlpprof"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"time"
@@ -94,8 +94,17 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 			return usagef("--record-dir %s: %v", sf.recordDir, unwrapPath(err))
 		}
 	}
+	var exp *otlpprof.Exporter
 	if sf.otlpEndpoint != "" {
-		slog.Warn("this build has no OTLP exporter: profiles are served on " + agent.PathBlocked + " only")
+		if exp, err = otlpprof.NewExporter(sf.otlpEndpoint, otlpprof.Options{}); err != nil {
+			return usagef("--otlp-endpoint: %v", err)
+		}
+		defer func() {
+			// What is still queued gets a few seconds, then counts as dropped.
+			cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			exp.Close(cctx)
+		}()
 	}
 	cfg.Select, cfg.Interval = sel, sf.interval
 	// The listener before the kernel: a port in use is the user's to fix,
@@ -110,6 +119,7 @@ func cmdServe(ctx context.Context, args []string, env Env) error {
 		Analyzer:  acfg,
 		Log:       env.Stdout,
 		Recorder:  rec,
+		OTLP:      exp,
 	})
 	srv := &http.Server{Handler: ag.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	// An agent nobody can scrape is not running: a failed server ends
@@ -179,11 +189,11 @@ func (sf *serveFlags) session(tf *traceFlags, env Env) (tracer.Config, *tracer.S
 		return tracer.Config{}, nil, usagef("--max-series must be positive")
 	}
 	if sf.otlpEndpoint != "" {
-		u, err := url.Parse(sf.otlpEndpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return tracer.Config{}, nil, usagef("--otlp-endpoint %q: want an http:// or https:// URL", sf.otlpEndpoint)
+		if err := otlpprof.CheckEndpoint(sf.otlpEndpoint); err != nil {
+			return tracer.Config{}, nil, usagef("--otlp-endpoint: %v", err)
 		}
 	}
+
 	if err := tf.validate(); err != nil {
 		return tracer.Config{}, nil, err
 	}

@@ -37,7 +37,7 @@ func TestServeUsageErrors(t *testing.T) {
 		{"record dir missing", []string{"--comm", "x", "--record-dir", missing}, "no such file or directory"},
 		{"no event limit", []string{"--comm", "x", "--max-events", "0"}, "--max-events must be positive"},
 		{"max series", []string{"--comm", "x", "--max-series", "0"}, "--max-series must be positive"},
-		{"otlp not a URL", []string{"--comm", "x", "--otlp-endpoint", "collector:4318"}, "want an http:// or https:// URL"},
+		{"otlp not a URL", []string{"--comm", "x", "--otlp-endpoint", "collector:4318"}, "want http://host:port or https://host:port"},
 		{"bad expect", []string{"--comm", "x", "--expect", "db:notaport"}, "--expect"},
 		{"missing expect file", []string{"--comm", "x", "--expect-file", missing}, "--expect-file"},
 		{"arguments", []string{"--comm", "x", "extra"}, "unexpected arguments"},

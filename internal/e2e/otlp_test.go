@@ -343,44 +343,45 @@ func checkExported(t *testing.T, e *otlpprof.Exporter) otlpprof.Stats {
 	return s
 }
 
-// TestOTLPCollectorReceivesLiveGeventProfile traces the gevent + MySQLdb
-// example, writes its pprof profile and pushes it through the exporter's
-// queue to the collector.
-func TestOTLPCollectorReceivesLiveGeventProfile(t *testing.T) {
+// TestServeOTLP has snag serve trace the gevent + MySQLdb example and push
+// every window's profile to the collector: the windows arrive with the
+// worker's poll under libmariadb, described as that process.
+func TestServeOTLP(t *testing.T) {
 	requireGevent(t)
 	endpoint, received := startCollector(t)
 	pid := geventApp(t, "mysqldb")
-	out := filepath.Join(t.TempDir(), "window.pb.gz")
-	if b, err := exec.Command(bin("snag"), "attach", "-p", strconv.Itoa(pid), "-d", "3s", "-o", out).CombinedOutput(); err != nil {
-		t.Fatalf("snag attach: %v\n%s", err, b)
+	sv := startServe(t, "--pid", strconv.Itoa(pid), "--interval", "1s", "--listen", "127.0.0.1:0", "--otlp-endpoint", endpoint)
+	var got []pprofile.Profiles
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		sv.checkAlive(t)
+		b, _ := os.ReadFile(received)
+		if n := bytes.Count(b, []byte("\n")); n >= 2 {
+			got = receivedProfiles(t, received, n)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the collector received %d windows in 20 s, want 2\nsnag serve's stderr: %s", bytes.Count(b, []byte("\n")), sv.stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	f, err := os.Open(out)
-	if err != nil {
-		t.Fatal(err)
+	sv.stop(t)
+	var maria []otlpSample
+	for _, ps := range got {
+		samples, attrs := otlpSamples(t, ps)
+		if attrs["process.pid"] != strconv.Itoa(pid) || attrs["process.executable.name"] == "" {
+			t.Errorf("resource attributes %v, want the traced process, pid %d", attrs, pid)
+		}
+		for _, s := range samples {
+			if s.sampleType == "blocked/nanoseconds" && strings.Contains(strings.Join(s.frames, "\n"), "(libmariadb.so.3)") {
+				maria = append(maria, s)
+			}
+		}
 	}
-	defer f.Close()
-	p, err := profile.Parse(f)
-	if err != nil {
-		t.Fatal(err)
+	if len(maria) == 0 {
+		t.Fatalf("no blocked sample with a libmariadb frame in %d windows", len(got))
 	}
-
-	e, err := otlpprof.NewExporter(endpoint, otlpprof.Options{})
-	if err != nil {
-		t.Fatal(err)
+	if s := maria[0]; s.frames[0] != "syscall:poll" || s.attrs["process.pid"] != strconv.Itoa(pid) {
+		t.Errorf("libmariadb sample's leaf %q, attributes %v: want the poll of pid %d", s.frames[0], s.attrs, pid)
 	}
-	host, _ := os.Hostname()
-	res := otlpprof.Resource{ServiceName: "gevent-mysqldb", HostName: host, PID: pid, Comm: "python3"}
-	e.Push(p, res)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := e.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	st := checkExported(t, e)
-	fi, err := f.Stat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("a 3 s window: %d samples, pprof %d bytes, OTLP request %d bytes (both gzipped)", len(p.Sample), fi.Size(), st.Bytes)
-	checkReceived(t, receivedProfiles(t, received, 1), p, res)
+	t.Logf("%d windows received, %d blocked samples under libmariadb", len(got), len(maria))
 }

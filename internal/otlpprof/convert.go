@@ -19,7 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
-	"github.com/snagtrace/snag/internal/procfs"
+	"github.com/snagtrace/snag/internal/model"
 )
 
 // Resource says what a profile describes: the traced process and where it
@@ -34,21 +34,37 @@ type Resource struct {
 	PodUID      string // k8s.pod.uid
 }
 
-// ProcessResource describes process pid of fs on this host. Only a process
-// that is gone is an error; what else cannot be read (the executable of a
-// process snag may not inspect) is left out.
-func ProcessResource(fs procfs.FS, pid int) (Resource, error) {
-	comm, err := fs.Comm(pid)
-	if err != nil {
-		return Resource{}, fmt.Errorf("describe pid %d for otlp: %w", pid, err)
-	}
-	r := Resource{PID: pid, Comm: comm}
+// WindowResource describes what a trace (or a window of one) covers: this
+// host, and what its processes have in common: the process itself when
+// there is one, else the command, executable, container and pod they
+// share. Each sample names its own process anyway (process.pid).
+func WindowResource(t *model.Trace) Resource {
+	r := Resource{}
 	r.HostName, _ = os.Hostname()
-	r.Executable, _ = fs.Exe(pid)
-	if c, err := fs.Container(pid); err == nil {
-		r.ContainerID, r.PodUID = c.ID, c.PodUID
+	procs := t.Processes
+	if len(procs) == 0 {
+		return r
 	}
-	return r, nil
+	first := procs[0]
+	if len(procs) == 1 {
+		r.PID = first.PID
+	}
+	r.Comm, r.Executable, r.ContainerID, r.PodUID = first.Comm, first.Exe, first.Container, first.Pod
+	for _, p := range procs[1:] {
+		if p.Comm != r.Comm {
+			r.Comm = ""
+		}
+		if p.Exe != r.Executable {
+			r.Executable = ""
+		}
+		if p.Container != r.ContainerID {
+			r.ContainerID = ""
+		}
+		if p.Pod != r.PodUID {
+			r.PodUID = ""
+		}
+	}
+	return r
 }
 
 // Attribute keys from the OpenTelemetry semantic conventions.

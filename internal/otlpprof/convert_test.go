@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,7 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
-	"github.com/snagtrace/snag/internal/procfs"
+	"github.com/snagtrace/snag/internal/model"
 )
 
 // frame is a location's function, file and line as a test reads it back.
@@ -389,23 +388,26 @@ func TestConvertInvalid(t *testing.T) {
 	}
 }
 
-// TestProcessResource describes this test process from /proc, and a missing
-// process is an error.
-func TestProcessResource(t *testing.T) {
-	fs := procfs.Default
-	if !fs.Exists(os.Getpid()) {
-		t.Skip("no /proc")
-	}
-	r, err := ProcessResource(fs, os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
-	exe, _ := os.Executable()
+// TestWindowResource keeps what the processes of a window share.
+func TestWindowResource(t *testing.T) {
 	host, _ := os.Hostname()
-	if r.PID != os.Getpid() || r.Comm == "" || !strings.HasPrefix(filepath.Base(exe), r.Comm) || r.Executable != exe || r.HostName != host {
-		t.Errorf("%+v: want pid %d, exe %s, host %s", r, os.Getpid(), exe, host)
-	}
-	if _, err := ProcessResource(fs, 1<<30); err == nil {
-		t.Error("a missing process has a resource")
+	gevent := model.Process{PID: 10, Comm: "python3", Exe: "/usr/bin/python3.11", Container: "abc", Pod: "uid-1"}
+	for _, tt := range []struct {
+		name  string
+		procs []model.Process
+		want  Resource
+	}{
+		{"none", nil, Resource{HostName: host}},
+		{"one process", []model.Process{gevent}, Resource{HostName: host, PID: 10, Comm: "python3", Executable: "/usr/bin/python3.11", ContainerID: "abc", PodUID: "uid-1"}},
+		{"workers of one pod", []model.Process{gevent, {PID: 11, Comm: "python3", Exe: "/usr/bin/python3.11", Container: "abc", Pod: "uid-1"}},
+			Resource{HostName: host, Comm: "python3", Executable: "/usr/bin/python3.11", ContainerID: "abc", PodUID: "uid-1"}},
+		{"two containers of one pod", []model.Process{gevent, {PID: 12, Comm: "nginx", Exe: "/usr/sbin/nginx", Container: "def", Pod: "uid-1"}},
+			Resource{HostName: host, PodUID: "uid-1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := WindowResource(&model.Trace{Processes: tt.procs}); got != tt.want {
+				t.Errorf("%+v, want %+v", got, tt.want)
+			}
+		})
 	}
 }

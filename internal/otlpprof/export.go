@@ -159,6 +159,13 @@ func profilesURL(endpoint string) (string, error) {
 	return u.String(), nil
 }
 
+// CheckEndpoint says whether endpoint is one NewExporter takes, so a
+// command can refuse it before it starts anything.
+func CheckEndpoint(endpoint string) error {
+	_, err := profilesURL(endpoint)
+	return err
+}
+
 // URL is where the exporter posts profiles.
 func (e *Exporter) URL() string { return e.url }
 
