@@ -47,8 +47,10 @@ func writeReport(w io.Writer, in reportInput) error {
 		if r.skipped != "" {
 			continue
 		}
-		of := r.runs.ratio(condSnag, condFloor)
-		fmt.Fprintf(tw, "snag/floor throughput ≥ %.0f%%\t%s\t%s\t%s\n", 100*targetOfFloor, r.name, pct(of), verdict(of >= targetOfFloor, of))
+		for _, cond := range snagConds(in.conds) {
+			of := r.runs.ratio(cond, condFloor)
+			fmt.Fprintf(tw, "%s/floor throughput ≥ %.0f%%\t%s\t%s\t%s\n", cond, 100*targetOfFloor, r.name, pct(of), verdict(of >= targetOfFloor, of))
+		}
 		cpu := r.runs.stat(condSnag, cpuOf).median
 		fmt.Fprintf(tw, "snag CPU ≤ %.0f%% of a core\t%s\t%s\t%s\n", 100*targetCPU, r.name, pct(cpu), verdict(cpu <= targetCPU, cpu))
 		rss := r.runs.stat(condSnag, rssOf).hi
@@ -75,16 +77,23 @@ func writeReport(w io.Writer, in reportInput) error {
 			fmt.Fprintf(&b, "%s: %s\n", r.name, r.skipped)
 			continue
 		}
-		if x := r.runs.ratio(condSnag, condStrace); !math.IsNaN(x) {
-			fmt.Fprintf(&b, "%s: snag keeps %.1f× strace's throughput\n", r.name, x)
+		for _, cond := range snagConds(in.conds) {
+			if x := r.runs.ratio(cond, condStrace); !math.IsNaN(x) {
+				fmt.Fprintf(&b, "%s: %s keeps %.1f× strace's throughput\n", r.name, cond, x)
+			}
+			if r.name == "getppid" {
+				// One call is one syscall, which fires sys_enter and sys_exit.
+				ns := r.runs.extraNS(cond, condFloor)
+				fmt.Fprintf(&b, "%s: %s adds %.0f ns per syscall beyond the floor (%.0f ns per event)\n", r.name, cond, ns, ns/2)
+			} else {
+				fmt.Fprintf(&b, "%s: %s adds %.0f ns per operation beyond the floor\n", r.name, cond, r.runs.extraNS(cond, condFloor))
+			}
 		}
 		if r.name == "getppid" {
-			// One call is one syscall, which fires sys_enter and sys_exit.
-			ns := r.runs.extraNS(condSnag, condFloor)
-			fmt.Fprintf(&b, "%s: snag adds %.0f ns per syscall beyond the floor (%.0f ns per event); the floor adds %.0f ns per syscall to the untraced %.0f ns\n",
-				r.name, ns, ns/2, r.runs.extraNS(condFloor, condUntraced), 1e9/r.runs.stat(condUntraced, throughputOf).median)
+			fmt.Fprintf(&b, "%s: the floor adds %.0f ns per syscall to the untraced %.0f ns\n",
+				r.name, r.runs.extraNS(condFloor, condUntraced), 1e9/r.runs.stat(condUntraced, throughputOf).median)
 		}
-		for _, cond := range []string{condSnag, condFloor} {
+		for _, cond := range append(snagConds(in.conds), condFloor) {
 			ps, ok := r.progs[cond]
 			if !ok {
 				continue
@@ -116,6 +125,18 @@ func writeReport(w io.Writer, in reportInput) error {
 	return err
 }
 
+// snagConds are the conditions that run a snag binary: snag, and the
+// baseline when there is one.
+func snagConds(conds []condition) []string {
+	var out []string
+	for _, c := range conds {
+		if c.name() == condSnag || c.name() == condBaseline {
+			out = append(out, c.name())
+		}
+	}
+	return out
+}
+
 // writeThroughput is the table of every workload under every condition.
 func writeThroughput(b *strings.Builder, in reportInput) error {
 	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -133,7 +154,7 @@ func writeThroughput(b *strings.Builder, in reportInput) error {
 				continue
 			}
 			cpu, rss := "-", "-"
-			if name == condSnag || name == condStrace {
+			if _, ok := c.(procTracer); ok {
 				cpu = pct(r.runs.stat(name, cpuOf).median)
 				rss = mib(r.runs.stat(name, rssOf).hi)
 			}

@@ -10,6 +10,7 @@ const (
 	condUntraced = "untraced"
 	condFloor    = "floor"
 	condSnag     = "snag"
+	condBaseline = "snag-base" // -snag-baseline: another snag binary, to compare against
 	condStrace   = "strace"
 )
 
