@@ -165,12 +165,13 @@ struct agg_val {
 	__u64 hist[HIST_BUCKETS];
 };
 
+/* A thread's call in flight (map task_call). */
 struct inflight {
 	__u64 ts;
 	__u32 nr;   /* FUTEX_NR_BASE + class for futex */
-	__u32 tid;  /* owner, in the per-CPU slot */
-	__u32 slot; /* the thread's row in map rows (per CPU: ctid's) */
-	__u32 ctid; /* per CPU: the thread whose row slot caches */
+	__u32 slot; /* the thread's row in map rows; 0 until it has one */
+	__u32 live; /* a call was entered and has not returned */
+	__u32 _pad;
 };
 
 struct sock_addr {

@@ -231,7 +231,6 @@ func (t *Tracer) setup(opts Options) error {
 		{"sched_process_exec", t.objs.SchedExec},
 		{"sched_process_exit", t.objs.SchedExit},
 		{"signal_generate", t.objs.SignalGenerate},
-		{"sched_switch", t.objs.SchedSwitch},
 		{"sys_exit", t.objs.SysExit},
 		{"sys_enter", t.objs.SysEnter},
 	} {

@@ -403,7 +403,7 @@ type BlockedState struct {
 type Drops struct {
 	RingBuffer   uint64 // events that found the ring buffer full
 	AggregateMap uint64 // (thread, syscall) slots that found the map full
-	InFlightMap  uint64 // syscall entries that found the in-flight map full
+	InFlightMap  uint64 // syscall entries whose in-flight record could not be stored
 	StackRead    uint64 // user stack copies that failed
 	FDMap        uint64 // fds opened while tracing that found the tracked-fd map full: their close goes unreported
 	Unparsed     uint64 // input lines or records that could not be read
