@@ -286,7 +286,10 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 		in->slot = thread_row((__u32)id, id >> 32);
 	in->nr = nr;
 	in->live = 1;
-	in->ts = bpf_ktime_get_ns();
+	/* A call that never waits is only counted: its two clock reads would
+	 * cost more than the call. ts 0 tells sys_exit. */
+	struct sysinfo *si = bpf_map_lookup_elem(&syscall_info, &nr);
+	in->ts = si && (si->flags & SYS_UNTIMED) ? 0 : bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -854,12 +857,10 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 		return 0; /* its entry was lost (counted when it was) */
 	in->live = 0;
 	__u64 ts = in->ts;
-	__u32 nr = in->nr, slot = in->slot;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 dur = now - ts;
+	__u32 nr = in->nr;
 	__s64 ret = ctx->args[1];
 
-	struct agg_val *v = agg_value(slot, nr, tid, tgid);
+	struct agg_val *v = agg_value(in->slot, nr, tid, tgid);
 	if (!v) {
 		count_drop(DROP_AGG_FULL);
 		return 0;
@@ -867,6 +868,10 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	v->count++;
 	if (ret < 0 && ret > -4096)
 		v->errors++;
+	if (!ts)
+		return 0; /* SYS_UNTIMED */
+	__u64 now = bpf_ktime_get_ns();
+	__u64 dur = now - ts;
 	v->total_ns += dur;
 	if (dur > v->max_ns)
 		v->max_ns = dur;

@@ -62,6 +62,7 @@ enum sys_flag {
 	SYS_FORK = 1 << 11,   /* clone, clone3, fork, vfork: a new task returns from it unentered */
 	SYS_OPEN = 1 << 12,   /* path in arg 0: open, creat */
 	SYS_OPENAT = 1 << 13, /* path in arg 1: openat, openat2 */
+	SYS_UNTIMED = 1 << 14, /* never waits: counted with its errors, not timed, never an event */
 };
 
 /* Who generated a signal (EV_SIGNAL), as far as the kernel side can tell. */

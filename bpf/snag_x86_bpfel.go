@@ -201,6 +201,7 @@ const (
 	snagSysFlagSYS_FORK    snagSysFlag = 2048
 	snagSysFlagSYS_OPEN    snagSysFlag = 4096
 	snagSysFlagSYS_OPENAT  snagSysFlag = 8192
+	snagSysFlagSYS_UNTIMED snagSysFlag = 16384
 )
 
 type snagSysinfo struct {

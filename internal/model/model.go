@@ -105,13 +105,21 @@ type SyscallStat struct {
 	Op     string
 	Count  uint64
 	Errors uint64
-	Total  time.Duration
-	Max    time.Duration
-	Hist   Histogram
+	// Untimed: the calls were counted but not timed (they never wait, and
+	// timing them would cost more than they do), so Total, Max and Hist
+	// say nothing about them.
+	Untimed bool
+	Total   time.Duration
+	Max     time.Duration
+	Hist    Histogram
 }
 
-// Add merges o's calls into s.
+// Add merges o's calls into s; the sum is untimed when either side is, as
+// its times would leave out calls.
 func (s *SyscallStat) Add(o *SyscallStat) {
+	if o.Count > 0 && (o.Untimed || s.Count == 0) {
+		s.Untimed = o.Untimed
+	}
 	s.Count += o.Count
 	s.Errors += o.Errors
 	s.Total += o.Total
