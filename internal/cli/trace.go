@@ -32,6 +32,7 @@ type traceFlags struct {
 	ringBytes   int
 	maxSlots    int
 	maxEvents   int
+	timeAll     bool
 	debug       bool
 }
 
@@ -46,6 +47,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet, withPID bool) {
 	fs.IntVar(&f.ringBytes, "ring-bytes", bpf.DefaultRingBytes, "ring buffer size in bytes (a power of two)")
 	fs.IntVar(&f.maxSlots, "max-slots", bpf.DefaultMaxSlots, "most (thread, syscall) aggregates of live threads kept in the kernel (2.5 KiB each, allocated at attach)")
 	fs.IntVar(&f.maxEvents, "max-events", defaultMaxEvents, "most events kept in memory for the report; more are counted as dropped (0: no limit)")
+	fs.BoolVar(&f.timeAll, "time-all", false, "also time the calls that never wait (getpid, clock_gettime, epoll_ctl...), which are otherwise counted but not timed: two clock reads would cost more than such a call")
 	fs.BoolVar(&f.debug, "debug", false, "log details, including the verifier's log on load failures")
 }
 
@@ -106,6 +108,7 @@ func (f *traceFlags) config(env Env) tracer.Config {
 		StackBytes:  f.stackBytes,
 		RingBytes:   f.ringBytes,
 		MaxSlots:    f.maxSlots,
+		TimeAll:     f.timeAll,
 	}
 	if env.StderrTTY {
 		cfg.Status = env.Stderr

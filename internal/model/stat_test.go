@@ -30,3 +30,28 @@ func TestSyscallStatAddCall(t *testing.T) {
 		t.Errorf("negative duration: count %d p99 %v", neg.Count, neg.Quantile(0.99))
 	}
 }
+
+// A sum that includes untimed calls is untimed: its times leave them out.
+func TestSyscallStatAddUntimed(t *testing.T) {
+	timed := SyscallStat{Count: 2, Total: 10}
+	untimed := SyscallStat{Count: 3, Untimed: true}
+	for _, tc := range []struct {
+		name string
+		a, b SyscallStat
+		want bool
+	}{
+		{"timed + timed", timed, timed, false},
+		{"untimed + untimed", untimed, untimed, true},
+		{"timed + untimed", timed, untimed, true},
+		{"untimed + timed", untimed, timed, true},
+		{"empty + untimed", SyscallStat{}, untimed, true},
+		{"untimed + empty", untimed, SyscallStat{}, true},
+		{"empty + timed", SyscallStat{}, timed, false},
+	} {
+		s := tc.a
+		s.Add(&tc.b)
+		if s.Untimed != tc.want || s.Count != tc.a.Count+tc.b.Count {
+			t.Errorf("%s: untimed %v count %d, want %v and %d", tc.name, s.Untimed, s.Count, tc.want, tc.a.Count+tc.b.Count)
+		}
+	}
+}

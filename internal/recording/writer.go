@@ -67,7 +67,8 @@ const (
 	appendedFutexOps                 // the final record's futex operation classes, after fd_map
 	appendedCost                     // the final record's cost of the trace, after the ops
 	appendedBacklog                  // the final record's backlog drop counter, after the cost
-	appendedAll      = appendedBacklog
+	appendedUntimed                  // the final record's aggregates counted but not timed, after the backlog
+	appendedAll      = appendedUntimed
 )
 
 // NewWriter writes the header and a metadata record taken from t: Source,
@@ -703,7 +704,23 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 	if w.upTo < appendedBacklog {
 		return b
 	}
-	return appendUvarint(b, t.Drops.Backlog)
+	b = appendUvarint(b, t.Drops.Backlog)
+	if w.upTo < appendedUntimed {
+		return b
+	}
+	n = 0
+	for i := range t.Syscalls {
+		if t.Syscalls[i].Untimed {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range t.Syscalls {
+		if t.Syscalls[i].Untimed {
+			b = appendUvarint(b, uint64(i))
+		}
+	}
+	return b
 }
 
 // appendCost writes what the trace cost: a known flag, then the rest only

@@ -43,6 +43,7 @@ type Config struct {
 	StackBytes  int
 	RingBytes   int
 	MaxSlots    int
+	TimeAll     bool      // time the calls that never wait too (bpf.Options.TimeAll)
 	Status      io.Writer // one live status line per second when non-nil
 
 	Stdin          io.Reader // for Command
@@ -129,6 +130,7 @@ func (s *session) start(ctx context.Context) error {
 		StackBytes:     s.cfg.StackBytes,
 		RingBytes:      s.cfg.RingBytes,
 		MaxSlots:       s.cfg.MaxSlots,
+		TimeAll:        s.cfg.TimeAll,
 	}
 	if s.cfg.AllEvents {
 		opts.Threshold = 0
