@@ -12,9 +12,10 @@ type bystander struct {
 	traced *workerLoad // what the tracer attaches to
 }
 
-func (b *bystander) name() string { return b.load.name() }
-func (b *bystander) unit() string { return b.load.unit() }
-func (b *bystander) pid() int     { return b.traced.pid() }
+func (b *bystander) name() string  { return b.load.name() }
+func (b *bystander) unit() string  { return b.load.unit() }
+func (b *bystander) pid() int      { return b.traced.pid() }
+func (b *bystander) measured() int { return b.load.pid() }
 
 func (b *bystander) count() (uint64, error) {
 	if _, err := b.traced.count(); err != nil {

@@ -269,6 +269,10 @@ func measure(ctx context.Context, w workload, c condition, d time.Duration) (sam
 			return sample{}, err
 		}
 	}
+	wcpu0, err := cpuTime(w.measured())
+	if err != nil {
+		return sample{}, err
+	}
 	n0, err := w.count()
 	if err != nil {
 		return sample{}, err
@@ -291,6 +295,10 @@ func measure(ctx context.Context, w workload, c condition, d time.Duration) (sam
 		return sample{}, err
 	}
 	elapsed := time.Since(t0)
+	wcpu1, err := cpuTime(w.measured())
+	if err != nil {
+		return sample{}, err
+	}
 	if tracer != 0 {
 		if cpu1, err = cpuTime(tracer); err != nil {
 			return sample{}, err
@@ -301,12 +309,13 @@ func measure(ctx context.Context, w workload, c condition, d time.Duration) (sam
 	if err != nil {
 		return sample{}, err
 	}
-	if n1 < n0 {
-		return sample{}, fmt.Errorf("%s: counter went backwards", w.name())
+	if n1 <= n0 {
+		return sample{}, fmt.Errorf("%s: no progress over the window (counter %d then %d)", w.name(), n0, n1)
 	}
 	return sample{
 		ok:         true,
 		throughput: float64(n1-n0) / elapsed.Seconds(),
+		cpuPerOp:   (wcpu1 - wcpu0).Seconds() / float64(n1-n0),
 		tracerCPU:  (cpu1 - cpu0).Seconds() / elapsed.Seconds(),
 		maxRSS:     u.maxRSS,
 	}, nil
