@@ -70,6 +70,7 @@ func TestExactCountsOnAttachedProcess(t *testing.T) {
 	if s.Count != k || s.Untimed {
 		t.Errorf("nanosleep: count %d untimed %v, want %d timed", s.Count, s.Untimed, k)
 	}
+	checkHistIndex(t, stats)
 	if p50 := s.Quantile(0.5); p50 < 45*time.Millisecond || p50 > 55*time.Millisecond {
 		t.Errorf("nanosleep p50 %v, want 50ms ±10%%", p50)
 	}
@@ -135,5 +136,28 @@ func TestTimeAll(t *testing.T) {
 	s := statFor(stats, w.TID, "getppid")
 	if s.Count != n || s.Untimed || s.Total <= 0 || s.Hist.Count() != n {
 		t.Errorf("getppid: count %d untimed %v total %v histogram %d, want %d timed calls", s.Count, s.Untimed, s.Total, s.Hist.Count(), n)
+	}
+	checkHistIndex(t, stats)
+}
+
+// checkHistIndex compares the kernel side's hist_index with
+// model.HistIndex on every timed aggregate's slowest call: it must sit in
+// the highest bucket counted.
+func checkHistIndex(t *testing.T, stats []model.SyscallStat) {
+	t.Helper()
+	checked := 0
+	for _, s := range stats {
+		if s.Untimed || s.Count == 0 {
+			continue
+		}
+		top := -1
+		s.Hist.ForEach(func(b int, _ uint64) { top = max(top, b) })
+		if want := model.HistIndex(uint64(s.Max)); top != want {
+			t.Errorf("%s of tid %d: max %d ns in bucket %d by the kernel, %d by model.HistIndex", s.Name, s.TID, s.Max, top, want)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Error("no timed aggregate to check")
 	}
 }
