@@ -817,18 +817,20 @@ static __noinline __u32 new_value(struct thread_aggs *row, __u32 nr)
 }
 
 /*
- * agg_value finds the aggregate of (tid, nr) from the row the call's entry
- * cached. A row that is not tid's (a stale cache: its thread exited and the
- * tid came back) is looked up again.
+ * agg_value finds the aggregate of (tid, nr) from the row the thread's
+ * task_call caches. A row that is not tid's (none yet, or a thread that
+ * took its leader's tid at exec) is looked up again and cached.
  */
-static __always_inline struct agg_val *agg_value(__u32 slot, __u32 nr, __u32 tid, __u32 tgid)
+static __always_inline struct agg_val *agg_value(struct inflight *in, __u32 nr, __u32 tid, __u32 tgid)
 {
+	__u32 slot = in->slot;
 	struct thread_aggs *row = bpf_map_lookup_elem(&rows, &slot);
 	if (!row || row->tid != tid) {
 		slot = thread_row(tid, tgid);
 		row = bpf_map_lookup_elem(&rows, &slot);
 		if (!row || row->tid != tid)
 			return NULL;
+		in->slot = slot;
 	}
 	if (nr >= AGG_NRS)
 		return NULL;
@@ -860,7 +862,7 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	__u32 nr = in->nr;
 	__s64 ret = ctx->args[1];
 
-	struct agg_val *v = agg_value(in->slot, nr, tid, tgid);
+	struct agg_val *v = agg_value(in, nr, tid, tgid);
 	if (!v) {
 		count_drop(DROP_AGG_FULL);
 		return 0;
