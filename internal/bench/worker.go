@@ -86,8 +86,9 @@ func mtmix(c *counter) error {
 }
 
 // pingpong is mtmix's pipe pair alone. The driver runs it untraced next to
-// a traced process: what a tracer's host-wide programs (sched_switch runs
-// on every context switch) cost the processes it does not trace.
+// a traced process: what a tracer's host-wide programs (one on
+// sched_switch, say, runs on every context switch) cost the processes it
+// does not trace.
 func pingpong(c *counter) error {
 	if err := pinSelf(runtime.NumCPU() - 1); err != nil {
 		return fmt.Errorf("pingpong: %w", err)
