@@ -52,31 +52,25 @@ struct {
 	__type(value, __u8);
 } traced_cgroups SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u32); /* tid */
-	__type(value, struct inflight);
-} calls SEC(".maps");
-
 /*
- * The call in flight on each CPU. Most syscalls return on the CPU they
- * entered on without sleeping, so sys_exit finds them here with no hash
- * lookup at either end; a thread switched out mid-call has its entry moved
- * to `calls` by sched_switch.
+ * The call in flight on each traced thread, kept in the thread's own
+ * storage: sys_exit finds it with no hash lookup, whether or not the thread
+ * slept or was preempted in between, and nothing runs on context switches
+ * (a program there would cost every process on the host). It also caches
+ * the thread's row, and is freed with the thread.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
-} cpu_call SEC(".maps");
+} task_call SEC(".maps");
 
 /*
  * Aggregates without a hash on the hot path. Each traced thread gets a row
  * in rows the first time it is seen (thread_slot maps its tid to the
- * row; the per-CPU cpu_call caches the last thread's row, so the hash is
- * looked up only after a switch to another traced thread), and each
+ * row, which task_call caches, so the hash is looked up once per thread),
+ * and each
  * (thread, syscall) pair a value in agg_vals, both handed out from free
  * queues that user space fills at load and refills when a thread exits. Array
  * lookups compile to address arithmetic; memory follows the pairs seen.
@@ -280,8 +274,8 @@ static __always_inline __u32 futex_class_nr(struct pt_regs *regs)
 }
 
 /*
- * thread_row finds or hands out tid's row. Called when the CPU's cached row
- * belongs to another thread, so once per switch between traced threads.
+ * thread_row finds or hands out tid's row. Called at a thread's first
+ * traced call, whose task_call then caches the row.
  */
 static __noinline __u32 thread_row(__u32 tid, __u32 tgid)
 {
@@ -308,44 +302,27 @@ SEC("raw_tracepoint/sys_enter")
 int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)id;
 
 	if (!is_current_traced(id >> 32))
 		return 0;
 
-	__u32 zero = 0;
-	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
-	if (!in)
+	struct inflight *in = bpf_task_storage_get(&task_call, bpf_get_current_task_btf(), 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!in) {
+		count_drop(DROP_INFLIGHT_FULL);
 		return 0;
+	}
 	__u32 nr = ctx->args[1];
 	if (ctx->args[1] == futex_nr) /* as 64 bits: spares a zero extension */
 		nr = futex_class_nr((struct pt_regs *)ctx->args[0]);
-	if (in->ctid != tid) {
-		in->slot = thread_row(tid, id >> 32);
-		in->ctid = tid;
-	}
-	in->tid = tid;
+	if (!in->slot)
+		in->slot = thread_row((__u32)id, id >> 32);
 	in->nr = nr;
-	in->ts = bpf_ktime_get_ns();
-	return 0;
-}
-
-/* A traced thread leaving the CPU mid-syscall takes its entry along. */
-SEC("raw_tracepoint/sched_switch")
-int sched_switch(struct bpf_raw_tracepoint_args *ctx)
-{
-	__u32 zero = 0;
-	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
-
-	if (!in || !in->tid)
-		return 0;
-	/* current is still the task being switched out */
-	if (in->tid == (__u32)bpf_get_current_pid_tgid()) {
-		struct inflight moved = {.ts = in->ts, .nr = in->nr, .slot = in->slot};
-		if (bpf_map_update_elem(&calls, &in->tid, &moved, BPF_ANY))
-			count_drop(DROP_INFLIGHT_FULL);
-	}
-	in->tid = 0;
+	in->live = 1;
+	/* A call that never waits is only counted: its two clock reads would
+	 * cost more than the call. ts 0 tells sys_exit. */
+	struct sysinfo *si = bpf_map_lookup_elem(&syscall_info, &nr);
+	in->ts = si && (si->flags & SYS_UNTIMED) ? 0 : bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -841,10 +818,8 @@ static __noinline bool first_bytes(__u32 tgid, struct pt_regs *regs)
  */
 static __noinline int began_before(struct bpf_raw_tracepoint_args *ctx, __u32 tgid, __u32 tid)
 {
-	struct inflight seen = {};
-
 	/* Any later return without an entry is a lost entry, not this case. */
-	bpf_map_update_elem(&calls, &tid, &seen, BPF_NOEXIST);
+	bpf_task_storage_get(&task_call, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	__u64 now = bpf_ktime_get_ns(), start = attach_ns;
 	if (!start || now - start < slow_ns)
 		return 0; /* still attaching, or not slow */
@@ -875,18 +850,20 @@ static __noinline __u32 new_value(struct thread_aggs *row, __u32 nr)
 }
 
 /*
- * agg_value finds the aggregate of (tid, nr) from the row the call's entry
- * cached. A row that is not tid's (a stale cache: its thread exited and the
- * tid came back) is looked up again.
+ * agg_value finds the aggregate of (tid, nr) from the row the thread's
+ * task_call caches. A row that is not tid's (none yet, or a thread that
+ * took its leader's tid at exec) is looked up again and cached.
  */
-static __always_inline struct agg_val *agg_value(__u32 slot, __u32 nr, __u32 tid, __u32 tgid)
+static __always_inline struct agg_val *agg_value(struct inflight *in, __u32 nr, __u32 tid, __u32 tgid)
 {
+	__u32 slot = in->slot;
 	struct thread_aggs *row = bpf_map_lookup_elem(&rows, &slot);
 	if (!row || row->tid != tid) {
 		slot = thread_row(tid, tgid);
 		row = bpf_map_lookup_elem(&rows, &slot);
 		if (!row || row->tid != tid)
 			return NULL;
+		in->slot = slot;
 	}
 	if (nr >= AGG_NRS)
 		return NULL;
@@ -908,30 +885,17 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	if (!is_current_traced(tgid))
 		return 0;
 
-	__u64 ts;
-	__u32 nr, slot, zero = 0;
-	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
-	if (in && in->tid == tid) {
-		ts = in->ts;
-		nr = in->nr;
-		slot = in->slot;
-		in->tid = 0;
-	} else {
-		in = bpf_map_lookup_elem(&calls, &tid);
-		if (!in)
-			return began_before(ctx, tgid, tid);
-		if (!in->ts)
-			return 0; /* its entry was lost (counted when it was) */
-		ts = in->ts;
-		nr = in->nr;
-		slot = in->slot;
-		in->ts = 0;
-	}
-	__u64 now = bpf_ktime_get_ns();
-	__u64 dur = now - ts;
+	struct inflight *in = bpf_task_storage_get(&task_call, bpf_get_current_task_btf(), 0, 0);
+	if (!in)
+		return began_before(ctx, tgid, tid);
+	if (!in->live)
+		return 0; /* its entry was lost (counted when it was) */
+	in->live = 0;
+	__u64 ts = in->ts;
+	__u32 nr = in->nr;
 	__s64 ret = ctx->args[1];
 
-	struct agg_val *v = agg_value(slot, nr, tid, tgid);
+	struct agg_val *v = agg_value(in, nr, tid, tgid);
 	if (!v) {
 		count_drop(DROP_AGG_FULL);
 		return 0;
@@ -939,6 +903,10 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	v->count++;
 	if (ret < 0 && ret > -4096)
 		v->errors++;
+	if (!ts)
+		return 0; /* SYS_UNTIMED */
+	__u64 now = bpf_ktime_get_ns();
+	__u64 dur = now - ts;
 	v->total_ns += dur;
 	if (dur > v->max_ns)
 		v->max_ns = dur;
@@ -1060,13 +1028,6 @@ int sched_exit(struct bpf_raw_tracepoint_args *ctx)
 
 	if (!(st && *st == TRACE_EXITING) && !is_current_traced(tgid))
 		return 0;
-	bpf_map_delete_elem(&calls, &tid);
-	__u32 zero = 0;
-	struct inflight *in = bpf_map_lookup_elem(&cpu_call, &zero);
-	if (in && in->tid == tid)
-		in->tid = 0; /* exit_group never returns: drop the entry before the final switch */
-	if (in && in->ctid == tid)
-		in->ctid = 0;
 	/* The row stays readable until user space frees it, but no longer
 	 * matches the tid, which may come back as another thread. */
 	__u32 slot = 0, *s = bpf_map_lookup_elem(&thread_slot, &tid);

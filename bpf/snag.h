@@ -62,6 +62,7 @@ enum sys_flag {
 	SYS_FORK = 1 << 11,   /* clone, clone3, fork, vfork: a new task returns from it unentered */
 	SYS_OPEN = 1 << 12,   /* path in arg 0: open, creat */
 	SYS_OPENAT = 1 << 13, /* path in arg 1: openat, openat2 */
+	SYS_UNTIMED = 1 << 14, /* never waits: counted with its errors, not timed, never an event */
 };
 
 /* Who generated a signal (EV_SIGNAL), as far as the kernel side can tell. */
@@ -167,12 +168,13 @@ struct agg_val {
 	__u64 hist[HIST_BUCKETS];
 };
 
+/* A thread's call in flight (map task_call). */
 struct inflight {
 	__u64 ts;
 	__u32 nr;   /* FUTEX_NR_BASE + class for futex */
-	__u32 tid;  /* owner, in the per-CPU slot */
-	__u32 slot; /* the thread's row in map rows (per CPU: ctid's) */
-	__u32 ctid; /* per CPU: the thread whose row slot caches */
+	__u32 slot; /* the thread's row in map rows; 0 until it has one */
+	__u32 live; /* a call was entered and has not returned */
+	__u32 _pad;
 };
 
 struct sock_addr {

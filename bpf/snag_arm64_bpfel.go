@@ -142,9 +142,9 @@ type snagInflight struct {
 	_    structs.HostLayout
 	Ts   uint64
 	Nr   uint32
-	Tid  uint32
 	Slot uint32
-	Ctid uint32
+	Live uint32
+	Pad  uint32
 }
 
 type snagPyFlag uint32
@@ -201,6 +201,7 @@ const (
 	snagSysFlagSYS_FORK    snagSysFlag = 2048
 	snagSysFlagSYS_OPEN    snagSysFlag = 4096
 	snagSysFlagSYS_OPENAT  snagSysFlag = 8192
+	snagSysFlagSYS_UNTIMED snagSysFlag = 16384
 )
 
 type snagSysinfo struct {
@@ -232,8 +233,6 @@ const (
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	snagMapAggVals          = "agg_vals"
-	snagMapCalls            = "calls"
-	snagMapCpuCall          = "cpu_call"
 	snagMapDrops            = "drops"
 	snagMapEvents           = "events"
 	snagMapFds              = "fds"
@@ -243,13 +242,13 @@ const (
 	snagMapRows             = "rows"
 	snagMapSniff            = "sniff"
 	snagMapSyscallInfo      = "syscall_info"
+	snagMapTaskCall         = "task_call"
 	snagMapThreadSlot       = "thread_slot"
 	snagMapTraced           = "traced"
 	snagMapTracedCgroups    = "traced_cgroups"
 	snagProgSchedExec       = "sched_exec"
 	snagProgSchedExit       = "sched_exit"
 	snagProgSchedFork       = "sched_fork"
-	snagProgSchedSwitch     = "sched_switch"
 	snagProgSignalGenerate  = "signal_generate"
 	snagProgSysEnter        = "sys_enter"
 	snagProgSysExit         = "sys_exit"
@@ -322,7 +321,6 @@ type snagProgramSpecs struct {
 	SchedExec      *ebpf.ProgramSpec `ebpf:"sched_exec"`
 	SchedExit      *ebpf.ProgramSpec `ebpf:"sched_exit"`
 	SchedFork      *ebpf.ProgramSpec `ebpf:"sched_fork"`
-	SchedSwitch    *ebpf.ProgramSpec `ebpf:"sched_switch"`
 	SignalGenerate *ebpf.ProgramSpec `ebpf:"signal_generate"`
 	SysEnter       *ebpf.ProgramSpec `ebpf:"sys_enter"`
 	SysExit        *ebpf.ProgramSpec `ebpf:"sys_exit"`
@@ -333,8 +331,6 @@ type snagProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type snagMapSpecs struct {
 	AggVals       *ebpf.MapSpec `ebpf:"agg_vals"`
-	Calls         *ebpf.MapSpec `ebpf:"calls"`
-	CpuCall       *ebpf.MapSpec `ebpf:"cpu_call"`
 	Drops         *ebpf.MapSpec `ebpf:"drops"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
 	Fds           *ebpf.MapSpec `ebpf:"fds"`
@@ -344,6 +340,7 @@ type snagMapSpecs struct {
 	Rows          *ebpf.MapSpec `ebpf:"rows"`
 	Sniff         *ebpf.MapSpec `ebpf:"sniff"`
 	SyscallInfo   *ebpf.MapSpec `ebpf:"syscall_info"`
+	TaskCall      *ebpf.MapSpec `ebpf:"task_call"`
 	ThreadSlot    *ebpf.MapSpec `ebpf:"thread_slot"`
 	Traced        *ebpf.MapSpec `ebpf:"traced"`
 	TracedCgroups *ebpf.MapSpec `ebpf:"traced_cgroups"`
@@ -398,8 +395,6 @@ func (o *snagObjects) Close() error {
 // It can be passed to loadSnagObjects or ebpf.CollectionSpec.LoadAndAssign.
 type snagMaps struct {
 	AggVals       *ebpf.Map `ebpf:"agg_vals"`
-	Calls         *ebpf.Map `ebpf:"calls"`
-	CpuCall       *ebpf.Map `ebpf:"cpu_call"`
 	Drops         *ebpf.Map `ebpf:"drops"`
 	Events        *ebpf.Map `ebpf:"events"`
 	Fds           *ebpf.Map `ebpf:"fds"`
@@ -409,6 +404,7 @@ type snagMaps struct {
 	Rows          *ebpf.Map `ebpf:"rows"`
 	Sniff         *ebpf.Map `ebpf:"sniff"`
 	SyscallInfo   *ebpf.Map `ebpf:"syscall_info"`
+	TaskCall      *ebpf.Map `ebpf:"task_call"`
 	ThreadSlot    *ebpf.Map `ebpf:"thread_slot"`
 	Traced        *ebpf.Map `ebpf:"traced"`
 	TracedCgroups *ebpf.Map `ebpf:"traced_cgroups"`
@@ -417,8 +413,6 @@ type snagMaps struct {
 func (m *snagMaps) Close() error {
 	return _SnagClose(
 		m.AggVals,
-		m.Calls,
-		m.CpuCall,
 		m.Drops,
 		m.Events,
 		m.Fds,
@@ -428,6 +422,7 @@ func (m *snagMaps) Close() error {
 		m.Rows,
 		m.Sniff,
 		m.SyscallInfo,
+		m.TaskCall,
 		m.ThreadSlot,
 		m.Traced,
 		m.TracedCgroups,
@@ -469,7 +464,6 @@ type snagPrograms struct {
 	SchedExec      *ebpf.Program `ebpf:"sched_exec"`
 	SchedExit      *ebpf.Program `ebpf:"sched_exit"`
 	SchedFork      *ebpf.Program `ebpf:"sched_fork"`
-	SchedSwitch    *ebpf.Program `ebpf:"sched_switch"`
 	SignalGenerate *ebpf.Program `ebpf:"signal_generate"`
 	SysEnter       *ebpf.Program `ebpf:"sys_enter"`
 	SysExit        *ebpf.Program `ebpf:"sys_exit"`
@@ -480,7 +474,6 @@ func (p *snagPrograms) Close() error {
 		p.SchedExec,
 		p.SchedExit,
 		p.SchedFork,
-		p.SchedSwitch,
 		p.SignalGenerate,
 		p.SysEnter,
 		p.SysExit,

@@ -27,6 +27,10 @@ type runStats struct {
 	err    error
 }
 
+// ErrRunStatsOff is ProgramCosts' error when the tracer was loaded without
+// Options.RunStats and nobody else turned the statistics on.
+var ErrRunStatsOff = errors.New("BPF run-time statistics off: they add two clock reads to every program run")
+
 // enableRunStats asks the kernel to time every BPF program run (5.8+). The
 // timing adds two clock reads to each run; a failure (older kernel, no
 // CAP_SYS_ADMIN) leaves the trace without the measurement, not failed.

@@ -2,6 +2,7 @@ package bpf
 
 import (
 	"testing"
+	"time"
 
 	"github.com/snagtrace/snag/internal/syscalls"
 )
@@ -24,6 +25,31 @@ func TestSysFlags(t *testing.T) {
 	for name, w := range want {
 		if got := sysFlags(syscalls.ArgsOf(name)); got != uint32(w) {
 			t.Errorf("%s: flags %#x, want %#x", name, got, uint32(w))
+		}
+	}
+}
+
+// Which calls the kernel side counts without timing: never-waiting ones
+// that need no decoding, unless every call is timed or is an event.
+func TestUntimed(t *testing.T) {
+	def := Options{Threshold: 10 * time.Millisecond}
+	for _, tc := range []struct {
+		name string
+		opts Options
+		want bool
+	}{
+		{"getppid", def, true},
+		{"clock_gettime", def, true},
+		{"epoll_ctl", def, true},
+		{"bind", def, false},  // no-wait, but its address is an event
+		{"read", def, false},  // waits
+		{"futex", def, false}, // waits
+		{"close", def, false}, // can wait, and is an fd event
+		{"getppid", Options{Threshold: 10 * time.Millisecond, TimeAll: true}, false},
+		{"getppid", Options{}, false}, // threshold 0: every call is an event, with its duration
+	} {
+		if got := Untimed(tc.name, tc.opts); got != tc.want {
+			t.Errorf("Untimed(%q, %+v) = %v, want %v", tc.name, tc.opts, got, tc.want)
 		}
 	}
 }

@@ -66,6 +66,14 @@ type Options struct {
 	Python    []*cpython.Process
 	RingBytes int
 	MaxSlots  int
+	// TimeAll times the calls that never wait too; by default they are
+	// only counted (see Untimed).
+	TimeAll bool
+	// RunStats turns the kernel's BPF run-time statistics on for the
+	// trace, so ProgramCosts can say what the programs cost. They are
+	// global and add two clock reads to every run of every program, about
+	// as much as snag's own work on a cheap syscall: off by default.
+	RunStats bool
 }
 
 // Tracer is a loaded and attached set of snag's BPF programs.
@@ -90,6 +98,9 @@ type Tracer struct {
 	// cutCalls counts the calls of exited aggregates Cut handed over.
 	cutCalls uint64
 	cutBuf   []model.SyscallStat
+	// untimed marks the syscall numbers the kernel side counts without
+	// timing them.
+	untimed [MaxSyscalls]bool
 }
 
 // Record is one decoded ring-buffer record. Stack and FPStack alias the
@@ -187,7 +198,10 @@ func Load(opts Options) (*Tracer, error) {
 
 	t := &Tracer{arch: syscalls.Native(), tracked: map[int]map[int]bool{}}
 	// Before the load, so every run of the new programs is timed.
-	t.stats = enableRunStats()
+	t.stats = runStats{err: ErrRunStatsOff}
+	if opts.RunStats {
+		t.stats = enableRunStats()
+	}
 	if err := spec.LoadAndAssign(&t.objs, nil); err != nil {
 		t.stats.close()
 		var verr *ebpf.VerifierError
@@ -204,7 +218,7 @@ func Load(opts Options) (*Tracer, error) {
 }
 
 func (t *Tracer) setup(opts Options) error {
-	if err := t.fillSyscallInfo(); err != nil {
+	if err := t.fillSyscallInfo(opts); err != nil {
 		return err
 	}
 	// Hand every row and value but the 0th to the kernel side.
@@ -258,7 +272,6 @@ func (t *Tracer) setup(opts Options) error {
 		{"sched_process_exec", t.objs.SchedExec},
 		{"sched_process_exit", t.objs.SchedExit},
 		{"signal_generate", t.objs.SignalGenerate},
-		{"sched_switch", t.objs.SchedSwitch},
 		{"sys_exit", t.objs.SysExit},
 		{"sys_enter", t.objs.SysEnter},
 	} {
@@ -440,9 +453,20 @@ func sysFlags(a syscalls.Arg) uint32 {
 	return f
 }
 
+// Untimed reports whether the kernel side, loaded with opts, counts the
+// named call and its errors without timing it: a call that never waits
+// (syscalls.ClassNoWait), whose two clock reads would cost more than the
+// call itself, and that needs no decoding (no connect, bind or fd event).
+// With a zero threshold every call is an event, so every call is timed.
+func Untimed(name string, opts Options) bool {
+	return !opts.TimeAll && opts.Threshold > 0 && syscalls.ClassOf(name) == syscalls.ClassNoWait &&
+		sysFlags(syscalls.ArgsOf(name)) == 0
+}
+
 // fillSyscallInfo tells the kernel side, per syscall number, which argument
-// is the fd and which calls need their addresses or poll sets decoded.
-func (t *Tracer) fillSyscallInfo() error {
+// is the fd, which calls need their addresses or poll sets decoded and
+// which are counted without timing.
+func (t *Tracer) fillSyscallInfo(opts Options) error {
 	var keys []uint32
 	var vals []snagSysinfo
 	for nr := 0; nr < MaxSyscalls; nr++ {
@@ -450,8 +474,12 @@ func (t *Tracer) fillSyscallInfo() error {
 		if name == "" {
 			continue
 		}
+		flags := sysFlags(syscalls.ArgsOf(name))
+		if t.untimed[nr] = Untimed(name, opts); t.untimed[nr] {
+			flags |= uint32(snagSysFlagSYS_UNTIMED)
+		}
 		keys = append(keys, uint32(nr))
-		vals = append(vals, snagSysinfo{Flags: sysFlags(syscalls.ArgsOf(name)), FdArg: int32(syscalls.FDArg(name))})
+		vals = append(vals, snagSysinfo{Flags: flags, FdArg: int32(syscalls.FDArg(name))})
 	}
 	if _, err := t.objs.SyscallInfo.BatchUpdate(keys, vals, nil); err != nil {
 		// Batch ops on arrays arrived in 5.6; fall back to single updates.
@@ -768,6 +796,7 @@ func (t *Tracer) rowStats(row *snagThreadAggs, tid uint32, out []model.SyscallSt
 			Max:    time.Duration(val.MaxNs),
 		}
 		s.Nr, s.Name, s.Op = t.aggSyscall(uint32(nr))
+		s.Untimed = nr < MaxSyscalls && t.untimed[nr]
 		s.Hist.AddCounts(val.Hist[:])
 		out = append(out, s)
 	}

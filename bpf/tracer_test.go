@@ -24,11 +24,7 @@ func statFor(stats []model.SyscallStat, tid int, name string) model.SyscallStat 
 	var out model.SyscallStat
 	for _, s := range stats {
 		if s.TID == tid && s.Name == name {
-			out.Count += s.Count
-			out.Errors += s.Errors
-			out.Total += s.Total
-			out.Max = max(out.Max, s.Max)
-			out.Hist.Merge(&s.Hist)
+			out.Add(&s)
 		}
 	}
 	return out
@@ -63,16 +59,18 @@ func TestExactCountsOnAttachedProcess(t *testing.T) {
 	if calls, err := tr.Calls(); err != nil || calls < sum || calls > sum+256 {
 		t.Errorf("Calls() = %d, %v; want the aggregates' %d", calls, err, sum)
 	}
-	if s := statFor(stats, w.TID, "getppid"); s.Count != n || s.Errors != 0 {
-		t.Errorf("getppid: count %d errors %d, want %d and 0", s.Count, s.Errors, n)
+	// getppid never waits: counted, not timed.
+	if s := statFor(stats, w.TID, "getppid"); s.Count != n || s.Errors != 0 || !s.Untimed || s.Total != 0 {
+		t.Errorf("getppid: count %d errors %d untimed %v total %v, want %d, 0, untimed and no time", s.Count, s.Errors, s.Untimed, s.Total, n)
 	}
-	if s := statFor(stats, w.TID, "close"); s.Count != m || s.Errors != m {
-		t.Errorf("close(-1): count %d errors %d, want %d and %d", s.Count, s.Errors, m, m)
+	if s := statFor(stats, w.TID, "close"); s.Count != m || s.Errors != m || s.Untimed || s.Total <= 0 {
+		t.Errorf("close(-1): count %d errors %d untimed %v total %v, want %d, %d, timed", s.Count, s.Errors, s.Untimed, s.Total, m, m)
 	}
 	s := statFor(stats, w.TID, "nanosleep")
-	if s.Count != k {
-		t.Errorf("nanosleep: count %d, want %d", s.Count, k)
+	if s.Count != k || s.Untimed {
+		t.Errorf("nanosleep: count %d untimed %v, want %d timed", s.Count, s.Untimed, k)
 	}
+	checkHistIndex(t, stats)
 	if p50 := s.Quantile(0.5); p50 < 45*time.Millisecond || p50 > 55*time.Millisecond {
 		t.Errorf("nanosleep p50 %v, want 50ms ±10%%", p50)
 	}
@@ -112,5 +110,54 @@ func TestExactCountsOnAttachedProcess(t *testing.T) {
 	}
 	if _, err := tr.Aggregates(); err != nil {
 		t.Errorf("Aggregates after CloseReader: %v", err)
+	}
+}
+
+// With TimeAll, the calls that never wait are timed like the others.
+func TestTimeAll(t *testing.T) {
+	testutil.RequireBPF(t)
+	const n = 1000
+	w := testutil.StartWorkload(t, testutil.Workload{Getppid: n, GateOnStdin: true})
+	tr, err := Load(Options{PIDs: []int{w.Cmd.Process.Pid}, Threshold: 10 * time.Millisecond, TimeAll: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	if err := w.Go(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WaitDone(); err != nil {
+		t.Fatal(err)
+	}
+	stats, err := tr.Aggregates()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := statFor(stats, w.TID, "getppid")
+	if s.Count != n || s.Untimed || s.Total <= 0 || s.Hist.Count() != n {
+		t.Errorf("getppid: count %d untimed %v total %v histogram %d, want %d timed calls", s.Count, s.Untimed, s.Total, s.Hist.Count(), n)
+	}
+	checkHistIndex(t, stats)
+}
+
+// checkHistIndex compares the kernel side's hist_index with
+// model.HistIndex on every timed aggregate's slowest call: it must sit in
+// the highest bucket counted.
+func checkHistIndex(t *testing.T, stats []model.SyscallStat) {
+	t.Helper()
+	checked := 0
+	for _, s := range stats {
+		if s.Untimed || s.Count == 0 {
+			continue
+		}
+		top := -1
+		s.Hist.ForEach(func(b int, _ uint64) { top = max(top, b) })
+		if want := model.HistIndex(uint64(s.Max)); top != want {
+			t.Errorf("%s of tid %d: max %d ns in bucket %d by the kernel, %d by model.HistIndex", s.Name, s.TID, s.Max, top, want)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Error("no timed aggregate to check")
 	}
 }

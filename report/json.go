@@ -108,17 +108,19 @@ type jsonBudget struct {
 }
 
 type jsonSyscall struct {
-	Name    string `json:"name"`
-	Op      string `json:"op,omitempty"` // futex's operation class: wait, wait_bitset, lock_pi, wake
-	Nr      int    `json:"nr"`
-	TID     int    `json:"tid"`
-	PID     int    `json:"pid"`
-	Count   uint64 `json:"count"`
-	Errors  uint64 `json:"errors"`
-	TotalNS int64  `json:"total_ns"`
-	P50NS   int64  `json:"p50_ns"`
-	P99NS   int64  `json:"p99_ns"`
-	MaxNS   int64  `json:"max_ns"`
+	Name   string `json:"name"`
+	Op     string `json:"op,omitempty"` // futex's operation class: wait, wait_bitset, lock_pi, wake
+	Nr     int    `json:"nr"`
+	TID    int    `json:"tid"`
+	PID    int    `json:"pid"`
+	Count  uint64 `json:"count"`
+	Errors uint64 `json:"errors"`
+	// Untimed: counted, not timed (the call never waits); the times are 0.
+	Untimed bool  `json:"untimed,omitempty"`
+	TotalNS int64 `json:"total_ns"`
+	P50NS   int64 `json:"p50_ns"`
+	P99NS   int64 `json:"p99_ns"`
+	MaxNS   int64 `json:"max_ns"`
 }
 
 type jsonConnection struct {
@@ -259,7 +261,7 @@ func buildJSONDoc(t *model.Trace, a *model.Analysis) *jsonDoc {
 		s := &t.Syscalls[i]
 		doc.Syscalls = append(doc.Syscalls, jsonSyscall{
 			Name: syscallName(s.Name, s.Nr), Op: s.Op, Nr: s.Nr, TID: s.TID, PID: s.PID,
-			Count: s.Count, Errors: s.Errors, TotalNS: int64(s.Total),
+			Count: s.Count, Errors: s.Errors, Untimed: s.Untimed, TotalNS: int64(s.Total),
 			P50NS: int64(s.Quantile(0.5)), P99NS: int64(s.Quantile(0.99)), MaxNS: int64(s.Max),
 		})
 	}

@@ -347,13 +347,21 @@ func (r *tableReport) syscalls() error {
 		[]string{"syscall", "count", "errors", "total", "avg", "p50", "p99", "max", "% wall"},
 		[]bool{false, true, true, true, true, true, true, true, true})
 	shown := totals[:min(len(totals), r.opt.Top)]
+	untimed := false
 	for _, s := range shown {
-		if err := tbl.Append([]string{
+		row := []string{
 			s.Label(), formatCount(s.Count), formatCount(s.Errors),
 			model.FormatDuration(s.Total), model.FormatDuration(s.Avg()),
 			model.FormatDuration(s.Quantile(0.5)), model.FormatDuration(s.Quantile(0.99)),
 			model.FormatDuration(s.Max), formatShare(wallShare(s.Total, r.t.Duration)),
-		}); err != nil {
+		}
+		if s.Untimed {
+			untimed = true
+			for i := 3; i < len(row); i++ {
+				row[i] = untimedMark
+			}
+		}
+		if err := tbl.Append(row); err != nil {
 			return fmt.Errorf("syscalls: %w", err)
 		}
 	}
@@ -364,8 +372,14 @@ func (r *tableReport) syscalls() error {
 	r.more(len(totals)-len(shown), "syscalls")
 	r.note("summed over threads; % wall = total / " + model.FormatDuration(r.t.Duration) +
 		" traced, so it can pass 100% when threads wait at once")
+	if untimed {
+		r.note(untimedMark + " not timed: calls that never wait are counted only (--time-all times them)")
+	}
 	return nil
 }
+
+// untimedMark fills the time columns of calls counted but not timed.
+const untimedMark = "—"
 
 func (r *tableReport) threads() error {
 	rows, analyzed := threadRows(r.t, r.a)

@@ -217,11 +217,12 @@ func (a *procAttachment) wait(d time.Duration) (usage, error) {
 	return u, nil
 }
 
-// snagTracer runs `snag attach`. Its -d is only a safety net: the driver
-// stops it with SIGTERM at the end of the window.
-func snagTracer(path string, window time.Duration) procTracer {
+// snagTracer runs `snag attach` from path under the condition name label.
+// Its -d is only a safety net: the driver stops it with SIGTERM at the end
+// of the window.
+func snagTracer(label, path string, window time.Duration) procTracer {
 	return procTracer{
-		label: "snag",
+		label: label,
 		path:  path,
 		links: 1,
 		args: func(pid int) []string {

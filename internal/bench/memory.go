@@ -54,7 +54,7 @@ func benchMemory(ctx context.Context, snagPath string, log io.Writer) ([]memResu
 // memSnag runs `snag attach -p pid -d memTrace`, calls started once its
 // programs are attached, and waits for it to end.
 func memSnag(ctx context.Context, snagPath string, pid int, started func() error) (usage, error) {
-	t := snagTracer(snagPath, 0)
+	t := snagTracer(condSnag, snagPath, 0)
 	t.args = func(pid int) []string {
 		return []string{"attach", "-p", strconv.Itoa(pid), "-d", memTrace.String()}
 	}

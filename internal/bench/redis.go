@@ -123,7 +123,8 @@ func (r *redisLoad) dial(ctx context.Context, addr string) error {
 	}
 }
 
-func (r *redisLoad) pid() int { return r.server.Process.Pid }
+func (r *redisLoad) pid() int      { return r.server.Process.Pid }
+func (r *redisLoad) measured() int { return r.pid() }
 
 func (r *redisLoad) count() (uint64, error) {
 	info, err := r.command("INFO", "stats")

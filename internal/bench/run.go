@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -21,7 +22,7 @@ const (
 )
 
 // Workloads are the workloads the driver knows, in the order it runs them.
-var Workloads = []string{"getppid", "mtmix", "redis"}
+var Workloads = []string{"getppid", "mtmix", "redis", "pingpong"}
 
 // settle is how long a condition runs before its window opens: snag reads
 // /proc for the process it attached to and strace attaches thread by
@@ -37,10 +38,13 @@ const warmup = time.Second
 
 // Config is one benchmark run.
 type Config struct {
-	SnagPath  string
-	Rounds    int
-	Duration  time.Duration // per measurement window
-	Workloads []string
+	SnagPath string
+	// BaselinePath, when set, is a second snag binary measured as its own
+	// condition in the same interleaved rounds: the before of a change.
+	BaselinePath string
+	Rounds       int
+	Duration     time.Duration // per measurement window
+	Workloads    []string
 	// StraceLog is the size of the strace log to time `snag analyze` on;
 	// 0 skips that section.
 	StraceLog int64
@@ -73,7 +77,7 @@ func (c *Config) Validate() error {
 	}
 	for _, w := range c.Workloads {
 		if newWorkload(w) == nil {
-			return fmt.Errorf("-workloads: unknown workload %q (have getppid, mtmix, redis)", w)
+			return fmt.Errorf("-workloads: unknown workload %q (have %s)", w, strings.Join(Workloads, ", "))
 		}
 	}
 	if c.StraceLog < 0 {
@@ -90,6 +94,9 @@ func newWorkload(name string) workload {
 		return &workerLoad{kind: "mtmix", unitStr: "ops/s"}
 	case "redis":
 		return &redisLoad{}
+	case "pingpong":
+		return &bystander{load: &workerLoad{kind: "pingpong", unitStr: "round trips/s"},
+			traced: &workerLoad{kind: "idle", unitStr: "wake-ups/s"}}
 	}
 	return nil
 }
@@ -106,7 +113,14 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("snag binary: %w (build it with make build)", err)
 	}
-	conds := []condition{untraced{}, floor{}, snagTracer(snagPath, cfg.Duration)}
+	conds := []condition{untraced{}, floor{}, snagTracer(condSnag, snagPath, cfg.Duration)}
+	if cfg.BaselinePath != "" {
+		base, err := exec.LookPath(cfg.BaselinePath)
+		if err != nil {
+			return fmt.Errorf("-snag-baseline: %w", err)
+		}
+		conds = append(conds, snagTracer(condBaseline, base, cfg.Duration))
+	}
 	var notes []string
 	if p, err := exec.LookPath("strace"); err == nil {
 		conds = append(conds, straceTracer(p))
@@ -193,7 +207,7 @@ func runWorkload(ctx context.Context, cfg Config, w workload, conds []condition)
 	if w.name() == "getppid" {
 		res.progs = make(map[string]map[string]progStat)
 		for _, c := range conds {
-			if c.name() != condSnag && c.name() != condFloor {
+			if c.name() == condUntraced || c.name() == condStrace {
 				continue
 			}
 			ps, err := measureProgs(ctx, w, c, cfg.Duration)
@@ -255,6 +269,10 @@ func measure(ctx context.Context, w workload, c condition, d time.Duration) (sam
 			return sample{}, err
 		}
 	}
+	wcpu0, err := cpuTime(w.measured())
+	if err != nil {
+		return sample{}, err
+	}
 	n0, err := w.count()
 	if err != nil {
 		return sample{}, err
@@ -277,6 +295,10 @@ func measure(ctx context.Context, w workload, c condition, d time.Duration) (sam
 		return sample{}, err
 	}
 	elapsed := time.Since(t0)
+	wcpu1, err := cpuTime(w.measured())
+	if err != nil {
+		return sample{}, err
+	}
 	if tracer != 0 {
 		if cpu1, err = cpuTime(tracer); err != nil {
 			return sample{}, err
@@ -287,12 +309,13 @@ func measure(ctx context.Context, w workload, c condition, d time.Duration) (sam
 	if err != nil {
 		return sample{}, err
 	}
-	if n1 < n0 {
-		return sample{}, fmt.Errorf("%s: counter went backwards", w.name())
+	if n1 <= n0 {
+		return sample{}, fmt.Errorf("%s: no progress over the window (counter %d then %d)", w.name(), n0, n1)
 	}
 	return sample{
 		ok:         true,
 		throughput: float64(n1-n0) / elapsed.Seconds(),
+		cpuPerOp:   (wcpu1 - wcpu0).Seconds() / float64(n1-n0),
 		tracerCPU:  (cpu1 - cpu0).Seconds() / elapsed.Seconds(),
 		maxRSS:     u.maxRSS,
 	}, nil

@@ -10,6 +10,7 @@ const (
 	condUntraced = "untraced"
 	condFloor    = "floor"
 	condSnag     = "snag"
+	condBaseline = "snag-base" // -snag-baseline: another snag binary, to compare against
 	condStrace   = "strace"
 )
 
@@ -25,8 +26,12 @@ const (
 type sample struct {
 	ok         bool
 	throughput float64 // operations per second over the window
-	tracerCPU  float64 // the tracing process's CPU, in cores; 0 without one
-	maxRSS     int64   // the tracing process's peak RSS in bytes; 0 without one
+	// cpuPerOp is the measured process's CPU time per operation, in
+	// seconds: unlike throughput, it does not move when other work on the
+	// machine takes the workload's CPU away.
+	cpuPerOp  float64
+	tracerCPU float64 // the tracing process's CPU, in cores; 0 without one
+	maxRSS    int64   // the tracing process's peak RSS in bytes; 0 without one
 }
 
 // runs holds a workload's samples by condition, indexed by round, so each
@@ -57,6 +62,18 @@ func (r runs) extraNS(a, b string) float64 {
 	return r.perRound(a, b, func(x, y sample) float64 { return 1e9/x.throughput - 1e9/y.throughput })
 }
 
+// cpuRatio is the median over rounds of cpuPerOp(b)/cpuPerOp(a): the
+// share of b's throughput a keeps when CPU alone is counted.
+func (r runs) cpuRatio(a, b string) float64 {
+	return r.perRound(a, b, func(x, y sample) float64 { return y.cpuPerOp / x.cpuPerOp })
+}
+
+// extraCPUNS is the median over rounds of the CPU per operation that a
+// adds over b, in nanoseconds.
+func (r runs) extraCPUNS(a, b string) float64 {
+	return r.perRound(a, b, func(x, y sample) float64 { return 1e9 * (x.cpuPerOp - y.cpuPerOp) })
+}
+
 // stat summarizes one field of a condition's good samples.
 type stat struct {
 	n              int
@@ -78,6 +95,7 @@ func (r runs) stat(cond string, field func(sample) float64) stat {
 
 func throughputOf(s sample) float64 { return s.throughput }
 func cpuOf(s sample) float64        { return s.tracerCPU }
+func cpuPerOpOf(s sample) float64   { return s.cpuPerOp }
 func rssOf(s sample) float64        { return float64(s.maxRSS) }
 
 // median of vals, NaN for none; vals is left as it was.

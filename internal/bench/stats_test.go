@@ -67,6 +67,28 @@ func TestRunsExtraNS(t *testing.T) {
 	}
 }
 
+func TestRunsCPU(t *testing.T) {
+	cpu := func(thr, nsPerOp float64) sample { return sample{ok: true, throughput: thr, cpuPerOp: nsPerOp / 1e9} }
+	// Round 2's snag throughput fell to a quarter (the CPU was taken
+	// away), its CPU per op did not: the CPU figures stay put.
+	r := runs{
+		condSnag:  {cpu(2e6, 330), cpu(0.5e6, 330), cpu(2e6, 330)},
+		condFloor: {cpu(2.2e6, 300), cpu(2.2e6, 300), {}},
+	}
+	for _, tc := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"cpuRatio", r.cpuRatio(condSnag, condFloor), 300.0 / 330},
+		{"extraCPUNS", r.extraCPUNS(condSnag, condFloor), 30},
+		{"ratio, for contrast", r.ratio(condSnag, condFloor), (2/2.2 + 0.5/2.2) / 2},
+	} {
+		if math.Abs(tc.got-tc.want) > 1e-9 {
+			t.Errorf("%s = %v, want %v", tc.name, tc.got, tc.want)
+		}
+	}
+}
+
 func TestRunsStat(t *testing.T) {
 	r := runs{condSnag: {
 		{ok: true, throughput: 10, tracerCPU: 0.01, maxRSS: 30 << 20},

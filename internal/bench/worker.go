@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,10 +28,12 @@ func RunWorker(args []string) error {
 		return fmt.Errorf("worker: no workload named")
 	}
 	loops := map[string]func(*counter) error{
-		"getppid": getppidLoop,
-		"mtmix":   mtmix,
-		"threads": manyThreads,
-		"conns":   func(c *counter) error { return connBurst(c, args[1:]) },
+		"getppid":  getppidLoop,
+		"mtmix":    mtmix,
+		"pingpong": pingpong,
+		"idle":     idle,
+		"threads":  manyThreads,
+		"conns":    func(c *counter) error { return connBurst(c, args[1:]) },
 	}
 	loop, ok := loops[args[0]]
 	if !ok {
@@ -72,20 +75,53 @@ func mtmix(c *counter) error {
 	if err := pinSelf(runtime.NumCPU() - 1); err != nil {
 		return fmt.Errorf("mtmix: %w", err)
 	}
-	var ab, ba [2]int
-	if err := unix.Pipe2(ab[:], unix.O_CLOEXEC); err != nil {
-		return fmt.Errorf("mtmix: pipe: %w", err)
+	errc := make(chan error, 2)
+	if err := pipePair(c, errc); err != nil {
+		return fmt.Errorf("mtmix: %w", err)
 	}
-	if err := unix.Pipe2(ba[:], unix.O_CLOEXEC); err != nil {
-		return fmt.Errorf("mtmix: pipe: %w", err)
-	}
-	errc := make(chan error, 4)
-	go pipeEnd(c, ab[1], ba[0], true, errc)
-	go pipeEnd(nil, ba[1], ab[0], false, errc)
 	ping, pong := make(chan struct{}), make(chan struct{})
 	go chanEnd(c, ping, pong, true)
 	go chanEnd(nil, pong, ping, false)
 	return <-errc
+}
+
+// pingpong is mtmix's pipe pair alone. The driver runs it untraced next to
+// a traced process: what a tracer's host-wide programs (one on
+// sched_switch, say, runs on every context switch) cost the processes it
+// does not trace.
+func pingpong(c *counter) error {
+	if err := pinSelf(runtime.NumCPU() - 1); err != nil {
+		return fmt.Errorf("pingpong: %w", err)
+	}
+	errc := make(chan error, 2)
+	if err := pipePair(c, errc); err != nil {
+		return fmt.Errorf("pingpong: %w", err)
+	}
+	return <-errc
+}
+
+// idle is the process a tracer attaches to while pingpong is measured: it
+// wakes up ten times a second, so the tracer has something to trace.
+func idle(c *counter) error {
+	for {
+		time.Sleep(100 * time.Millisecond)
+		c.add(1)
+	}
+}
+
+// pipePair starts two threads bouncing a byte over two blocking pipes;
+// the first counts the round trips and either reports its failure on errc.
+func pipePair(c *counter, errc chan<- error) error {
+	var ab, ba [2]int
+	if err := unix.Pipe2(ab[:], unix.O_CLOEXEC); err != nil {
+		return fmt.Errorf("pipe: %w", err)
+	}
+	if err := unix.Pipe2(ba[:], unix.O_CLOEXEC); err != nil {
+		return fmt.Errorf("pipe: %w", err)
+	}
+	go pipeEnd(c, ab[1], ba[0], true, errc)
+	go pipeEnd(nil, ba[1], ab[0], false, errc)
+	return nil
 }
 
 // pipeEnd writes to w and reads from r, forever; the side that starts

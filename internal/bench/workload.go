@@ -20,6 +20,9 @@ type workload interface {
 	// start launches the workload; errSkip means it cannot run here.
 	start(ctx context.Context) error
 	pid() int // the process a tracer attaches to
+	// measured is the process whose CPU per operation is measured: the
+	// one that does the operations.
+	measured() int
 	count() (uint64, error)
 	stop() error
 }
@@ -88,7 +91,8 @@ func (w *workerLoad) start(ctx context.Context) error {
 	return nil
 }
 
-func (w *workerLoad) pid() int { return w.cmd.Process.Pid }
+func (w *workerLoad) pid() int      { return w.cmd.Process.Pid }
+func (w *workerLoad) measured() int { return w.pid() }
 
 func (w *workerLoad) count() (uint64, error) {
 	select {

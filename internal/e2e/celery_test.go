@@ -155,7 +155,7 @@ func waitAttached(t *testing.T, pid int) {
 				links++
 			}
 		}
-		if links >= 7 { // sys_enter, sys_exit, sched_switch, the process lifecycle and signal_generate
+		if links >= 6 { // sys_enter, sys_exit, the process lifecycle and signal_generate
 			return
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -81,16 +81,21 @@ func probe() []Check {
 		"needs Linux 4.17 or newer")
 	add("BPF ring buffer", features.HaveMapType(ebpf.RingBuf),
 		"needs Linux 5.8 or newer")
+	// Each traced thread's call in flight lives in its task storage.
+	add("BPF task storage", features.HaveMapType(ebpf.TaskStorage),
+		"needs Linux 5.11 or newer")
 	for _, h := range []struct {
 		name string
 		fn   asm.BuiltinFunc
+		fix  string
 	}{
-		{"bpf_probe_read_user", asm.FnProbeReadUser},
-		{"bpf_get_stack", asm.FnGetStack},
-		{"bpf_ringbuf_query", asm.FnRingbufQuery},
+		{"bpf_probe_read_user", asm.FnProbeReadUser, "needs Linux 5.8 or newer"},
+		{"bpf_get_stack", asm.FnGetStack, "needs Linux 5.8 or newer"},
+		{"bpf_ringbuf_query", asm.FnRingbufQuery, "needs Linux 5.8 or newer"},
+		{"bpf_get_current_task_btf", asm.FnGetCurrentTaskBtf, "needs a kernel that offers it to raw tracepoints (Linux 6.x)"},
+		{"bpf_task_storage_get", asm.FnTaskStorageGet, "needs a kernel that offers it to raw tracepoints (Linux 6.x)"},
 	} {
-		add("helper "+h.name, features.HaveProgramHelper(ebpf.RawTracepoint, h.fn),
-			"needs Linux 5.8 or newer")
+		add("helper "+h.name, features.HaveProgramHelper(ebpf.RawTracepoint, h.fn), h.fix)
 	}
 	return out
 }

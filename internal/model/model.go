@@ -112,13 +112,21 @@ type SyscallStat struct {
 	Op     string
 	Count  uint64
 	Errors uint64
-	Total  time.Duration
-	Max    time.Duration
-	Hist   Histogram
+	// Untimed: the calls were counted but not timed (they never wait, and
+	// timing them would cost more than they do), so Total, Max and Hist
+	// say nothing about them.
+	Untimed bool
+	Total   time.Duration
+	Max     time.Duration
+	Hist    Histogram
 }
 
-// Add merges o's calls into s.
+// Add merges o's calls into s; the sum is untimed when either side is, as
+// its times would leave out calls.
 func (s *SyscallStat) Add(o *SyscallStat) {
+	if o.Count > 0 && (o.Untimed || s.Count == 0) {
+		s.Untimed = o.Untimed
+	}
 	s.Count += o.Count
 	s.Errors += o.Errors
 	s.Total += o.Total
@@ -434,7 +442,7 @@ type BlockedState struct {
 type Drops struct {
 	RingBuffer   uint64 // events that found the ring buffer full
 	AggregateMap uint64 // (thread, syscall) slots that found the map full
-	InFlightMap  uint64 // syscall entries that found the in-flight map full
+	InFlightMap  uint64 // syscall entries whose in-flight record could not be stored
 	StackRead    uint64 // user stack copies that failed
 	FDMap        uint64 // fds opened while tracing that found the tracked-fd map full: their close goes unreported
 	Unparsed     uint64 // input lines or records that could not be read

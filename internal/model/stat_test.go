@@ -84,3 +84,28 @@ func sameBuckets(a, b *Histogram) bool {
 	b.ForEach(func(i int, c uint64) { y = append(y, bucket{i, c}) })
 	return slices.Equal(x, y)
 }
+
+// A sum that includes untimed calls is untimed: its times leave them out.
+func TestSyscallStatAddUntimed(t *testing.T) {
+	timed := SyscallStat{Count: 2, Total: 10}
+	untimed := SyscallStat{Count: 3, Untimed: true}
+	for _, tc := range []struct {
+		name string
+		a, b SyscallStat
+		want bool
+	}{
+		{"timed + timed", timed, timed, false},
+		{"untimed + untimed", untimed, untimed, true},
+		{"timed + untimed", timed, untimed, true},
+		{"untimed + timed", untimed, timed, true},
+		{"empty + untimed", SyscallStat{}, untimed, true},
+		{"untimed + empty", untimed, SyscallStat{}, true},
+		{"empty + timed", SyscallStat{}, timed, false},
+	} {
+		s := tc.a
+		s.Add(&tc.b)
+		if s.Untimed != tc.want || s.Count != tc.a.Count+tc.b.Count {
+			t.Errorf("%s: untimed %v count %d, want %v and %d", tc.name, s.Untimed, s.Count, tc.want, tc.a.Count+tc.b.Count)
+		}
+	}
+}

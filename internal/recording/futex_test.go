@@ -12,6 +12,7 @@ func futexTrace() *model.Trace {
 	tr := &model.Trace{Source: "ebpf", Arch: "amd64", StartNS: 1000}
 	tr.Syscalls = []model.SyscallStat{
 		{PID: 10, TID: 10, Nr: 0, Name: "read", Count: 1},
+		{PID: 10, TID: 10, Nr: 110, Name: "getppid", Count: 7, Untimed: true},
 		{PID: 10, TID: 11, Nr: 202, Name: "futex", Op: "wait_bitset", Count: 2},
 		{PID: 10, TID: 11, Nr: 202, Name: "futex", Op: "wake", Count: 3},
 		{PID: 10, TID: 12, Nr: 449, Name: "futex_waitv", Count: 4},

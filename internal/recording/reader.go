@@ -744,6 +744,19 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 			f.cgroups[pid] = d.str(c)
 		}
 	}
+	if c.err == nil && len(c.b) > 0 {
+		for range c.count("untimed syscall") {
+			i := c.uvarint()
+			if c.err != nil {
+				break
+			}
+			if i >= uint64(len(f.syscalls)) {
+				c.fail(fmt.Errorf("untimed syscall aggregate %d of %d", i, len(f.syscalls)))
+				break
+			}
+			f.syscalls[i].Untimed = true
+		}
+	}
 	// Bytes after the known fields belong to newer writers: ignored.
 	return f, c.err
 }

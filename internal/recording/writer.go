@@ -69,7 +69,8 @@ const (
 	appendedBacklog                      // the final record's backlog drop counter, after the cost
 	appendedStackBacklog                 // the final record's stack backlog drop counter, after the backlog
 	appendedCgroups                      // the final record's process cgroups, after the stack backlog
-	appendedAll          = appendedCgroups
+	appendedUntimed                      // the final record's aggregates counted but not timed, after the cgroups
+	appendedAll          = appendedUntimed
 )
 
 // NewWriter writes the header and a metadata record taken from t: Source,
@@ -725,6 +726,21 @@ func (w *Writer) appendFinal(b []byte, t *model.Trace) []byte {
 		if p := &t.Processes[i]; p.Cgroup != "" {
 			b = appendVarint(b, int64(p.PID))
 			b = appendUvarint(b, w.str(p.Cgroup))
+		}
+	}
+	if w.upTo < appendedUntimed {
+		return b
+	}
+	n = 0
+	for i := range t.Syscalls {
+		if t.Syscalls[i].Untimed {
+			n++
+		}
+	}
+	b = appendUvarint(b, uint64(n))
+	for i := range t.Syscalls {
+		if t.Syscalls[i].Untimed {
+			b = appendUvarint(b, uint64(i))
 		}
 	}
 	return b

@@ -1,10 +1,12 @@
 package tracer
 
 import (
+	"errors"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/snagtrace/snag/bpf"
 	"github.com/snagtrace/snag/internal/model"
 )
 
@@ -26,7 +28,9 @@ func (s *session) cost(stats []model.SyscallStat) model.Cost {
 	for i := range stats {
 		c.Syscalls += stats[i].Count
 	}
-	if progs, err := s.tr.ProgramCosts(); err != nil {
+	if progs, err := s.tr.ProgramCosts(); errors.Is(err, bpf.ErrRunStatsOff) {
+		c.StatsError = err.Error() + " (--bpf-stats measures them)"
+	} else if err != nil {
 		c.StatsError = err.Error()
 	} else {
 		c.Programs = progs

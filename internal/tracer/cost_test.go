@@ -13,13 +13,30 @@ import (
 	"github.com/snagtrace/snag/report"
 )
 
+// Without BPFStats the programs' run time is not measured, and the trace
+// says why, unless someone else on the host turned the statistics on.
+func TestCostWithoutRunStats(t *testing.T) {
+	testutil.RequireBPF(t)
+	tr, _ := attach(t, testutil.Workload{Getppid: 1000}, Config{Threshold: 100 * time.Microsecond})
+	c := tr.Cost
+	if c.StatsError == "" {
+		if len(c.Programs) == 0 {
+			t.Fatal("no stats error and no programs")
+		}
+		t.Skip("BPF statistics are on host-wide (kernel.bpf_stats_enabled or another tool): the runs were counted anyway")
+	}
+	if !strings.Contains(c.StatsError, "--bpf-stats") || len(c.Programs) != 0 {
+		t.Errorf("stats error %q with %d programs, want the statistics said off and how to turn them on", c.StatsError, len(c.Programs))
+	}
+}
+
 // A trace states what it cost, and the numbers are plausible: the
 // programs ran, their time per syscall is far below what a sleep of 1 ms
 // measured, and snag's own CPU and memory are there.
 func TestCostIsMeasured(t *testing.T) {
 	testutil.RequireBPF(t)
 	w := testutil.Workload{Getppid: 50000, Sleeps: 20, SleepFor: time.Millisecond}
-	tr, run := attach(t, w, Config{Threshold: 100 * time.Microsecond})
+	tr, run := attach(t, w, Config{Threshold: 100 * time.Microsecond, BPFStats: true})
 	c := tr.Cost
 	if !c.Known {
 		t.Fatal("no cost for a live trace")

@@ -47,6 +47,8 @@ type Config struct {
 	StackBytes  int
 	RingBytes   int
 	MaxSlots    int
+	TimeAll     bool      // time the calls that never wait too (bpf.Options.TimeAll)
+	BPFStats    bool      // measure the BPF programs' run time (bpf.Options.RunStats)
 	Status      io.Writer // one live status line per second when non-nil
 
 	Stdin          io.Reader // for Command
@@ -155,6 +157,8 @@ func (s *session) start(ctx context.Context) error {
 		StackBytes:     s.cfg.StackBytes,
 		RingBytes:      s.cfg.RingBytes,
 		MaxSlots:       s.cfg.MaxSlots,
+		TimeAll:        s.cfg.TimeAll,
+		RunStats:       s.cfg.BPFStats,
 	}
 	if s.cfg.AllEvents {
 		opts.Threshold = 0

@@ -52,6 +52,7 @@ func parse(args []string) (bench.Config, error) {
 	cfg := bench.Config{Out: os.Stdout, Log: os.Stderr}
 	fs := flag.NewFlagSet("snagbench", flag.ContinueOnError)
 	fs.StringVar(&cfg.SnagPath, "snag", "bin/snag", "the snag binary to measure")
+	fs.StringVar(&cfg.BaselinePath, "snag-baseline", "", "another snag binary (the build before a change) measured in the same rounds, as condition snag-base")
 	fs.IntVar(&cfg.Rounds, "rounds", bench.DefaultRounds, "rounds over all conditions; the report gives medians")
 	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "measurement window per workload, condition and round")
 	workloads := fs.String("workloads", strings.Join(bench.Workloads, ","), "comma-separated workloads to run")
