@@ -67,7 +67,7 @@ func TestCapabilitiesAsNobody(t *testing.T) {
 	for _, c := range features.Capabilities {
 		if !have.Has(c) {
 			// Not in this test's bounding set (a container may lack
-			// CAP_SYS_RESOURCE): snag as nobody goes without it too.
+			// CAP_CHECKPOINT_RESTORE): snag as nobody goes without it too.
 			t.Logf("%s not available to grant", c.Name)
 			continue
 		}

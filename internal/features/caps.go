@@ -35,7 +35,6 @@ var Capabilities = []Capability{
 	{"CAP_SYS_PTRACE", unix.CAP_SYS_PTRACE, false, "read /proc/PID/exe, maps, mem and root of other users' processes: their executables, stacks and Python frames"},
 	{"CAP_DAC_READ_SEARCH", unix.CAP_DAC_READ_SEARCH, false, "list /proc/PID/fd of other users' processes (the connections open before the attach) and read their objects that only their owner may read"},
 	{"CAP_CHECKPOINT_RESTORE", unix.CAP_CHECKPOINT_RESTORE, false, "read /proc/PID/map_files (Linux 5.9+): stacks through executables and libraries deleted or replaced since they were mapped, as an upgrade in place leaves them"},
-	{"CAP_SYS_RESOURCE", unix.CAP_SYS_RESOURCE, false, "raise RLIMIT_MEMLOCK for the BPF maps on kernels before 5.11, which charge them to it"},
 }
 
 // CapSet is a set of capabilities, as /proc/PID/status shows them.

@@ -25,7 +25,7 @@ func TestPrivileges(t *testing.T) {
 		{"none", 0, "without CAP_BPF, CAP_PERFMON"},
 		{"bpf only", set(unix.CAP_BPF), "without CAP_PERFMON"},
 		{"perfmon only", set(unix.CAP_PERFMON), "without CAP_BPF"},
-		{"the optional ones only", set(unix.CAP_SYS_PTRACE, unix.CAP_DAC_READ_SEARCH, unix.CAP_SYS_RESOURCE), "without CAP_BPF, CAP_PERFMON"},
+		{"the optional ones only", set(unix.CAP_SYS_PTRACE, unix.CAP_DAC_READ_SEARCH, unix.CAP_CHECKPOINT_RESTORE), "without CAP_BPF, CAP_PERFMON"},
 		{"bpf and perfmon", set(unix.CAP_BPF, unix.CAP_PERFMON), ""},
 		{"sys_admin", set(unix.CAP_SYS_ADMIN), ""},
 	} {
