@@ -42,6 +42,20 @@ func enableRunStats() runStats {
 	return runStats{closer: c}
 }
 
+// SetRunStats turns the statistics on or off for a sample (the tracer
+// loaded without Options.RunStats): only this tracer's reference, which
+// the kernel counts with everyone else's.
+func (t *Tracer) SetRunStats(on bool) error {
+	if !on {
+		t.stats.close()
+		return nil
+	}
+	if t.stats.closer == nil {
+		t.stats = enableRunStats()
+	}
+	return t.stats.err
+}
+
 func (s *runStats) close() {
 	if s.closer != nil {
 		s.closer.Close()

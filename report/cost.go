@@ -77,6 +77,9 @@ func costLines(t *model.Trace) []string {
 	var second []string
 	if run, _ := c.RunTime(false); run > 0 {
 		ran := "its BPF programs ran " + model.FormatDuration(run) + " in all"
+		if c.StatsSampled {
+			ran = "its BPF programs ran ~" + model.FormatDuration(run) + " in all (scaled from the " + formatCount(c.SampledSyscalls) + " syscalls timed in samples)"
+		}
 		if bound {
 			ran += ", which includes filtering out " + formatCount(others) + " calls of other processes"
 		}
@@ -131,6 +134,8 @@ type jsonCost struct {
 	SnagCPUShare     float64           `json:"snag_cpu_share"`
 	SnagPeakRSSBytes uint64            `json:"snag_peak_rss_bytes"`
 	StatsError       string            `json:"stats_error,omitempty"`
+	StatsSampled     bool              `json:"stats_sampled"`
+	SampledSyscalls  uint64            `json:"sampled_syscalls"`
 	Programs         []jsonProgramCost `json:"programs"`
 }
 
@@ -154,6 +159,7 @@ func newJSONCost(t *model.Trace) *jsonCost {
 		TracedCPUNS: int64(tracedCPU(t)), TracedCPUShare: finite(costShare(t)),
 		SnagCPUNS: int64(c.SnagCPU), SnagCPUShare: finite(wallShare(c.SnagCPU, t.Duration)),
 		SnagPeakRSSBytes: c.SnagPeakRSS, StatsError: c.StatsError,
+		StatsSampled: c.StatsSampled, SampledSyscalls: c.SampledSyscalls,
 		Programs: make([]jsonProgramCost, 0, len(c.Programs)),
 	}
 	if c.Syscalls > 0 {

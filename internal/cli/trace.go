@@ -49,7 +49,7 @@ func (f *traceFlags) register(fs *pflag.FlagSet, withPID bool) {
 	fs.IntVar(&f.maxSlots, "max-slots", bpf.DefaultMaxSlots, "most (thread, syscall) aggregates of live threads kept in the kernel (2.5 KiB each, allocated at attach)")
 	fs.IntVar(&f.maxEvents, "max-events", defaultMaxEvents, "most events kept in memory for the report; more are counted as dropped (0: no limit)")
 	fs.BoolVar(&f.timeAll, "time-all", false, "also time the calls that never wait (getpid, clock_gettime, epoll_ctl...), which are otherwise counted but not timed: two clock reads would cost more than such a call")
-	fs.BoolVar(&f.bpfStats, "bpf-stats", false, "measure the run time of snag's BPF programs for the report's cost line (the kernel's BPF statistics add two clock reads to every program run, about doubling snag's cost on cheap syscalls)")
+	fs.BoolVar(&f.bpfStats, "bpf-stats", false, "measure every run of snag's BPF programs for the report's cost line, not 100 ms samples every 5 s (the kernel's BPF statistics add two clock reads to every program run, about doubling snag's cost on cheap syscalls)")
 	fs.BoolVar(&f.debug, "debug", false, "log details, including the verifier's log on load failures")
 }
 

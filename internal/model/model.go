@@ -502,6 +502,12 @@ type Cost struct {
 	// Empty when the statistics could not be enabled; StatsError says why.
 	Programs   []ProgramCost
 	StatsError string
+	// StatsSampled says the statistics ran in samples, not for the whole
+	// trace (they add two clock reads to every program run), and
+	// SampledSyscalls how many of the traced syscalls they saw: Scaled
+	// extrapolates Programs from those to all.
+	StatsSampled    bool
+	SampledSyscalls uint64
 
 	Syscalls uint64 // syscalls traced: the sum of the aggregates' counts
 	Events   uint64 // records read from the kernel, dropped ones not included
@@ -515,6 +521,7 @@ type Cost struct {
 func (c Cost) Since(earlier Cost) Cost {
 	d := c
 	d.Syscalls -= earlier.Syscalls
+	d.SampledSyscalls -= earlier.SampledSyscalls
 	d.Events -= earlier.Events
 	d.SnagCPU -= earlier.SnagCPU
 	d.Programs = make([]ProgramCost, len(c.Programs))
@@ -528,6 +535,29 @@ func (c Cost) Since(earlier Cost) Cost {
 		d.Programs[i] = p
 	}
 	return d
+}
+
+// Scaled extrapolates programs measured in samples (StatsSampled) from
+// the syscalls the samples saw to all those traced; without a traced
+// syscall in any sample there is nothing to scale, and StatsError says so.
+func (c Cost) Scaled() Cost {
+	if !c.StatsSampled || c.SampledSyscalls >= c.Syscalls {
+		return c
+	}
+	if c.SampledSyscalls == 0 {
+		c.Programs = nil
+		c.StatsError = "no traced syscall ran while BPF statistics were sampled (--bpf-stats measures every run)"
+		return c
+	}
+	f := float64(c.Syscalls) / float64(c.SampledSyscalls)
+	progs := make([]ProgramCost, len(c.Programs))
+	for i, p := range c.Programs {
+		p.RunTime = time.Duration(float64(p.RunTime) * f)
+		p.Runs = uint64(float64(p.Runs) * f)
+		progs[i] = p
+	}
+	c.Programs = progs
+	return c
 }
 
 // ProgramCost is one BPF program's share of the cost.

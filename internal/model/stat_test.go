@@ -109,3 +109,32 @@ func TestSyscallStatAddUntimed(t *testing.T) {
 		}
 	}
 }
+
+// Programs measured in samples are scaled to every traced syscall; with
+// no traced syscall in a sample there is no figure, and the error says so.
+func TestCostScaled(t *testing.T) {
+	progs := []ProgramCost{{Name: "sys_enter", Syscall: true, RunTime: 1000, Runs: 10}}
+	for _, tc := range []struct {
+		name     string
+		c        Cost
+		wantRun  time.Duration
+		wantRuns uint64
+		wantErr  bool
+	}{
+		{"always on", Cost{Syscalls: 100, Programs: progs}, 1000, 10, false},
+		{"a tenth sampled", Cost{Syscalls: 100, StatsSampled: true, SampledSyscalls: 10, Programs: progs}, 10000, 100, false},
+		{"all sampled", Cost{Syscalls: 100, StatsSampled: true, SampledSyscalls: 100, Programs: progs}, 1000, 10, false},
+		{"none sampled", Cost{Syscalls: 100, StatsSampled: true, Programs: progs}, 0, 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.c.Scaled()
+			run, runs := got.RunTime(false)
+			if run != tc.wantRun || runs != tc.wantRuns || (got.StatsError != "") != tc.wantErr {
+				t.Errorf("run %v runs %d error %q; want %v %d error %v", run, runs, got.StatsError, tc.wantRun, tc.wantRuns, tc.wantErr)
+			}
+			if tc.c.Programs[0].RunTime != 1000 {
+				t.Error("Scaled changed the cost it was called on")
+			}
+		})
+	}
+}

@@ -13,20 +13,26 @@ import (
 	"github.com/snagtrace/snag/report"
 )
 
-// Without BPFStats the programs' run time is not measured, and the trace
-// says why, unless someone else on the host turned the statistics on.
-func TestCostWithoutRunStats(t *testing.T) {
+// Without --bpf-stats the statistics run in samples, and the cost is
+// scaled from the syscalls they saw; with it, every run is measured.
+func TestCostSampledRunStats(t *testing.T) {
 	testutil.RequireBPF(t)
-	tr, _ := attach(t, testutil.Workload{Getppid: 1000}, Config{Threshold: 100 * time.Microsecond})
-	c := tr.Cost
-	if c.StatsError == "" {
+	for _, always := range []bool{false, true} {
+		tr, _ := attach(t, testutil.Workload{Getppid: 20000}, Config{Threshold: 100 * time.Microsecond, BPFStats: always})
+		c := tr.Cost
 		if len(c.Programs) == 0 {
-			t.Fatal("no stats error and no programs")
+			t.Fatalf("bpf-stats %v: no programs measured: %s", always, c.StatsError)
 		}
-		t.Skip("BPF statistics are on host-wide (kernel.bpf_stats_enabled or another tool): the runs were counted anyway")
-	}
-	if !strings.Contains(c.StatsError, "--bpf-stats") || len(c.Programs) != 0 {
-		t.Errorf("stats error %q with %d programs, want the statistics said off and how to turn them on", c.StatsError, len(c.Programs))
+		if always && c.StatsSampled {
+			t.Errorf("--bpf-stats: the statistics were sampled")
+		}
+		if !always && c.StatsSampled && (c.SampledSyscalls == 0 || c.SampledSyscalls > c.Syscalls) {
+			t.Errorf("sampled %d of %d syscalls", c.SampledSyscalls, c.Syscalls)
+		}
+		if per := c.PerSyscall(); per <= 0 || per > 100*time.Microsecond {
+			t.Errorf("bpf-stats %v: %v per syscall over %d syscalls (sampled %v: %d)", always, per, c.Syscalls, c.StatsSampled, c.SampledSyscalls)
+		}
+		t.Logf("bpf-stats %v: %v per syscall, sampled %v (%d of %d syscalls)", always, c.PerSyscall(), c.StatsSampled, c.SampledSyscalls, c.Syscalls)
 	}
 }
 

@@ -72,6 +72,8 @@ type session struct {
 	win   *windows     // nil without Interval
 	// selfCPU0 is snag's own CPU time at the attach (Trace.Cost).
 	selfCPU0 time.Duration
+	// sampler runs the BPF statistics in samples; nil with BPFStats.
+	sampler *statsSampler
 	// blockReader has the reader wait for the enricher, as one loop
 	// would. Tests only.
 	blockReader bool
@@ -212,6 +214,9 @@ func (s *session) start(ctx context.Context) error {
 	}
 	s.trace.Start, s.trace.StartNS, s.trace.Threshold = time.Now(), tr.StartNS(), opts.Threshold
 	s.selfCPU0, _, _ = selfUsage()
+	if !s.cfg.BPFStats {
+		s.sampler = &statsSampler{next: time.Now()}
+	}
 	if s.child != nil {
 		// Released only now: its first syscall after exec is traced.
 		if err := s.child.release(); err != nil {
@@ -312,6 +317,7 @@ func (s *session) loop(ctx context.Context) error {
 			s.trace.Blocked = nil
 		}
 		s.enr.retryPython()
+		s.sampleStats(time.Now())
 		if time.Since(lastAlive) >= time.Second {
 			lastAlive = time.Now()
 			s.reap()
@@ -390,6 +396,7 @@ func (s *session) status() {
 }
 
 func (s *session) finish() (*model.Trace, error) {
+	s.stopSampling()
 	s.tr.Detach()
 	end := time.Now()
 	listenQueues, tcpListen := s.enr.queues.stop() // none with windows
@@ -426,7 +433,7 @@ func (s *session) finish() (*model.Trace, error) {
 		return nil, err
 	}
 	s.rd.countDrops(&t.Drops)
-	t.Cost = s.cost(stats)
+	t.Cost = s.cost(stats).Scaled()
 	t.Notes = append(t.Notes, s.enr.notes...)
 	t.Threads = s.enr.endThreads(stats)
 	s.childExit()

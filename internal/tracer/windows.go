@@ -95,7 +95,7 @@ func (s *session) window(end time.Time) (*model.Trace, error) {
 	for i := range w.stats {
 		cost.Syscalls += w.stats[i].Count
 	}
-	t.Cost, w.cost = cost.Since(w.cost), cost
+	t.Cost, w.cost = cost.Since(w.cost).Scaled(), cost
 	w.threads = s.enr.windowThreads(w.stats, w.threads[:0])
 	t.Threads = w.threads
 	w.start = end
