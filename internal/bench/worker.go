@@ -31,6 +31,12 @@ func RunWorker(args []string) error {
 		"mtmix":   mtmix,
 		"threads": manyThreads,
 		"conns":   func(c *counter) error { return connBurst(c, args[1:]) },
+		// The soak's mix; the driver appends a marker argument that they
+		// ignore and its selector matches.
+		"paced": pacedLoop,
+		"idle":  idleLoop,
+		"churn": func(c *counter) error { return churn(c, args[1:]) },
+		"blip":  blip,
 	}
 	loop, ok := loops[args[0]]
 	if !ok {
