@@ -18,8 +18,9 @@ import (
 // The soak runs `snag serve` for a long while over a mix of processes and
 // holds it to the targets of an always-on agent.
 const (
-	soakInterval = 15 * time.Second // serve's --interval, its default
-	MinSoak      = time.Minute      // enough windows for a slope
+	soakInterval      = 15 * time.Second // serve's --interval, its default
+	MinSoak           = time.Minute      // enough windows for a slope
+	serveStartTimeout = 3 * time.Minute
 	// Targets of the agent over the traced part of the soak.
 	targetSoakCPU = 0.01      // of one core
 	targetSoakRSS = 100 << 20 // bytes, peak
@@ -91,6 +92,7 @@ type soakRate struct {
 
 type soakResult struct {
 	duration   time.Duration // traced
+	startup    time.Duration // from serve's start to its first answer
 	selector   string
 	procs      int
 	rates      []soakRate
@@ -241,6 +243,10 @@ func soakTraced(ctx context.Context, snagPath string, groups []*soakGroup, d tim
 	t.args = func(int) []string {
 		return []string{"serve", "--cmdline", res.selector, "--interval", soakInterval.String(), "--listen", addr}
 	}
+	// It starts by reading /proc for every process and the symbols of
+	// those it selects, which a busy machine can make slow.
+	t.startTimeout = serveStartTimeout
+	started := time.Now()
 	a, err := t.attach(ctx, 0)
 	if err != nil {
 		return nil, 0, err
@@ -262,7 +268,7 @@ func soakTraced(ctx context.Context, snagPath string, groups []*soakGroup, d tim
 	}
 	// The agent answers once its programs are attached and its listener
 	// is up; its start-up is not what the soak measures.
-	deadline := time.Now().Add(attachTimeout)
+	deadline := time.Now().Add(serveStartTimeout)
 	for {
 		if res.base, err = sample(0); err == nil && res.base.metrics {
 			break
@@ -274,6 +280,13 @@ func soakTraced(ctx context.Context, snagPath string, groups []*soakGroup, d tim
 			return nil, 0, err
 		}
 	}
+	// Sample halfway through each window, well clear of its end, when the
+	// agent moves its counters.
+	if err := sleepCtx(ctx, soakInterval/2); err != nil {
+		return nil, 0, err
+	}
+	res.startup = time.Since(started)
+	fmt.Fprintf(log, "soak: snag serve answered after %s\n", res.startup.Round(time.Millisecond))
 	n, took, err := soakPhase(ctx, groups, d, func(at time.Duration) error {
 		s, err := sample(at)
 		if err != nil {
@@ -387,7 +400,14 @@ func summarize(r *soakResult) soakSummary {
 	first, last := r.samples[0], r.samples[len(r.samples)-1]
 	secs := (last.at - r.base.at).Seconds()
 	s.cpu = (last.cpu - r.base.cpu).Seconds() / secs
-	s.mCPU = (last.mCPU - r.base.mCPU) / secs
+	// snag_cpu_seconds_total moves at the end of a window only: its rate
+	// is over whole windows, from the first one seen to the last.
+	for _, x := range r.samples {
+		if dw := last.windows - x.windows; x.windows >= 1 && dw >= 1 {
+			s.mCPU = (last.mCPU - x.mCPU) / (dw * soakInterval.Seconds())
+			break
+		}
+	}
 	s.firstRSS, s.lastRSS = float64(first.rss), float64(last.rss)
 	var xs, ys []float64
 	for _, x := range r.samples {

@@ -55,6 +55,7 @@ func writeSoakReport(w io.Writer, r *soakResult) error {
 
 	fmt.Fprintf(&b, "serve RSS every window: first %s, last %s, max %s; slope over the second half %s\n",
 		mib(s.firstRSS), mib(s.lastRSS), mib(s.maxRSS), perHour(s.slopePerHour))
+	fmt.Fprintf(&b, "serve answered %s after it started; ", r.startup.Round(time.Millisecond))
 	fmt.Fprintf(&b, "serve CPU over its whole life (start-up and shutdown too): %s; peak RSS by the kernel %s\n",
 		r.life.cpu.Round(time.Millisecond), mib(float64(r.life.maxRSS)))
 	fmt.Fprintf(&b, "serve read %.0f events (%s/s) in %.0f windows; %.0f processes traced in the last\n",
