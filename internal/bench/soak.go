@@ -58,7 +58,9 @@ var soakMix = []soakKind{
 // soakSelector is the one --cmdline regexp that picks the mix's processes
 // and no other: the workers carry marker as their last argument.
 func soakSelector(marker string) string {
-	return fmt.Sprintf(`%s \S+ %s$|^redis-server 127\.0\.0\.1:%d|^redis-benchmark .*-p %d `,
+	// redis-server rewrites its arguments into one: "/usr/bin/redis-server
+	// 127.0.0.1:16379".
+	return fmt.Sprintf(`%s \S+ %s$|^\S*redis-server 127\.0\.0\.1:%d|^\S*redis-benchmark .*-p %d `,
 		regexp.QuoteMeta(WorkerArg), regexp.QuoteMeta(marker), redisPort, redisPort)
 }
 

@@ -105,9 +105,11 @@ func TestSoakSelector(t *testing.T) {
 		{"/x/bin/snagbench " + WorkerArg + " blip soak-77", true},
 		{"/x/bin/snagbench " + WorkerArg + " mtmix soak-771", false},
 		{"/x/bin/snagbench " + WorkerArg + " mtmix", false},
+		{"/usr/bin/redis-server 127.0.0.1:16379", true},
 		{"redis-server 127.0.0.1:16379", true},
 		{"redis-server 127.0.0.1:6379", false},
-		{"redis-benchmark -h 127.0.0.1 -p 16379 -t get,set", true},
+		{"/usr/bin/redis-benchmark -h 127.0.0.1 -p 16379 -t get,set", true},
+		{"/usr/bin/snag serve --cmdline redis-server 127.0.0.1:16379", false},
 		{"redis-benchmark -h 127.0.0.1 -p 6379 -t get,set", false},
 	} {
 		if got := re.MatchString(tc.cmdline); got != tc.want {

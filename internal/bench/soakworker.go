@@ -14,8 +14,10 @@ import (
 // purpose, to look like the many quiet processes an agent follows beside
 // the busy ones.
 const (
-	pacedTick  = 10 * time.Millisecond
-	pacedCalls = 10 // per tick: 1,000 getppid calls a second
+	// Its naps are ten times serve's default --threshold (10ms), so
+	// that they are events, but not a thousand a second of them.
+	pacedTick  = 100 * time.Millisecond
+	pacedCalls = 100 // per tick: 1,000 getppid calls a second
 	idleNap    = time.Second
 	churnEvery = 100 * time.Millisecond // a new short-lived process
 	blipNap    = time.Millisecond
