@@ -70,7 +70,8 @@ type soakGroup struct {
 	loads []workload
 }
 
-// soakSample is the agent as seen at the end of one window.
+// soakSample is the agent as seen at one moment: halfway through a
+// window, or when it began to answer.
 type soakSample struct {
 	at       time.Duration // since the traced part began
 	rss      int64         // bytes, /proc/PID/stat
@@ -139,9 +140,7 @@ func benchSoak(ctx context.Context, snagPath string, d time.Duration, log io.Wri
 			}
 			g.loads = append(g.loads, l)
 		}
-		if len(g.loads) > 0 {
-			res.procs += k.procs
-		}
+		res.procs += len(g.loads) * k.perLoad
 	}
 	fmt.Fprintf(log, "soak: %d processes running; untraced for %s\n", res.procs, d/2)
 	if err := sleepCtx(ctx, warmup); err != nil {
@@ -382,9 +381,10 @@ func sumValues(m map[string]float64) float64 {
 type soakSummary struct {
 	cpu, mCPU                 float64 // cores, over the traced part
 	firstRSS, lastRSS, maxRSS float64
-	slopePerHour              float64 // bytes/hour over the second half
-	peakRSS                   float64 // the kernel's, over the agent's life
-	dropped                   map[string]float64
+	slopePerHour              float64            // bytes/hour over the second half
+	peakRSS                   float64            // the kernel's, over the agent's life
+	dropped                   map[string]float64 // by cause
+	droppedLater              float64            // after the first sample's windows
 	windows, wantWindows      float64
 	events, traced            float64
 }
@@ -428,6 +428,7 @@ func summarize(r *soakResult) soakSummary {
 			s.dropped[cause] = d
 		}
 	}
+	s.droppedLater = sumValues(last.dropped) - sumValues(first.dropped)
 	s.windows = last.windows - r.base.windows
 	s.events = last.events - r.base.events
 	s.traced = last.traced
