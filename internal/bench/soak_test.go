@@ -84,7 +84,9 @@ func TestSlope(t *testing.T) {
 	}{
 		{[]float64{0, 1, 2, 3}, []float64{1, 3, 5, 7}, 2},
 		{[]float64{0, 1, 2, 3}, []float64{5, 5, 5, 5}, 0},
-		{[]float64{0, 1, 2, 3}, []float64{0, 1, 0, 1}, 0.2},
+		{[]float64{0, 1, 2, 3}, []float64{0, 1, 0, 1}, 1.0 / 6},
+		// A spike moves a least-squares fit (to 1.2 here), not the median.
+		{[]float64{0, 1, 2, 3, 4}, []float64{5, 5, 5, 5, 11}, 0},
 		{[]float64{1}, []float64{1}, math.NaN()},
 		{[]float64{2, 2}, []float64{1, 3}, math.NaN()},
 	} {

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 )
@@ -162,26 +161,20 @@ func parseProcStat(data []byte) (procStat, error) {
 	return procStat{cpuTicks: ut + st, rssPages: rss}, nil
 }
 
-// slope is the least-squares slope of y over x, NaN for fewer than two
-// distinct x.
+// slope is the Theil–Sen slope of y over x: the median of the slopes
+// between every two points. A collection moves an agent's RSS by tens of
+// MiB from one sample to the next, and a least-squares fit follows such a
+// spike near either end of the run; the median does not. NaN for fewer
+// than two distinct x.
 func slope(x, y []float64) float64 {
-	n := float64(min(len(x), len(y)))
-	if n < 2 {
-		return math.NaN()
+	n := min(len(x), len(y))
+	var slopes []float64
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			if x[j] != x[i] {
+				slopes = append(slopes, (y[j]-y[i])/(x[j]-x[i]))
+			}
+		}
 	}
-	var sx, sy float64
-	for i := range int(n) {
-		sx += x[i]
-		sy += y[i]
-	}
-	mx, my := sx/n, sy/n
-	var sxy, sxx float64
-	for i := range int(n) {
-		sxy += (x[i] - mx) * (y[i] - my)
-		sxx += (x[i] - mx) * (x[i] - mx)
-	}
-	if sxx == 0 {
-		return math.NaN()
-	}
-	return sxy / sxx
+	return median(slopes)
 }

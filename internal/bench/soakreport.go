@@ -56,7 +56,7 @@ func writeSoakReport(w io.Writer, r *soakResult) error {
 	}
 	b.WriteString("\n")
 
-	fmt.Fprintf(&b, "serve RSS every window: first %s, last %s, max %s; slope over the second half %s\n",
+	fmt.Fprintf(&b, "serve RSS every window: first %s, last %s, max %s; slope (Theil–Sen) over the second half %s\n",
 		mib(s.firstRSS), mib(s.lastRSS), mib(s.maxRSS), perHour(s.slopePerHour))
 	fmt.Fprintf(&b, "serve answered %s after it started; ", r.startup.Round(time.Millisecond))
 	fmt.Fprintf(&b, "serve CPU over its whole life (start-up and shutdown too): %s; peak RSS by the kernel %s\n",
