@@ -184,27 +184,24 @@ func benchSoak(ctx context.Context, snagPath string, d time.Duration, log io.Wri
 }
 
 // soakPhase counts every group's operations over d; tick, when set, is
-// called every soakInterval meanwhile, and its error ends the phase.
+// called every soakInterval and at the end, and its error ends the phase.
 func soakPhase(ctx context.Context, groups []*soakGroup, d time.Duration, tick func(at time.Duration) error) ([]uint64, time.Duration, error) {
 	n0, err := soakCounts(groups)
 	if err != nil {
 		return nil, 0, err
 	}
 	t0 := time.Now()
-	for next := soakInterval; ; next += soakInterval {
-		left := time.Until(t0.Add(min(next, d)))
-		if err := sleepCtx(ctx, left); err != nil {
+	// Every soakInterval, and at the end.
+	for at := min(soakInterval, d); ; at = min(at+soakInterval, d) {
+		if err := sleepCtx(ctx, time.Until(t0.Add(at))); err != nil {
 			return nil, 0, err
-		}
-		if next > d {
-			break
 		}
 		if tick != nil {
 			if err := tick(time.Since(t0)); err != nil {
 				return nil, 0, err
 			}
 		}
-		if next == d {
+		if at == d {
 			break
 		}
 	}
