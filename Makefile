@@ -62,9 +62,12 @@ test: cross ## every test; as root this loads BPF and runs the examples (what CI
 test-unit: ## only the tests that need neither root nor servers
 	$(GO) test -count=1 -short ./...
 
-bench: build ## tracing overhead side by side (untraced, snag, strace, no-op BPF floor) strace-log analysis speed and snag's memory on 2,000 threads and 20,000 connections
+# The soak of snag serve takes twice SOAK: half of it untraced before, half after.
+SOAK ?= 10m
+
+bench: build ## tracing overhead side by side (untraced, snag, strace, no-op BPF floor) strace-log analysis speed, snag's memory on 2,000 threads and 20,000 connections, and a SOAK (10m) of snag serve over 50 processes
 	$(GO) build -o $(BIN)/snagbench ./internal/bench/cmd/snagbench
-	$(BIN)/snagbench -snag $(BIN)/snag -strace-log -memory
+	$(BIN)/snagbench -snag $(BIN)/snag -strace-log -memory -soak $(SOAK)
 
 demo: build $(BIN)/stalledloop ## run the stalled-loop example under load and show snag's report
 	BIN=$(BIN) ./examples/demo.sh

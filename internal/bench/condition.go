@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -104,6 +105,9 @@ type procTracer struct {
 	args  func(pid int) []string
 	// ready reports whether the tracer has taken hold of pid.
 	ready func(tracer, pid int) (bool, error)
+	// startTimeout bounds how long it may take to be ready; 0:
+	// attachTimeout.
+	startTimeout time.Duration
 }
 
 func (t procTracer) name() string  { return t.label }
@@ -123,7 +127,8 @@ func (t procTracer) attach(ctx context.Context, pid int) (attachment, error) {
 		a.cmd.Wait()
 		close(a.exited)
 	}()
-	deadline := time.Now().Add(attachTimeout)
+	timeout := cmp.Or(t.startTimeout, attachTimeout)
+	deadline := time.Now().Add(timeout)
 	for {
 		select {
 		case <-a.exited:
@@ -140,7 +145,7 @@ func (t procTracer) attach(ctx context.Context, pid int) (attachment, error) {
 		}
 		if time.Now().After(deadline) {
 			a.kill()
-			return nil, fmt.Errorf("%s did not start tracing within %s", t.label, attachTimeout)
+			return nil, fmt.Errorf("%s did not start tracing within %s: %s", t.label, timeout, a.lastLine())
 		}
 		if err := sleepCtx(ctx, 5*time.Millisecond); err != nil {
 			a.kill()

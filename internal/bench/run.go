@@ -51,8 +51,11 @@ type Config struct {
 	// Memory measures snag's peak RSS on 2,000 threads and on 20,000
 	// connections.
 	Memory bool
-	Out    io.Writer // the report
-	Log    io.Writer // progress, one line per measurement
+	// Soak runs snag serve over a mix of 50 processes this long; 0 skips
+	// that section.
+	Soak time.Duration
+	Out  io.Writer // the report
+	Log  io.Writer // progress, one line per measurement
 }
 
 // result is everything measured for one workload.
@@ -72,8 +75,11 @@ func (c *Config) Validate() error {
 	if c.Duration < 100*time.Millisecond {
 		return fmt.Errorf("-duration must be at least 100ms, got %s", c.Duration)
 	}
-	if len(c.Workloads) == 0 && c.StraceLog == 0 && !c.Memory {
-		return errors.New("nothing to measure: -workloads names no workload and there is neither -strace-log nor -memory")
+	if len(c.Workloads) == 0 && c.StraceLog == 0 && !c.Memory && c.Soak == 0 {
+		return errors.New("nothing to measure: -workloads names no workload and there is neither -strace-log, -memory nor -soak")
+	}
+	if c.Soak != 0 && c.Soak < MinSoak {
+		return fmt.Errorf("-soak must be at least %s (its RSS slope needs windows), got %s", MinSoak, c.Soak)
 	}
 	for _, w := range c.Workloads {
 		if newWorkload(w) == nil {
@@ -157,16 +163,30 @@ func Run(ctx context.Context, cfg Config) error {
 			return err
 		}
 	}
-	return writeReport(cfg.Out, reportInput{
-		cfg:        cfg,
-		conds:      conds,
-		results:    results,
-		log:        lb,
-		mem:        mem,
-		notes:      notes,
-		elapsed:    time.Since(start),
-		loadBefore: load,
-	})
+	if len(results) > 0 || mem != nil || lb != nil {
+		err := writeReport(cfg.Out, reportInput{
+			cfg:        cfg,
+			conds:      conds,
+			results:    results,
+			log:        lb,
+			mem:        mem,
+			notes:      notes,
+			elapsed:    time.Since(start),
+			loadBefore: load,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if cfg.Soak > 0 {
+		// Last: it is the longest, and the sections above print first.
+		soak, err := benchSoak(ctx, snagPath, cfg.Soak, cfg.Log)
+		if err != nil {
+			return err
+		}
+		return writeSoakReport(cfg.Out, soak)
+	}
+	return nil
 }
 
 func runWorkload(ctx context.Context, cfg Config, w workload, conds []condition) (*result, error) {

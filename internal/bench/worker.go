@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,9 +30,15 @@ func RunWorker(args []string) error {
 		"getppid":  getppidLoop,
 		"mtmix":    mtmix,
 		"pingpong": pingpong,
-		"idle":     idle,
 		"threads":  manyThreads,
 		"conns":    func(c *counter) error { return connBurst(c, args[1:]) },
+		// The soak's mix, and the traced bystander of pingpong (idle); the
+		// soak's driver appends a marker argument that they ignore and its
+		// selector matches.
+		"paced": pacedLoop,
+		"idle":  idleLoop,
+		"churn": func(c *counter) error { return churn(c, args[1:]) },
+		"blip":  blip,
 	}
 	loop, ok := loops[args[0]]
 	if !ok {
@@ -98,15 +103,6 @@ func pingpong(c *counter) error {
 		return fmt.Errorf("pingpong: %w", err)
 	}
 	return <-errc
-}
-
-// idle is the process a tracer attaches to while pingpong is measured: it
-// wakes up ten times a second, so the tracer has something to trace.
-func idle(c *counter) error {
-	for {
-		time.Sleep(100 * time.Millisecond)
-		c.add(1)
-	}
 }
 
 // pipePair starts two threads bouncing a byte over two blocking pipes;

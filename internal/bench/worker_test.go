@@ -23,9 +23,18 @@ func TestMain(m *testing.M) {
 // and that stopping it ends the process. It needs no root: the workers
 // only pin themselves and make ordinary syscalls.
 func TestWorkers(t *testing.T) {
-	for _, name := range []string{"getppid", "mtmix"} {
+	loads := map[string]func() workload{
+		"getppid": func() workload { return newWorkload("getppid") },
+		"mtmix":   func() workload { return newWorkload("mtmix") },
+	}
+	for _, k := range soakMix {
+		if k.name != "redis" { // redis_test.go's
+			loads["soak-"+k.name] = func() workload { return k.newLoad("soak-test") }
+		}
+	}
+	for name, newLoad := range loads {
 		t.Run(name, func(t *testing.T) {
-			w := newWorkload(name)
+			w := newLoad()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := w.start(ctx); err != nil {
@@ -82,6 +91,7 @@ func TestValidate(t *testing.T) {
 		{"no workloads", func(c *Config) { c.Workloads = nil }},
 		{"unknown workload", func(c *Config) { c.Workloads = []string{"getppid", "nginx"} }},
 		{"negative log", func(c *Config) { c.StraceLog = -1 }},
+		{"short soak", func(c *Config) { c.Soak = 10 * time.Second }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := good

@@ -59,6 +59,7 @@ func parse(args []string) (bench.Config, error) {
 	logSize := sizeFlag(0)
 	fs.Var(&logSize, "strace-log", "also time snag analyze on a synthetic strace log: -strace-log for 1G, -strace-log=256M for another size")
 	fs.BoolVar(&cfg.Memory, "memory", false, "also measure snag's peak RSS tracing 2,000 threads and 20,000 connections")
+	fs.DurationVar(&cfg.Soak, "soak", 0, "also run snag serve this long (at least 1m) over 50 processes of mixed load, between two untraced halves as long")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}

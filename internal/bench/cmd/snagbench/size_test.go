@@ -30,19 +30,19 @@ func TestParseSize(t *testing.T) {
 }
 
 func TestParseFlags(t *testing.T) {
-	cfg, err := parse([]string{"-snag", "x/snag", "-rounds", "5", "-duration", "2s", "-workloads", "redis, getppid", "-strace-log"})
+	cfg, err := parse([]string{"-snag", "x/snag", "-rounds", "5", "-duration", "2s", "-workloads", "redis, getppid", "-strace-log", "-soak", "2m"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.SnagPath != "x/snag" || cfg.Rounds != 5 || cfg.Duration.Seconds() != 2 ||
-		len(cfg.Workloads) != 2 || cfg.Workloads[0] != "redis" || cfg.Workloads[1] != "getppid" || cfg.StraceLog != 1<<30 {
+		len(cfg.Workloads) != 2 || cfg.Workloads[0] != "redis" || cfg.Workloads[1] != "getppid" || cfg.StraceLog != 1<<30 || cfg.Soak.Minutes() != 2 {
 		t.Errorf("parse = %+v", cfg)
 	}
 	cfg, err = parse([]string{"-strace-log=256M"})
 	if err != nil || cfg.StraceLog != 256<<20 {
 		t.Errorf("-strace-log=256M: %d, %v", cfg.StraceLog, err)
 	}
-	for _, bad := range [][]string{{"-rounds", "0"}, {"-workloads", "nginx"}, {"-strace-log=lots"}, {"extra"}} {
+	for _, bad := range [][]string{{"-rounds", "0"}, {"-workloads", "nginx"}, {"-strace-log=lots"}, {"extra"}, {"-soak", "10s"}, {"-workloads=", "-soak", "0"}} {
 		if _, err := parse(bad); err == nil {
 			t.Errorf("parse(%q): no error", bad)
 		}
