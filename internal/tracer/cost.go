@@ -26,17 +26,23 @@ func selfUsage() (cpu time.Duration, peakRSS uint64, err error) {
 // every run of every BPF program on the host, about doubling snag's cost
 // on a cheap syscall; sampled, 2% of that, and the report still has the
 // programs' measured time per call, scaled from the calls traced during
-// the samples (Cost.Scaled).
+// the samples (Cost.Scaled). The first sample starts at the attach, and a
+// sample goes on until it saw statsMinCalls traced calls or statsLongest
+// passed, so that a short trace or a quiet process is measured too (a
+// quiet process's calls cost little however they are timed).
 const (
-	statsSample = 100 * time.Millisecond
-	statsPeriod = 5 * time.Second
+	statsSample   = 100 * time.Millisecond
+	statsLongest  = time.Second
+	statsPeriod   = 5 * time.Second
+	statsMinCalls = 1000
 )
 
 // statsSampler turns the statistics on and off and counts the traced
 // calls they saw.
 type statsSampler struct {
 	on      bool
-	next    time.Time // when the next sample starts, or this one ends
+	next    time.Time // when the next sample starts, or this one may end
+	began   time.Time // when this sample started
 	calls0  uint64    // traced calls when this sample started
 	sampled uint64    // traced calls in the samples that ended
 	runs    uint64    // the programs' runs when the last sample ended
@@ -56,8 +62,11 @@ func (s *session) sampleStats(now time.Time) {
 		return
 	}
 	if sm.on {
+		if calls-sm.calls0 < statsMinCalls && now.Sub(sm.began) < statsLongest {
+			return
+		}
 		s.endSample(calls)
-		sm.next = now.Add(statsPeriod - statsSample)
+		sm.next = sm.began.Add(statsPeriod)
 		return
 	}
 	if runs := s.programRuns(); runs > sm.runs {
@@ -68,7 +77,7 @@ func (s *session) sampleStats(now time.Time) {
 		sm.failed = true
 		return
 	}
-	sm.on, sm.calls0, sm.next = true, calls, now.Add(statsSample)
+	sm.on, sm.calls0, sm.began, sm.next = true, calls, now, now.Add(statsSample)
 }
 
 func (s *session) endSample(calls uint64) {

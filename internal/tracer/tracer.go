@@ -215,7 +215,8 @@ func (s *session) start(ctx context.Context) error {
 	s.trace.Start, s.trace.StartNS, s.trace.Threshold = time.Now(), tr.StartNS(), opts.Threshold
 	s.selfCPU0, _, _ = selfUsage()
 	if !s.cfg.BPFStats {
-		s.sampler = &statsSampler{next: time.Now()}
+		s.sampler = &statsSampler{}
+		s.sampleStats(time.Now()) // the first sample from the attach
 	}
 	if s.child != nil {
 		// Released only now: its first syscall after exec is traced.
