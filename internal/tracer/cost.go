@@ -63,6 +63,8 @@ func (s *session) sampleStats(now time.Time) {
 	}
 	if sm.on {
 		if calls-sm.calls0 < statsMinCalls && now.Sub(sm.began) < statsLongest {
+			// Calls reads every row: not at every event.
+			sm.next = now.Add(statsSample)
 			return
 		}
 		s.endSample(calls)

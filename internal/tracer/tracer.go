@@ -216,7 +216,6 @@ func (s *session) start(ctx context.Context) error {
 	s.selfCPU0, _, _ = selfUsage()
 	if !s.cfg.BPFStats {
 		s.sampler = &statsSampler{}
-		s.sampleStats(time.Now()) // the first sample from the attach
 	}
 	if s.child != nil {
 		// Released only now: its first syscall after exec is traced.
@@ -265,6 +264,7 @@ func (s *session) start(ctx context.Context) error {
 			return err
 		}
 	}
+	s.sampleStats(time.Now()) // the first sample from the attach
 	return nil
 }
 
