@@ -91,6 +91,20 @@ func (c *cursor) bytes(n uint64) []byte {
 // count reads a list length. Every element takes at least one byte, so a
 // count beyond the remaining payload is corruption, caught before anything
 // is allocated for it.
+// syscallIndex reads the index of one of a record's n syscall aggregates,
+// which a later group of the final record (an op, an untimed mark) names.
+func (c *cursor) syscallIndex(n int, what string) (int, bool) {
+	i := c.uvarint()
+	if c.err != nil {
+		return 0, false
+	}
+	if i >= uint64(n) {
+		c.fail(fmt.Errorf("%s of syscall aggregate %d of %d", what, i, n))
+		return 0, false
+	}
+	return int(i), true
+}
+
 func (c *cursor) count(what string) int {
 	n := c.uvarint()
 	if c.err == nil && n > uint64(len(c.b)) {

@@ -716,15 +716,11 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 	}
 	if c.err == nil && len(c.b) > 0 {
 		for range c.count("syscall op") {
-			i, op := c.uvarint(), d.str(c)
-			if c.err != nil {
+			i, ok := c.syscallIndex(len(f.syscalls), "op")
+			if !ok {
 				break
 			}
-			if i >= uint64(len(f.syscalls)) {
-				c.fail(fmt.Errorf("op of syscall aggregate %d of %d", i, len(f.syscalls)))
-				break
-			}
-			f.syscalls[i].Op = op
+			f.syscalls[i].Op = d.str(c)
 		}
 	}
 	if c.err == nil && len(c.b) > 0 {
@@ -746,12 +742,8 @@ func (d *decoder) finalRec(c *cursor) (*finalRecord, error) {
 	}
 	if c.err == nil && len(c.b) > 0 {
 		for range c.count("untimed syscall") {
-			i := c.uvarint()
-			if c.err != nil {
-				break
-			}
-			if i >= uint64(len(f.syscalls)) {
-				c.fail(fmt.Errorf("untimed syscall aggregate %d of %d", i, len(f.syscalls)))
+			i, ok := c.syscallIndex(len(f.syscalls), "untimed mark")
+			if !ok {
 				break
 			}
 			f.syscalls[i].Untimed = true
