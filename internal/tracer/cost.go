@@ -26,10 +26,11 @@ func selfUsage() (cpu time.Duration, peakRSS uint64, err error) {
 // every run of every BPF program on the host, about doubling snag's cost
 // on a cheap syscall; sampled, 2% of that, and the report still has the
 // programs' measured time per call, scaled from the calls traced during
-// the samples (Cost.Scaled). The first sample starts at the attach, and a
-// sample goes on until it saw statsMinCalls traced calls or statsLongest
-// passed, so that a short trace or a quiet process is measured too (a
-// quiet process's calls cost little however they are timed).
+// the samples (Cost.Scaled). The first sample starts at the attach and
+// goes on until it saw statsMinCalls traced calls or statsLongest passed,
+// so that a short trace is measured too; later ones last statsSample, for
+// each check reads every aggregate row (Calls), which an idle target
+// would otherwise pay ten times a second.
 const (
 	statsSample   = 100 * time.Millisecond
 	statsLongest  = time.Second
@@ -43,6 +44,7 @@ type statsSampler struct {
 	on      bool
 	next    time.Time // when the next sample starts, or this one may end
 	began   time.Time // when this sample started
+	first   bool      // this sample is the first, from the attach
 	calls0  uint64    // traced calls when this sample started
 	sampled uint64    // traced calls in the samples that ended
 	runs    uint64    // the programs' runs when the last sample ended
@@ -62,12 +64,13 @@ func (s *session) sampleStats(now time.Time) {
 		return
 	}
 	if sm.on {
-		if calls-sm.calls0 < statsMinCalls && now.Sub(sm.began) < statsLongest {
+		if sm.first && calls-sm.calls0 < statsMinCalls && now.Sub(sm.began) < statsLongest {
 			// Calls reads every row: not at every event.
 			sm.next = now.Add(statsSample)
 			return
 		}
 		s.endSample(calls)
+		sm.first = false
 		sm.next = sm.began.Add(statsPeriod)
 		return
 	}
@@ -103,11 +106,8 @@ func (s *session) programRuns() uint64 {
 	if err != nil {
 		return 0
 	}
-	var n uint64
-	for _, p := range progs {
-		n += p.Runs
-	}
-	return n
+	_, runs := (&model.Cost{Programs: progs}).RunTime(false)
+	return runs
 }
 
 // cost measures what the trace cost: the BPF programs' run time, what
@@ -124,12 +124,9 @@ func (s *session) cost(stats []model.SyscallStat) model.Cost {
 	} else {
 		c.Programs = progs
 	}
-	if sm := s.sampler; sm != nil && !sm.on && !sm.whole && c.Programs != nil {
-		var runs uint64
-		for _, p := range c.Programs {
-			runs += p.Runs
-		}
-		sm.whole = runs > sm.runs // counted while no sample was on
+	if sm := s.sampler; sm != nil && c.Programs != nil {
+		_, runs := c.RunTime(false)
+		sm.whole = sm.whole || (!sm.on && runs > sm.runs) // counted while no sample was on
 	}
 	if sm := s.sampler; sm != nil && !sm.whole && c.Programs != nil {
 		c.StatsSampled, c.SampledSyscalls = true, sm.sampled

@@ -215,7 +215,7 @@ func (s *session) start(ctx context.Context) error {
 	s.trace.Start, s.trace.StartNS, s.trace.Threshold = time.Now(), tr.StartNS(), opts.Threshold
 	s.selfCPU0, _, _ = selfUsage()
 	if !s.cfg.BPFStats {
-		s.sampler = &statsSampler{}
+		s.sampler = &statsSampler{first: true}
 	}
 	if s.child != nil {
 		// Released only now: its first syscall after exec is traced.
