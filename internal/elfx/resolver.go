@@ -59,8 +59,11 @@ type space struct {
 // Some addresses miss for good (a garbage return address at the end of an
 // unwind, a JIT region): without a bound every stack would re-read and
 // re-parse /proc/PID/maps. A library dlopen()ed since the last read is
-// found within this interval.
-var MissRefreshInterval = time.Second
+// found within this interval: short, for an interpreter loads its C
+// modules (asyncio's task step) just before the calls that block in them;
+// a missing address then re-reads one small file at most ten times a
+// second.
+var MissRefreshInterval = 100 * time.Millisecond
 
 type statKey struct {
 	dev, ino     uint64
